@@ -1,0 +1,111 @@
+// Package block defines a sealed block: its header (what the appliance signs
+// and the ledger anchors) and its body (the readings and the signed polls
+// they came in). It has no I/O; the seal, verify and chaincode rules
+// packages all judge blocks with it.
+package block
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/wotchain/wotchain/bridge/reading"
+)
+
+// Version of the header format.
+const Version = 1
+
+// Header is the signed summary of a block. The block id is the hex SHA-256
+// of its canonical encoding, and PrevHash links to the previous block's id,
+// so the headers of one appliance form a hash chain.
+type Header struct {
+	Version     uint8    `cbor:"1,keyasint"`
+	ApplianceID string   `cbor:"2,keyasint"`
+	Height      uint64   `cbor:"3,keyasint"` // 0 for the appliance's first block
+	PrevHash    []byte   `cbor:"4,keyasint"` // SHA-256 of the previous header; empty at height 0
+	FirstSeq    uint64   `cbor:"5,keyasint"`
+	LastSeq     uint64   `cbor:"6,keyasint"`
+	FirstTime   int64    `cbor:"7,keyasint"` // earliest appliance time of a reading, Unix ns
+	LastTime    int64    `cbor:"8,keyasint"` // latest
+	Devices     []string `cbor:"9,keyasint"` // sorted, unique
+	Count       uint64   `cbor:"10,keyasint"`
+	MerkleRoot  []byte   `cbor:"11,keyasint"` // RFC 6962 root over the readings' leaf hashes
+	SealedAt    int64    `cbor:"12,keyasint"`
+}
+
+const headerDomain = "wotchain/block-header/v1\x00"
+
+// Encode returns the canonical header bytes.
+func (h *Header) Encode() ([]byte, error) { return reading.Marshal(h) }
+
+// ID returns the block id for canonical header bytes.
+func ID(headerBytes []byte) string {
+	sum := sha256.Sum256(headerBytes)
+	return hex.EncodeToString(sum[:])
+}
+
+// SignHeader signs canonical header bytes with the appliance key.
+func SignHeader(priv ed25519.PrivateKey, headerBytes []byte) []byte {
+	return ed25519.Sign(priv, append([]byte(headerDomain), headerBytes...))
+}
+
+// VerifyHeaderSig checks the appliance's signature over canonical header bytes.
+func VerifyHeaderSig(pub ed25519.PublicKey, headerBytes, sig []byte) error {
+	if len(pub) != ed25519.PublicKeySize {
+		return errors.New("appliance public key has the wrong size")
+	}
+	if !ed25519.Verify(pub, append([]byte(headerDomain), headerBytes...), sig) {
+		return errors.New("block header signature is not valid for the appliance key")
+	}
+	return nil
+}
+
+// ParseHeader decodes header bytes, insisting on the canonical encoding and
+// on internal consistency, so a header that parses is one the appliance
+// could have produced.
+func ParseHeader(data []byte) (*Header, error) {
+	var h Header
+	if err := reading.Unmarshal(data, &h); err != nil {
+		return nil, fmt.Errorf("block header: %w", err)
+	}
+	again, err := h.Encode()
+	if err != nil || !bytes.Equal(again, data) {
+		return nil, errors.New("block header: not in canonical encoding")
+	}
+	if err := h.Check(); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+// Check validates the header's fields against each other.
+func (h *Header) Check() error {
+	switch {
+	case h.Version != Version:
+		return fmt.Errorf("block header: version %d, want %d", h.Version, Version)
+	case h.ApplianceID == "":
+		return errors.New("block header: empty appliance id")
+	case h.FirstSeq == 0 || h.LastSeq < h.FirstSeq:
+		return fmt.Errorf("block header: bad sequence range %d..%d", h.FirstSeq, h.LastSeq)
+	case h.Count != h.LastSeq-h.FirstSeq+1:
+		return fmt.Errorf("block header: count %d does not match range %d..%d", h.Count, h.FirstSeq, h.LastSeq)
+	case h.LastTime < h.FirstTime:
+		return fmt.Errorf("block header: time range ends before it starts")
+	case len(h.MerkleRoot) != sha256.Size:
+		return fmt.Errorf("block header: Merkle root of %d bytes", len(h.MerkleRoot))
+	case h.Height == 0 && len(h.PrevHash) != 0:
+		return errors.New("block header: first block has a previous hash")
+	case h.Height > 0 && len(h.PrevHash) != sha256.Size:
+		return fmt.Errorf("block header: block %d has a previous hash of %d bytes", h.Height, len(h.PrevHash))
+	case len(h.Devices) == 0:
+		return errors.New("block header: no devices")
+	}
+	if !slices.IsSorted(h.Devices) || len(slices.Compact(slices.Clone(h.Devices))) != len(h.Devices) {
+		return errors.New("block header: device list not sorted and unique")
+	}
+	return nil
+}

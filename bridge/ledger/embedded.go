@@ -1,0 +1,139 @@
+// Package ledger is the appliance's embedded ledger: the contract's rules
+// (chaincode/rules, the same code the Fabric chaincode runs) executed
+// in-process over a RocksDB column family. Each call is one transaction
+// whose writes are applied atomically, as a peer applies a write set.
+package ledger
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/rules"
+)
+
+// LocalMSP is the organisation name of the embedded ledger's single member.
+const LocalMSP = "local"
+
+// Embedded runs the contract locally. The appliance is both the manufacturer
+// admin and the anchoring identity: there is nobody else on this ledger.
+type Embedded struct {
+	mu     sync.Mutex // one transaction at a time, like a serial validator
+	state  store.LedgerState
+	policy rules.Policy
+	caller rules.Caller
+	log    *slog.Logger
+}
+
+// NewEmbedded opens the embedded ledger over the store's ledger state.
+func NewEmbedded(st store.LedgerState, identity string, log *slog.Logger) *Embedded {
+	return &Embedded{
+		state:  st,
+		policy: rules.Policy{ManufacturerMSP: LocalMSP},
+		caller: rules.Caller{MSPID: LocalMSP, ID: identity, Admin: true},
+		log:    log,
+	}
+}
+
+// Identity is the caller identity this ledger submits as (to register as the anchoring identity).
+func (e *Embedded) Identity() rules.Caller { return e.caller }
+
+// tx buffers a transaction's writes; reads see earlier writes of the same
+// transaction, scans see committed state only (as on Fabric).
+type tx struct {
+	base   store.LedgerState
+	writes map[string][]byte
+	events []string
+}
+
+func (t *tx) GetState(key string) ([]byte, error) {
+	if v, ok := t.writes[key]; ok {
+		return v, nil
+	}
+	return t.base.Get(key)
+}
+
+func (t *tx) PutState(key string, value []byte) error {
+	t.writes[key] = value
+	return nil
+}
+
+func (t *tx) SetEvent(name string, _ []byte) error {
+	t.events = append(t.events, name)
+	return nil
+}
+
+func (t *tx) ScanComposite(objectType string, attrs []string, limit int, bookmark string) ([]rules.KV, string, error) {
+	prefix, err := rules.CompositeKey(objectType, attrs...)
+	if err != nil {
+		return nil, "", err
+	}
+	var out []rules.KV
+	next := ""
+	err = t.base.Scan(prefix, bookmark, func(k string, v []byte) (bool, error) {
+		if len(out) == limit {
+			next = k
+			return false, nil
+		}
+		out = append(out, rules.KV{Key: k, Value: v})
+		return true, nil
+	})
+	return out, next, err
+}
+
+// run executes fn as one transaction and commits its writes if it succeeds.
+func (e *Embedded) run(ctx context.Context, fn func(*tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := &tx{base: e.state, writes: map[string][]byte{}}
+	if err := fn(t); err != nil {
+		return err
+	}
+	if len(t.writes) == 0 {
+		return nil
+	}
+	return e.state.Commit(t.writes)
+}
+
+// RegisterAppliance registers (or re-registers) an appliance.
+func (e *Embedded) RegisterAppliance(ctx context.Context, a rules.Appliance) error {
+	return e.run(ctx, func(t *tx) error { return rules.RegisterAppliance(t, e.policy, e.caller, a) })
+}
+
+// Anchor records a block credential; recorded is false when the identical
+// credential was already on the ledger.
+func (e *Embedded) Anchor(ctx context.Context, sub rules.Submission) (cred *rules.Credential, recorded bool, err error) {
+	err = e.run(ctx, func(t *tx) error {
+		cred, recorded, err = rules.RecordCredential(t, e.caller, sub)
+		return err
+	})
+	return cred, recorded, err
+}
+
+// Credential returns the credential of a block.
+func (e *Embedded) Credential(ctx context.Context, blockID string) (c *rules.Credential, err error) {
+	err = e.run(ctx, func(t *tx) error { c, err = rules.GetCredential(t, blockID); return err })
+	return c, err
+}
+
+// Appliance returns a registered appliance.
+func (e *Embedded) Appliance(ctx context.Context, id string) (a *rules.Appliance, err error) {
+	err = e.run(ctx, func(t *tx) error { a, err = rules.GetAppliance(t, id); return err })
+	return a, err
+}
+
+// ListByDevice lists credentials of a device's blocks overlapping [from, to].
+func (e *Embedded) ListByDevice(ctx context.Context, device string, from, to int64, limit int, bookmark string) (p *rules.Page, err error) {
+	err = e.run(ctx, func(t *tx) error { p, err = rules.ListByDevice(t, device, from, to, limit, bookmark); return err })
+	return p, err
+}
+
+// ListByAppliance lists an appliance's credentials in height order.
+func (e *Embedded) ListByAppliance(ctx context.Context, applianceID string, limit int, bookmark string) (p *rules.Page, err error) {
+	err = e.run(ctx, func(t *tx) error { p, err = rules.ListByAppliance(t, applianceID, limit, bookmark); return err })
+	return p, err
+}

@@ -1,0 +1,58 @@
+// Package normalise turns a protocol's sample into the canonical reading.
+// It never drops a value: anything the canonical form cannot hold becomes a
+// Bad reading that says why.
+package normalise
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/wotchain/wotchain/bridge/reading"
+	"github.com/wotchain/wotchain/protocols"
+)
+
+// Reading builds the canonical reading of one sample.
+func Reading(applianceID, deviceID string, s protocols.Sample, seq uint64, at time.Time) *reading.Reading {
+	r := &reading.Reading{
+		ApplianceID:   applianceID,
+		DeviceID:      deviceID,
+		Point:         s.Point,
+		Unit:          s.Unit,
+		Quality:       quality(s.Quality),
+		Reason:        s.Reason,
+		ApplianceTime: at.UnixNano(),
+		Seq:           seq,
+	}
+	if !s.SourceTime.IsZero() {
+		r.SourceTime = s.SourceTime.UnixNano()
+	}
+	if err := r.SetValue(s.Value); err != nil {
+		_ = r.SetValue(nil)
+		r.Quality = reading.Bad
+		r.Reason = joinReason(r.Reason, err.Error())
+	}
+	if r.Value() == nil && r.Quality == reading.Good {
+		// A Good sample without a value is a protocol package bug; say so
+		// in the reading rather than vouch for nothing.
+		r.Quality = reading.Bad
+		r.Reason = joinReason(r.Reason, "no value")
+	}
+	return r
+}
+
+func quality(q protocols.Quality) reading.Quality {
+	switch q {
+	case protocols.Good:
+		return reading.Good
+	case protocols.Uncertain:
+		return reading.Uncertain
+	}
+	return reading.Bad
+}
+
+func joinReason(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return fmt.Sprintf("%s; %s", a, b)
+}

@@ -1,0 +1,115 @@
+// Package poll runs one loop per device: poll the source on its interval,
+// hand the samples to the sink (ingest), and keep the device's health. A
+// failing device only affects its own loop.
+package poll
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/wotchain/wotchain/protocols"
+)
+
+// Sink durably takes one poll's samples.
+type Sink interface {
+	Ingest(deviceID string, samples []protocols.Sample, at time.Time) (first, last uint64, err error)
+}
+
+// Device is one configured device.
+type Device struct {
+	ID       string
+	Interval time.Duration
+	Timeout  time.Duration // whole poll, on top of the protocol's per-request timeout
+	Source   protocols.Source
+}
+
+// Health is a device's state as operators see it.
+type Health struct {
+	Polls             uint64
+	Errors            uint64
+	ConsecutiveErrors uint64
+	Readings          uint64
+	LastGood          time.Time
+	LastError         string
+	LastDuration      time.Duration
+}
+
+// Loop polls one device until its context ends.
+type Loop struct {
+	dev  Device
+	sink Sink
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	health Health
+}
+
+// NewLoop returns a loop for dev.
+func NewLoop(dev Device, sink Sink, log *slog.Logger) *Loop {
+	return &Loop{dev: dev, sink: sink, log: log.With("device", dev.ID)}
+}
+
+// Health returns a snapshot of the device's health.
+func (l *Loop) Health() Health {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.health
+}
+
+// Run polls on the device's interval. Polls are not caught up after a slow
+// one: the next poll is on the next tick, so a slow device never bursts.
+func (l *Loop) Run(ctx context.Context) {
+	t := time.NewTicker(l.dev.Interval)
+	defer t.Stop()
+	for {
+		l.Once(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Once performs one poll and ingests its samples.
+func (l *Loop) Once(ctx context.Context) {
+	pctx, cancel := context.WithTimeout(ctx, l.dev.Timeout)
+	defer cancel()
+	start := time.Now()
+	samples, err := l.dev.Source.Poll(pctx)
+	took := time.Since(start)
+	if ctx.Err() != nil {
+		return
+	}
+	if err == nil && len(samples) == 0 {
+		return
+	}
+	var first, last uint64
+	if err == nil {
+		first, last, err = l.sink.Ingest(l.dev.ID, samples, time.Now())
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.health.Polls++
+	l.health.LastDuration = took
+	if err != nil {
+		l.health.Errors++
+		l.health.ConsecutiveErrors++
+		l.health.LastError = err.Error()
+		// Log the first failure and then every 10th, so a dead device
+		// does not flood the log.
+		if l.health.ConsecutiveErrors == 1 || l.health.ConsecutiveErrors%10 == 0 {
+			l.log.Warn("poll failed", "err", err, "consecutive", l.health.ConsecutiveErrors)
+		}
+		return
+	}
+	if l.health.ConsecutiveErrors > 0 {
+		l.log.Info("device recovered", "after_errors", l.health.ConsecutiveErrors)
+	}
+	l.health.ConsecutiveErrors = 0
+	l.health.LastError = ""
+	l.health.LastGood = time.Now()
+	l.health.Readings += last - first + 1
+}

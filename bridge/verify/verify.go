@@ -1,0 +1,172 @@
+// Package verify proves one reading end to end, link by link: the reading's
+// poll signature, its Merkle path to the block root, the block header's
+// signature, the stored object's hash, and the credential on the ledger.
+// Each link is a named check; the first broken link stops the proof.
+package verify
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/hpke"
+	"fmt"
+
+	"github.com/wotchain/wotchain/bridge/block"
+	"github.com/wotchain/wotchain/bridge/envelope"
+	"github.com/wotchain/wotchain/bridge/merkle"
+	"github.com/wotchain/wotchain/bridge/reading"
+	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/rules"
+)
+
+// Ledger is where credentials and appliance keys are read from.
+type Ledger interface {
+	Credential(ctx context.Context, blockID string) (*rules.Credential, error)
+	Appliance(ctx context.Context, id string) (*rules.Appliance, error)
+}
+
+// Storage returns stored objects as they are.
+type Storage interface {
+	Get(ctx context.Context, location string) ([]byte, error)
+}
+
+// Check is one link of the proof.
+type Check struct {
+	Name   string
+	OK     bool
+	Detail string
+}
+
+// Report is the outcome of a verification.
+type Report struct {
+	Seq     uint64
+	Reading *reading.Reading
+	Checks  []Check
+}
+
+// OK is true when every check passed.
+func (r *Report) OK() bool {
+	for _, c := range r.Checks {
+		if !c.OK {
+			return false
+		}
+	}
+	return len(r.Checks) > 0
+}
+
+func (r *Report) pass(name, format string, args ...any) {
+	r.Checks = append(r.Checks, Check{Name: name, OK: true, Detail: fmt.Sprintf(format, args...)})
+}
+
+func (r *Report) fail(name, format string, args ...any) *Report {
+	r.Checks = append(r.Checks, Check{Name: name, OK: false, Detail: fmt.Sprintf(format, args...)})
+	return r
+}
+
+// Verifier holds what a proof needs: the appliance's store (to find the
+// reading and its block), the ledger, the storage and a recipient key.
+type Verifier struct {
+	Store   *store.Store
+	Ledger  Ledger
+	Storage Storage
+	Key     hpke.PrivateKey
+}
+
+// Reading proves reading seq. The returned report lists each check; an
+// error is returned only when the proof could not be attempted at all.
+func (v *Verifier) Reading(ctx context.Context, seq uint64) *Report {
+	rep := &Report{Seq: seq}
+	raw, err := v.Store.Reading(seq)
+	if err != nil {
+		return rep.fail("reading", "%v", err)
+	}
+	r, err := reading.Decode(raw)
+	if err != nil {
+		return rep.fail("reading", "stored reading %d: %v", seq, err)
+	}
+	rep.Reading = r
+	rep.pass("reading", "seq %d: %s/%s = %v %s (%s) at %s", seq, r.DeviceID, r.Point, r.Value(), r.Unit, r.Quality, r.Time().Format("2006-01-02T15:04:05.000Z07:00"))
+
+	rec, err := v.Store.BlockForSeq(seq)
+	if err != nil {
+		return rep.fail("block", "%v", err)
+	}
+	rep.pass("block", "sealed in block %d (%s)", rec.Height, rec.BlockID)
+
+	cred, err := v.Ledger.Credential(ctx, rec.BlockID)
+	if err != nil {
+		return rep.fail("credential", "block %s on the ledger: %v", rec.BlockID, err)
+	}
+	if block.ID(cred.Header) != rec.BlockID || seq < cred.FirstSeq || seq > cred.LastSeq {
+		return rep.fail("credential", "credential for %s does not cover reading %d with that header", rec.BlockID, seq)
+	}
+	rep.pass("credential", "anchored by %s/%s: object %s at %s", cred.SignerMSP, cred.SignerID, cred.ObjectHash, cred.Location)
+	return v.proveInCredential(ctx, rep, cred, raw)
+}
+
+func (v *Verifier) proveInCredential(ctx context.Context, rep *Report, cred *rules.Credential, raw []byte) *Report {
+	app, err := v.Ledger.Appliance(ctx, cred.ApplianceID)
+	if err != nil {
+		return rep.fail("header signature", "appliance %s: %v", cred.ApplianceID, err)
+	}
+	if err := block.VerifyHeaderSig(ed25519.PublicKey(app.PublicKey), cred.Header, cred.HeaderSig); err != nil {
+		return rep.fail("header signature", "%v", err)
+	}
+	h, err := block.ParseHeader(cred.Header)
+	if err != nil {
+		return rep.fail("header signature", "%v", err)
+	}
+	rep.pass("header signature", "block %d header signed by appliance %s", h.Height, cred.ApplianceID)
+
+	obj, err := v.Storage.Get(ctx, cred.Location)
+	if err != nil {
+		return rep.fail("stored object", "%v", err)
+	}
+	if got := envelope.Hash(obj); got != cred.ObjectHash {
+		return rep.fail("stored object", "object at %s hashes to %s but the ledger anchored %s: the stored block was altered or replaced", cred.Location, got, cred.ObjectHash)
+	}
+	rep.pass("stored object", "%d bytes at %s hash to the anchored %s", len(obj), cred.Location, cred.ObjectHash)
+
+	o, err := envelope.Parse(obj)
+	if err != nil {
+		return rep.fail("decrypt", "%v", err)
+	}
+	if !bytes.Equal(o.Header, cred.Header) || !bytes.Equal(o.HeaderSig, cred.HeaderSig) {
+		return rep.fail("decrypt", "the object's header is not the anchored header")
+	}
+	plain, err := o.Open(v.Key)
+	if err != nil {
+		return rep.fail("decrypt", "%v", err)
+	}
+	body, err := block.ParseBody(plain)
+	if err != nil {
+		return rep.fail("decrypt", "%v", err)
+	}
+	rep.pass("decrypt", "%d readings, %d polls", len(body.Readings), len(body.Polls))
+
+	opened, err := block.Open(h, body, ed25519.PublicKey(app.PublicKey))
+	if err != nil {
+		return rep.fail("block contents", "%v", err)
+	}
+	rep.pass("block contents", "Merkle root, ranges, devices and all %d poll signatures match the header", len(opened.Polls))
+
+	seq := rep.Seq
+	idx := seq - h.FirstSeq
+	if !bytes.Equal(body.Readings[idx], raw) {
+		return rep.fail("reading in block", "reading %d in the block differs from the appliance's copy", seq)
+	}
+	for _, p := range opened.Polls {
+		if seq >= p.FirstSeq && seq <= p.LastSeq {
+			rep.pass("poll signature", "poll %d..%d of %s signed by the appliance", p.FirstSeq, p.LastSeq, p.DeviceID)
+		}
+	}
+	proof, err := opened.Tree.Proof(idx)
+	if err != nil {
+		return rep.fail("merkle proof", "%v", err)
+	}
+	if err := merkle.Verify(idx, h.Count, reading.LeafHash(raw), proof, h.MerkleRoot); err != nil {
+		return rep.fail("merkle proof", "%v", err)
+	}
+	rep.pass("merkle proof", "leaf %d of %d, %d hashes to root %x", idx, h.Count, len(proof), h.MerkleRoot)
+	return rep
+}

@@ -1,0 +1,95 @@
+// Package protocols defines what every device protocol hands to the pipeline:
+// a Source that is polled, and the Samples it returns. One package per
+// protocol (opcua, modbus, coap) implements Source; the pipeline never sees
+// protocol types.
+package protocols
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Quality says how far a value can be trusted, mapped from the protocol's own
+// status (OPC UA status code severity, Modbus exception, CoAP response code).
+type Quality uint8
+
+const (
+	Good Quality = iota
+	Uncertain
+	Bad
+)
+
+func (q Quality) String() string {
+	switch q {
+	case Good:
+		return "good"
+	case Uncertain:
+		return "uncertain"
+	case Bad:
+		return "bad"
+	}
+	return fmt.Sprintf("quality(%d)", uint8(q))
+}
+
+// Sample is one point's value as read from a device, before normalisation.
+//
+// Value holds exactly one of float64, int64, bool or string, or nil when the
+// value could not be read or decoded (Quality is then Bad and Reason says
+// why). Protocol packages convert their native types to these four.
+type Sample struct {
+	Point      string
+	Value      any
+	Unit       string
+	Quality    Quality
+	Reason     string    // why the quality is not Good; empty when Good
+	SourceTime time.Time // the device's own timestamp; zero when it gives none
+}
+
+// Source is one configured device. Poll reads every configured point once.
+//
+// A point that cannot be read or decoded comes back as a Bad sample with the
+// reason, so one broken point never hides the others. Poll returns an error
+// only when the device as a whole could not be reached or answered nothing
+// usable; the caller then retries on its next interval.
+type Source interface {
+	Poll(ctx context.Context) ([]Sample, error)
+	Close() error
+}
+
+// Options are the settings common to every protocol, taken from the device's
+// entry in the appliance configuration.
+type Options struct {
+	DeviceID string
+	Timeout  time.Duration // per request; zero means the protocol's default
+	Logger   *slog.Logger
+}
+
+// FieldError names the configuration key a validation error concerns, as a
+// path relative to the protocol's own section (for example
+// "points[2].type"), so the config loader can report file, line and key.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// FieldErrorf builds a FieldError with a formatted message.
+func FieldErrorf(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+// Nested prefixes a field path: Nested("points[2]", "type") == "points[2].type".
+func Nested(parent, child string) string {
+	switch {
+	case parent == "":
+		return child
+	case child == "" || strings.HasPrefix(child, "["):
+		return parent + child
+	}
+	return parent + "." + child
+}
