@@ -78,6 +78,26 @@ func Open(dir string) (*Store, error) {
 	return &Store{db: db, handles: handles, opts: opts, ro: grocksdb.NewDefaultReadOptions(), wo: wo}, nil
 }
 
+// OpenReadOnly opens the database for reading while an appliance may be
+// running on it (RocksDB read-only mode takes no lock). It sees the state as
+// of opening.
+func OpenReadOnly(dir string) (*Store, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	opts := grocksdb.NewDefaultOptions()
+	cfOpts := make([]*grocksdb.Options, cfCount)
+	for i := range cfOpts {
+		cfOpts[i] = opts
+	}
+	db, handles, err := grocksdb.OpenDbForReadOnlyColumnFamilies(opts, dir, cfNames[:], cfOpts, false)
+	if err != nil {
+		opts.Destroy()
+		return nil, fmt.Errorf("store: open %s read-only: %w", dir, err)
+	}
+	return &Store{db: db, handles: handles, opts: opts, ro: grocksdb.NewDefaultReadOptions(), wo: grocksdb.NewDefaultWriteOptions()}, nil
+}
+
 // Close releases the database. Pending writes are already durable.
 func (s *Store) Close() {
 	for _, h := range s.handles {

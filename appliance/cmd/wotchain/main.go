@@ -1,0 +1,67 @@
+// Command wotchain is the appliance daemon and its command-line tools.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `wotchain: WoTChain bridge appliance
+
+Usage:
+  wotchain run     --config FILE                 run the appliance
+  wotchain check   --config FILE                 validate a configuration and exit
+  wotchain keygen  --out FILE [--kind signing|recipient] [--kem x25519|mlkem768-x25519]
+                                                 write a new key (0600) and print its public key
+  wotchain verify  --config FILE (--seq N | --device ID --point NAME [--at TIME])
+                                                 prove one reading end to end; exit 1 if any check fails
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage marks a command-line mistake (exit 2).
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "run":
+		err = cmdRun(ctx, args[1:], stderr)
+	case "check":
+		err = cmdCheck(args[1:], stdout)
+	case "keygen":
+		err = cmdKeygen(args[1:], stdout)
+	case "verify":
+		err = cmdVerify(ctx, args[1:], stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "wotchain: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "wotchain %s: %v\n", args[0], err)
+		return 2
+	case errors.Is(err, errFailed):
+		return 1
+	}
+	fmt.Fprintf(stderr, "wotchain %s: %v\n", args[0], err)
+	return 1
+}

@@ -1,0 +1,124 @@
+// Package config loads the appliance's YAML configuration strictly: unknown
+// keys, wrong types and missing or invalid values are refused with the
+// file, line and key named. Every default is applied here, so the rest of
+// the appliance reads a complete configuration.
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/wotchain/wotchain/protocols/coap"
+	"github.com/wotchain/wotchain/protocols/modbus"
+	"github.com/wotchain/wotchain/protocols/opcua"
+)
+
+// Config is the whole appliance configuration.
+type Config struct {
+	Appliance  Appliance   `yaml:"appliance"`
+	Seal       Seal        `yaml:"seal"`
+	Storage    Storage     `yaml:"storage"`
+	Ledger     Ledger      `yaml:"ledger"`
+	Recipients []Recipient `yaml:"recipients"`
+	Log        Log         `yaml:"log"`
+	Simulators *Simulators `yaml:"simulators"`
+	Devices    []Device    `yaml:"devices"`
+
+	// Path is the file the configuration was loaded from.
+	Path string `yaml:"-"`
+}
+
+// Appliance identifies the appliance and where it keeps its state. Relative
+// paths are relative to the configuration file's directory.
+type Appliance struct {
+	ID         string `yaml:"id"`
+	DataDir    string `yaml:"data_dir"`
+	SigningKey string `yaml:"signing_key"` // default <data_dir>/keys/appliance.key
+	OwnerKey   string `yaml:"owner_key"`   // default <data_dir>/keys/owner.hpke
+	OwnerKEM   string `yaml:"owner_kem"`   // x25519 (default) | mlkem768-x25519
+}
+
+// Seal says when readings are sealed into a block.
+type Seal struct {
+	MaxReadings int      `yaml:"max_readings"` // default 1000
+	Interval    Duration `yaml:"interval"`     // default 10s
+}
+
+// Storage selects where encrypted blocks go.
+type Storage struct {
+	Kind       string            `yaml:"kind"` // filesystem (default)
+	Filesystem FilesystemStorage `yaml:"filesystem"`
+}
+
+// FilesystemStorage is the embedded default storage.
+type FilesystemStorage struct {
+	Dir string `yaml:"dir"` // default <data_dir>/objects
+}
+
+// Ledger selects where block credentials are anchored.
+type Ledger struct {
+	Kind string `yaml:"kind"` // embedded (default)
+}
+
+// Recipient is a partner that receives every block's data key.
+type Recipient struct {
+	Name          string `yaml:"name"`
+	PublicKeyFile string `yaml:"public_key_file"`
+}
+
+// Log configures log/slog output.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info (default) | warn | error
+	Format string `yaml:"format"` // text (default) | json
+}
+
+// Simulators starts in-process simulated devices (demo and tests only).
+type Simulators struct {
+	Modbus string   `yaml:"modbus"` // listen address, e.g. 127.0.0.1:15020
+	OPCUA  string   `yaml:"opcua"`
+	CoAP   string   `yaml:"coap"`
+	Tick   Duration `yaml:"tick"` // how often simulated values change; default 1s
+}
+
+// Device is one polled device; exactly the section named by Protocol is set.
+type Device struct {
+	ID       string         `yaml:"id"`
+	Protocol string         `yaml:"protocol"` // opcua | modbus | coap
+	Interval Duration       `yaml:"interval"` // default 1s
+	Timeout  Duration       `yaml:"timeout"`  // per request; default 2s
+	OPCUA    *opcua.Config  `yaml:"opcua"`
+	Modbus   *modbus.Config `yaml:"modbus"`
+	CoAP     *coap.Config   `yaml:"coap"`
+}
+
+// Duration is a time.Duration written as "500ms", "10s", "1m".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (use e.g. 500ms, 10s, 1m)", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Resolve makes a path from the configuration absolute, relative to the
+// configuration file's directory.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.Path), p)
+}

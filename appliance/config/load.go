@@ -1,0 +1,286 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/wotchain/wotchain/bridge/keys"
+	"github.com/wotchain/wotchain/protocols"
+)
+
+// Load reads and validates a configuration file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse validates configuration bytes; path is used in messages and to
+// resolve relative paths.
+func Parse(path string, data []byte) (*Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, decodeError(path, err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, decodeError(path, err)
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		cfg.Path = abs
+	} else {
+		cfg.Path = path
+	}
+	cfg.applyDefaults()
+	if errs := cfg.validate(); len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, fe := range errs {
+			msgs[i] = fmt.Sprintf("%s:%d: %s: %v", path, lineOf(&root, fe.Field), fe.Field, fe.Err)
+		}
+		return nil, errors.New(strings.Join(msgs, "\n"))
+	}
+	return &cfg, nil
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+): `)
+
+// decodeError turns yaml.v3's messages into "file:line: message" lines.
+func decodeError(path string, err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs := make([]string, len(te.Errors))
+		for i, m := range te.Errors {
+			msgs[i] = path + ":" + strings.TrimPrefix(yamlLine.ReplaceAllString(m, "$1: "), "")
+			msgs[i] = strings.Replace(msgs[i], "field ", "unknown key ", 1)
+		}
+		return errors.New(strings.Join(msgs, "\n"))
+	}
+	if err.Error() == "EOF" {
+		return fmt.Errorf("%s: the file is empty", path)
+	}
+	return fmt.Errorf("%s: %s", path, strings.TrimPrefix(yamlLine.ReplaceAllString(err.Error(), "$1: "), "yaml: "))
+}
+
+func (c *Config) applyDefaults() {
+	a := &c.Appliance
+	if a.SigningKey == "" && a.DataDir != "" {
+		a.SigningKey = filepath.Join(a.DataDir, "keys", "appliance.key")
+	}
+	if a.OwnerKey == "" && a.DataDir != "" {
+		a.OwnerKey = filepath.Join(a.DataDir, "keys", "owner.hpke")
+	}
+	if c.Seal.MaxReadings == 0 {
+		c.Seal.MaxReadings = 1000
+	}
+	if c.Seal.Interval == 0 {
+		c.Seal.Interval = Duration(10e9)
+	}
+	if c.Storage.Kind == "" {
+		c.Storage.Kind = "filesystem"
+	}
+	if c.Storage.Filesystem.Dir == "" && a.DataDir != "" {
+		c.Storage.Filesystem.Dir = filepath.Join(a.DataDir, "objects")
+	}
+	if c.Ledger.Kind == "" {
+		c.Ledger.Kind = "embedded"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.Simulators != nil && c.Simulators.Tick == 0 {
+		c.Simulators.Tick = Duration(1e9)
+	}
+	for i := range c.Devices {
+		d := &c.Devices[i]
+		if d.Interval == 0 {
+			d.Interval = Duration(1e9)
+		}
+		if d.Timeout == 0 {
+			d.Timeout = Duration(2e9)
+		}
+	}
+}
+
+// idPattern keeps ids usable in ledger keys, file names and topics.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+func (c *Config) validate() []*protocols.FieldError {
+	var errs []*protocols.FieldError
+	add := func(field, format string, args ...any) {
+		errs = append(errs, protocols.FieldErrorf(field, format, args...))
+	}
+	if !idPattern.MatchString(c.Appliance.ID) {
+		add("appliance.id", "required: letters, digits, '.', '_' or '-' (got %q)", c.Appliance.ID)
+	}
+	if c.Appliance.DataDir == "" {
+		add("appliance.data_dir", "required")
+	}
+	if _, err := keys.KEMByName(c.Appliance.OwnerKEM); err != nil {
+		add("appliance.owner_kem", "%v", err)
+	}
+	if c.Seal.MaxReadings < 1 {
+		add("seal.max_readings", "must be at least 1")
+	}
+	if c.Seal.Interval.D() < 100e6 {
+		add("seal.interval", "must be at least 100ms")
+	}
+	if c.Storage.Kind != "filesystem" {
+		add("storage.kind", "unknown kind %q (this version supports filesystem)", c.Storage.Kind)
+	}
+	if c.Ledger.Kind != "embedded" {
+		add("ledger.kind", "unknown kind %q (this version supports embedded)", c.Ledger.Kind)
+	}
+	for i, r := range c.Recipients {
+		f := fmt.Sprintf("recipients[%d]", i)
+		if r.Name == "" {
+			add(f+".name", "required")
+		}
+		if r.PublicKeyFile == "" {
+			add(f+".public_key_file", "required")
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "unknown level %q (debug, info, warn, error)", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		add("log.format", "unknown format %q (text, json)", c.Log.Format)
+	}
+	if len(c.Devices) == 0 {
+		add("devices", "at least one device is required")
+	}
+	seen := map[string]bool{}
+	for i := range c.Devices {
+		errs = append(errs, c.Devices[i].validate(fmt.Sprintf("devices[%d]", i), seen)...)
+	}
+	return errs
+}
+
+func (d *Device) validate(f string, seen map[string]bool) []*protocols.FieldError {
+	var errs []*protocols.FieldError
+	add := func(field, format string, args ...any) {
+		errs = append(errs, protocols.FieldErrorf(field, format, args...))
+	}
+	if !idPattern.MatchString(d.ID) {
+		add(f+".id", "required: letters, digits, '.', '_' or '-' (got %q)", d.ID)
+	} else if seen[d.ID] {
+		add(f+".id", "device %q is defined twice", d.ID)
+	}
+	seen[d.ID] = true
+	if d.Interval.D() < 10e6 {
+		add(f+".interval", "must be at least 10ms")
+	}
+	if d.Timeout.D() <= 0 {
+		add(f+".timeout", "must be positive")
+	}
+	sections := map[string]interface{ Validate() error }{}
+	if d.OPCUA != nil {
+		sections["opcua"] = d.OPCUA
+	}
+	if d.Modbus != nil {
+		sections["modbus"] = d.Modbus
+	}
+	if d.CoAP != nil {
+		sections["coap"] = d.CoAP
+	}
+	switch d.Protocol {
+	case "opcua", "modbus", "coap":
+	default:
+		add(f+".protocol", "unknown protocol %q (opcua, modbus, coap)", d.Protocol)
+		return errs
+	}
+	for name := range sections {
+		if name != d.Protocol {
+			add(f+"."+name, "section for %s on a %s device", name, d.Protocol)
+		}
+	}
+	sec, ok := sections[d.Protocol]
+	if !ok {
+		add(f+"."+d.Protocol, "required for protocol %s", d.Protocol)
+		return errs
+	}
+	for _, err := range flatten(sec.Validate()) {
+		var fe *protocols.FieldError
+		if errors.As(err, &fe) {
+			errs = append(errs, &protocols.FieldError{Field: protocols.Nested(f+"."+d.Protocol, fe.Field), Err: fe.Err})
+		} else {
+			errs = append(errs, &protocols.FieldError{Field: f + "." + d.Protocol, Err: err})
+		}
+	}
+	return errs
+}
+
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+var pathPart = regexp.MustCompile(`^([^\[]*)((?:\[\d+\])*)$`)
+
+// lineOf finds the line of the key a field path names, or of the nearest
+// enclosing key that exists (for a missing required key).
+func lineOf(root *yaml.Node, field string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, part := range strings.Split(field, ".") {
+		m := pathPart.FindStringSubmatch(part)
+		if m == nil {
+			return line
+		}
+		if m[1] != "" {
+			next, keyLine := mapValue(n, m[1])
+			if next == nil {
+				return line
+			}
+			n, line = next, keyLine
+		}
+		for _, idx := range regexp.MustCompile(`\d+`).FindAllString(m[2], -1) {
+			i, _ := strconv.Atoi(idx)
+			if n.Kind != yaml.SequenceNode || i >= len(n.Content) {
+				return line
+			}
+			n, line = n.Content[i], n.Content[i].Line
+		}
+	}
+	return line
+}
+
+func mapValue(n *yaml.Node, key string) (*yaml.Node, int) {
+	if n.Kind != yaml.MappingNode {
+		return nil, 0
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1], n.Content[i].Line
+		}
+	}
+	return nil, 0
+}

@@ -1,0 +1,26 @@
+package daemon
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/wotchain/wotchain/appliance/config"
+	"github.com/wotchain/wotchain/protocols"
+	"github.com/wotchain/wotchain/protocols/coap"
+	"github.com/wotchain/wotchain/protocols/modbus"
+	"github.com/wotchain/wotchain/protocols/opcua"
+)
+
+// newSource is the protocol registry: one line per protocol.
+func newSource(d config.Device, log *slog.Logger) (protocols.Source, error) {
+	opts := protocols.Options{DeviceID: d.ID, Timeout: d.Timeout.D(), Logger: log}
+	switch {
+	case d.Protocol == "opcua" && d.OPCUA != nil:
+		return opcua.New(*d.OPCUA, opts)
+	case d.Protocol == "modbus" && d.Modbus != nil:
+		return modbus.New(*d.Modbus, opts)
+	case d.Protocol == "coap" && d.CoAP != nil:
+		return coap.New(*d.CoAP, opts)
+	}
+	return nil, fmt.Errorf("device %s: protocol %q has no settings", d.ID, d.Protocol)
+}

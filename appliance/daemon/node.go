@@ -1,0 +1,109 @@
+// Package daemon wires the appliance together from its configuration: store,
+// keys, ledger, storage, simulators, device loops, sealer and outbox.
+package daemon
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hpke"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/wotchain/wotchain/appliance/config"
+	"github.com/wotchain/wotchain/bridge/keys"
+	"github.com/wotchain/wotchain/bridge/ledger"
+	"github.com/wotchain/wotchain/bridge/objstore"
+	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/rules"
+)
+
+// Node is the appliance's opened state, shared by the daemon and the
+// commands that inspect it (verify).
+type Node struct {
+	Cfg        *config.Config
+	Store      *store.Store
+	Signing    ed25519.PrivateKey
+	Owner      hpke.PrivateKey
+	Recipients []hpke.PublicKey // owner first
+	Ledger     *ledger.Embedded
+	Storage    *objstore.FS
+}
+
+// StoreDir is where the RocksDB database lives.
+func StoreDir(cfg *config.Config) string {
+	return filepath.Join(cfg.Resolve(cfg.Appliance.DataDir), "store")
+}
+
+// Open opens the node. A writable node creates missing keys (first start);
+// a read-only node needs them to exist and can run beside a live daemon.
+func Open(cfg *config.Config, log *slog.Logger, readOnly bool) (*Node, error) {
+	n := &Node{Cfg: cfg}
+	var err error
+	signPath, ownerPath := cfg.Resolve(cfg.Appliance.SigningKey), cfg.Resolve(cfg.Appliance.OwnerKey)
+	if readOnly {
+		if n.Owner, err = keys.LoadRecipient(ownerPath); err != nil {
+			return nil, fmt.Errorf("owner key: %w", err)
+		}
+		if n.Signing, err = keys.LoadSigning(signPath); err != nil {
+			return nil, fmt.Errorf("signing key: %w", err)
+		}
+	} else {
+		var created bool
+		if n.Signing, created, err = keys.LoadOrGenerateSigning(signPath); err != nil {
+			return nil, fmt.Errorf("signing key: %w", err)
+		}
+		if created {
+			log.Info("generated appliance signing key", "path", signPath)
+		}
+		kem, _ := keys.KEMByName(cfg.Appliance.OwnerKEM) // validated by config
+		if n.Owner, created, err = keys.LoadOrGenerateRecipient(ownerPath, kem); err != nil {
+			return nil, fmt.Errorf("owner key: %w", err)
+		}
+		if created {
+			log.Info("generated owner recipient key", "path", ownerPath, "public", ownerPath+".pub")
+		}
+	}
+	n.Recipients = []hpke.PublicKey{n.Owner.PublicKey()}
+	for _, r := range cfg.Recipients {
+		pub, err := keys.LoadRecipientPublic(cfg.Resolve(r.PublicKeyFile))
+		if err != nil {
+			return nil, fmt.Errorf("recipient %s: %w", r.Name, err)
+		}
+		n.Recipients = append(n.Recipients, pub)
+	}
+	if n.Storage, err = objstore.NewFS(cfg.Resolve(cfg.Storage.Filesystem.Dir)); err != nil {
+		return nil, err
+	}
+	if readOnly {
+		n.Store, err = store.OpenReadOnly(StoreDir(cfg))
+	} else {
+		n.Store, err = store.Open(StoreDir(cfg))
+	}
+	if err != nil {
+		return nil, err
+	}
+	n.Ledger = ledger.NewEmbedded(n.Store.Ledger(), "appliance:"+cfg.Appliance.ID, log)
+	return n, nil
+}
+
+// Close releases the store.
+func (n *Node) Close() { n.Store.Close() }
+
+// ensureRegistered registers the appliance's key on the embedded ledger,
+// once (and again if the key file was replaced).
+func (n *Node) ensureRegistered(ctx context.Context) error {
+	pub := n.Signing.Public().(ed25519.PublicKey)
+	a, err := n.Ledger.Appliance(ctx, n.Cfg.Appliance.ID)
+	if err == nil && pub.Equal(ed25519.PublicKey(a.PublicKey)) {
+		return nil
+	}
+	if err != nil && !errors.Is(err, rules.ErrUnknownAppliance) {
+		return err
+	}
+	id := n.Ledger.Identity()
+	return n.Ledger.RegisterAppliance(ctx, rules.Appliance{
+		ID: n.Cfg.Appliance.ID, PublicKey: pub, AnchorMSP: id.MSPID, AnchorID: id.ID,
+	})
+}

@@ -1,0 +1,148 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wotchain/wotchain/appliance/config"
+	"github.com/wotchain/wotchain/bridge/ingest"
+	"github.com/wotchain/wotchain/bridge/outbox"
+	"github.com/wotchain/wotchain/bridge/poll"
+	"github.com/wotchain/wotchain/bridge/seal"
+	"github.com/wotchain/wotchain/bridge/store"
+)
+
+// Run runs the appliance until ctx ends, then stops polling, seals what is
+// pending and returns. Everything acknowledged is durable at every moment,
+// so a kill at any point loses nothing; a clean stop only saves the restart
+// some work.
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	stopSims, err := startSimulators(ctx, cfg.Simulators, log)
+	defer stopSims()
+	if err != nil {
+		return err
+	}
+	n, err := Open(cfg, log, false)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	if err := n.ensureRegistered(ctx); err != nil {
+		return fmt.Errorf("register appliance on the embedded ledger: %w", err)
+	}
+
+	sealer, err := seal.New(n.Store, cfg.Appliance.ID, n.Signing, n.Recipients, cfg.Seal.MaxReadings)
+	if err != nil {
+		return err
+	}
+	ob := outbox.New(n.Store, n.Storage, n.Ledger, log.With("component", "outbox"))
+	var anchored atomic.Uint64
+	ob.OnAnchored = func(*store.BlockRecord) { anchored.Add(1) }
+
+	sealedUpto := uint64(0)
+	if last, err := n.Store.LastBlock(); err == nil {
+		sealedUpto = last.LastSeq
+	}
+	var unsealedBase atomic.Uint64
+	unsealedBase.Store(sealedUpto)
+	sealNow := make(chan struct{}, 1)
+	in, err := ingest.New(n.Store, cfg.Appliance.ID, n.Signing, func(lastSeq uint64) {
+		if lastSeq-unsealedBase.Load() >= uint64(cfg.Seal.MaxReadings) {
+			select {
+			case sealNow <- struct{}{}:
+			default:
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+
+	var loops []*poll.Loop
+	pollCtx, stopPolling := context.WithCancel(ctx)
+	defer stopPolling()
+	var pollers sync.WaitGroup
+	for _, d := range cfg.Devices {
+		src, err := newSource(d, log)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		l := poll.NewLoop(poll.Device{ID: d.ID, Interval: d.Interval.D(), Timeout: d.Interval.D() + d.Timeout.D(), Source: src}, in, log)
+		loops = append(loops, l)
+		pollers.Add(1)
+		go func() { defer pollers.Done(); l.Run(pollCtx) }()
+	}
+	log.Info("appliance running", "appliance", cfg.Appliance.ID, "devices", len(cfg.Devices),
+		"seal_every", cfg.Seal.MaxReadings, "seal_interval", cfg.Seal.Interval.D(), "storage", n.Storage.Dir, "ledger", cfg.Ledger.Kind)
+
+	sealBlocks := func(flush bool) {
+		blocks, err := sealer.Seal(flush)
+		for _, b := range blocks {
+			unsealedBase.Store(b.LastSeq)
+			log.Info("block sealed", "height", b.Height, "block", b.BlockID[:16], "readings", b.LastSeq-b.FirstSeq+1,
+				"seq_first", b.FirstSeq, "seq_last", b.LastSeq)
+		}
+		if err != nil {
+			log.Error("sealing failed; readings stay stored and will be sealed on the next attempt", "err", err)
+		}
+		if len(blocks) > 0 {
+			ob.Notify()
+		}
+	}
+	var workers sync.WaitGroup
+	obCtx, stopOutbox := context.WithCancel(context.Background())
+	workers.Add(1)
+	go func() { defer workers.Done(); ob.Run(obCtx) }()
+	ob.Notify() // resume blocks left in the outbox by the last run
+
+	sealTick := time.NewTicker(cfg.Seal.Interval.D())
+	defer sealTick.Stop()
+	statusTick := time.NewTicker(30 * time.Second)
+	defer statusTick.Stop()
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+		case <-sealNow:
+			sealBlocks(false)
+		case <-sealTick.C:
+			sealBlocks(true)
+		case <-statusTick.C:
+			logStatus(log, loops, anchored.Load())
+		}
+	}
+	stopPolling()
+	pollers.Wait()
+	sealBlocks(true)
+	// Give the outbox a moment to anchor the final block; whatever is left
+	// stays in the outbox and is resumed on the next start.
+	drain, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	for {
+		pending, err := n.Store.Outbox()
+		if err != nil || len(pending) == 0 || drain.Err() != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	stopOutbox()
+	workers.Wait()
+	logStatus(log, loops, anchored.Load())
+	log.Info("appliance stopped")
+	return nil
+}
+
+func logStatus(log *slog.Logger, loops []*poll.Loop, anchored uint64) {
+	var readings, errors uint64
+	for _, l := range loops {
+		h := l.Health()
+		readings += h.Readings
+		errors += h.Errors
+	}
+	log.Info("status", "readings_stored", readings, "poll_errors", errors, "blocks_anchored", anchored)
+}

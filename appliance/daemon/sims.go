@@ -1,0 +1,77 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/wotchain/wotchain/appliance/config"
+	"github.com/wotchain/wotchain/protocols/coap/coapsim"
+	"github.com/wotchain/wotchain/protocols/modbus/modbussim"
+	"github.com/wotchain/wotchain/protocols/opcua/opcuasim"
+)
+
+// startSimulators starts the configured in-process devices and returns a
+// function that stops them.
+func startSimulators(ctx context.Context, sc *config.Simulators, log *slog.Logger) (func(), error) {
+	var closers []func() error
+	stop := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	if sc == nil {
+		return stop, nil
+	}
+	log = log.With("component", "simulator")
+	// The simulators' libraries log every connection at info; an operator
+	// watching the demo wants the appliance's lines, so theirs start at warn.
+	simLog := slog.New(minLevel{log.Handler(), slog.LevelWarn})
+	if sc.Modbus != "" {
+		s, err := modbussim.Start(sc.Modbus, simLog)
+		if err != nil {
+			return stop, fmt.Errorf("modbus simulator: %w", err)
+		}
+		closers = append(closers, s.Close)
+		go s.Run(ctx, sc.Tick.D())
+		log.Info("simulated Modbus TCP device listening", "addr", s.Addr())
+	}
+	if sc.OPCUA != "" {
+		s, err := opcuasim.Start(ctx, sc.OPCUA, simLog)
+		if err != nil {
+			stop()
+			return func() {}, fmt.Errorf("OPC UA simulator: %w", err)
+		}
+		closers = append(closers, s.Close)
+		go s.Run(ctx, sc.Tick.D())
+		log.Info("simulated OPC UA server listening", "endpoint", s.Endpoint())
+	}
+	if sc.CoAP != "" {
+		s, err := coapsim.Start(sc.CoAP, simLog)
+		if err != nil {
+			stop()
+			return func() {}, fmt.Errorf("CoAP simulator: %w", err)
+		}
+		closers = append(closers, s.Close)
+		go s.Run(ctx, sc.Tick.D())
+		log.Info("simulated CoAP device listening", "url", s.URL())
+	}
+	return stop, nil
+}
+
+// minLevel drops records below a level before they reach the handler.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
+}
