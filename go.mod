@@ -9,6 +9,8 @@ require (
 	github.com/goburrow/serial v0.1.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/gopcua/opcua v0.8.0 // indirect
+	github.com/hyperledger/fabric-contract-api-go/v2 v2.2.2 // indirect
+	github.com/hyperledger/fabric-gateway v1.12.0 // indirect
 	github.com/linxGnu/grocksdb v1.7.14 // indirect
 	github.com/pion/dtls/v3 v3.1.15 // indirect
 	github.com/pion/logging v0.2.4 // indirect

@@ -54,7 +54,10 @@ func Parse(path string, data []byte) (*Config, error) {
 	return &cfg, nil
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+): `)
+var (
+	yamlLine     = regexp.MustCompile(`^line (\d+): `)
+	unknownField = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
+)
 
 // decodeError turns yaml.v3's messages into "file:line: message" lines.
 func decodeError(path string, err error) error {
@@ -62,15 +65,23 @@ func decodeError(path string, err error) error {
 	if errors.As(err, &te) {
 		msgs := make([]string, len(te.Errors))
 		for i, m := range te.Errors {
-			msgs[i] = path + ":" + strings.TrimPrefix(yamlLine.ReplaceAllString(m, "$1: "), "")
-			msgs[i] = strings.Replace(msgs[i], "field ", "unknown key ", 1)
+			msgs[i] = located(path, unknownField.ReplaceAllString(m, "unknown key $1 (in $2)"))
 		}
 		return errors.New(strings.Join(msgs, "\n"))
 	}
 	if err.Error() == "EOF" {
 		return fmt.Errorf("%s: the file is empty", path)
 	}
-	return fmt.Errorf("%s: %s", path, strings.TrimPrefix(yamlLine.ReplaceAllString(err.Error(), "$1: "), "yaml: "))
+	return errors.New(located(path, err.Error()))
+}
+
+// located rewrites "line N: msg" as "path:N: msg".
+func located(path, msg string) string {
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		return path + ":" + m[1] + ": " + msg[len(m[0]):]
+	}
+	return path + ": " + msg
 }
 
 func (c *Config) applyDefaults() {

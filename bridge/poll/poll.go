@@ -112,4 +112,5 @@ func (l *Loop) Once(ctx context.Context) {
 	l.health.LastError = ""
 	l.health.LastGood = time.Now()
 	l.health.Readings += last - first + 1
+	l.log.Debug("poll stored", "seq_first", first, "seq_last", last, "took", took)
 }

@@ -2,9 +2,12 @@ package opcua
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/wotchain/wotchain/protocols"
 )
@@ -129,5 +132,38 @@ func TestNewDoesNotConnect(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
+	}
+}
+
+// The YAML keys are part of the appliance's configuration format.
+func TestConfigYAML(t *testing.T) {
+	const doc = `
+endpoint: opc.tcp://127.0.0.1:4840
+security_policy: None
+security_mode: None
+points:
+  - {name: temperature,   node_id: "ns=1;s=Boiler.Temperature", unit: "°C"}
+  - {name: burner_starts, node_id: "ns=1;s=Boiler.BurnerStarts"}
+`
+	var cfg Config
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	want := Config{
+		Endpoint:       "opc.tcp://127.0.0.1:4840",
+		SecurityPolicy: "None",
+		SecurityMode:   "None",
+		Points: []Point{
+			{Name: "temperature", NodeID: "ns=1;s=Boiler.Temperature", Unit: "°C"},
+			{Name: "burner_starts", NodeID: "ns=1;s=Boiler.BurnerStarts"},
+		},
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Fatalf("decoded %+v, want %+v", cfg, want)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
 	}
 }

@@ -57,6 +57,7 @@ type Sim struct {
 	srv       *server.Server
 	nsIndex   uint16
 	endpoint  string
+	proxy     *proxy
 	cancel    context.CancelFunc // stops the server's goroutines
 	stopWatch func() bool        // detaches Close from the Start ctx
 	done      chan struct{}
@@ -77,7 +78,7 @@ type variable struct {
 	updated time.Time
 }
 
-// Start serves the simulated device on addr, which must be a loopback
+// Start serves the simulated device on addr, which must be an IPv4 loopback
 // address ("127.0.0.1:0" picks a free port). The Sim runs until Close or
 // until ctx ends, whichever comes first.
 func Start(ctx context.Context, addr string, logger *slog.Logger) (*Sim, error) {
@@ -91,44 +92,49 @@ func Start(ctx context.Context, addr string, logger *slog.Logger) (*Sim, error) 
 	if err != nil {
 		return nil, fmt.Errorf("opcuasim: %w", err)
 	}
-
-	// gopcua's server cannot report the port it bound (its listener is
-	// unexported and URLs() echoes the configured endpoints), so for port 0
-	// we find a free port ourselves and hand it over. Another process may
-	// grab it in between, hence the retries.
-	attempts := 1
-	if port == 0 {
-		attempts = 5
+	// The public port belongs to the sim's proxy (see proxy.go), so port 0
+	// is resolved by the kernel here.
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return nil, fmt.Errorf("opcuasim: listen: %w", err)
 	}
-	for i := 0; ; i++ {
-		p := port
-		if p == 0 {
-			if p, err = freePort(host); err != nil {
-				return nil, fmt.Errorf("opcuasim: %w", err)
+	public := ln.Addr().(*net.TCPAddr).Port
+
+	// gopcua's server must be told a concrete port and cannot report the one
+	// it bound, so its internal port is found by listening on :0 and closing
+	// again; another process may take it in between, hence the retries.
+	const attempts = 5
+	for i := 1; ; i++ {
+		internal, err := freePort(host)
+		if err == nil {
+			var s *Sim
+			if s, err = start(ctx, host, public, internal, ln, logger); err == nil {
+				return s, nil
 			}
 		}
-		s, err := start(ctx, host, p, logger)
-		if err == nil {
-			return s, nil
+		if i == attempts {
+			_ = ln.Close()
+			return nil, fmt.Errorf("opcuasim: start server: %w", err)
 		}
-		if i+1 >= attempts {
-			return nil, fmt.Errorf("opcuasim: start on %s: %w", net.JoinHostPort(host, strconv.Itoa(p)), err)
-		}
-		logger.Debug("opcuasim: port taken, retrying", "port", p, "err", err)
+		logger.Debug("opcuasim: internal port unusable, retrying", "err", err)
 	}
 }
 
-func start(ctx context.Context, host string, port int, logger *slog.Logger) (*Sim, error) {
+func start(ctx context.Context, host string, public, internal int, ln net.Listener, logger *slog.Logger) (*Sim, error) {
 	srv := server.New(
 		server.EnableSecurity("None", ua.MessageSecurityModeNone),
 		server.EnableAuthMode(ua.UserTokenTypeAnonymous),
-		server.EndPoint(host, port),
+		// The first endpoint is the one the server listens on. The public one
+		// must be listed too: GetEndpoints and CreateSession only answer with
+		// endpoints whose URL equals the one the client asked for.
+		server.EndPoint(host, internal),
+		server.EndPoint(host, public),
 		server.ServerName("wotchain OPC UA simulator"),
 		server.SetLogger(printfLogger{logger.With("component", "opcuasim")}),
 	)
 	s := &Sim{
 		srv:      srv,
-		endpoint: fmt.Sprintf("opc.tcp://%s", net.JoinHostPort(host, strconv.Itoa(port))),
+		endpoint: fmt.Sprintf("opc.tcp://%s", net.JoinHostPort(host, strconv.Itoa(public))),
 		done:     make(chan struct{}),
 		log:      logger,
 		vars:     make(map[string]*variable),
@@ -139,15 +145,16 @@ func start(ctx context.Context, host string, port int, logger *slog.Logger) (*Si
 
 	// The server runs on its own context, and ctx ending triggers a full
 	// Close instead. Cancelling the server's context alone stops its message
-	// dispatcher but leaves the listener and channels open, and a channel
-	// then blocks handing over its next request, stalling Close for gopcua's
-	// 10 s grace period (testing.T.Context, for one, ends before cleanups).
+	// dispatcher but leaves the channels open, and a channel then blocks
+	// handing over its next request, stalling Close for gopcua's 10 s grace
+	// period (testing.T.Context, for one, ends before cleanups run).
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	if err := srv.Start(sctx); err != nil {
 		cancel()
 		return nil, err
 	}
 	s.cancel = cancel
+	s.proxy = newProxy(ln, net.JoinHostPort(host, strconv.Itoa(internal)), logger)
 	s.stopWatch = context.AfterFunc(ctx, func() { _ = s.Close() })
 	logger.Info("opcuasim: serving", "endpoint", s.endpoint)
 	return s, nil
@@ -178,29 +185,6 @@ func (s *Sim) addNodes() error {
 	return nil
 }
 
-// valueFunc serves a variable's current state. It must have the plain type
-// func() *ua.DataValue: gopcua's NewVariableNode only recognises that type
-// and would otherwise serve the func itself as a constant value.
-func (s *Sim) valueFunc(name string) func() *ua.DataValue {
-	return func() *ua.DataValue {
-		s.mu.Lock()
-		v := *s.vars[name]
-		s.mu.Unlock()
-
-		// Build the DataValue by hand: server.DataValueFromValue fills
-		// SourceTimestamp but leaves it out of the encoding mask, so it
-		// would never reach the client.
-		dv := &ua.DataValue{
-			Value:           v.value,
-			Status:          v.status,
-			SourceTimestamp: v.updated,
-			ServerTimestamp: time.Now(),
-		}
-		dv.UpdateMask()
-		return dv
-	}
-}
-
 // Endpoint returns the URL clients connect to, e.g. "opc.tcp://127.0.0.1:4840".
 func (s *Sim) Endpoint() string { return s.endpoint }
 
@@ -216,101 +200,14 @@ func (s *Sim) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopWatch()
 		close(s.done)
-		// Close before cancelling, for the reason given in start.
-		s.closeErr = s.srv.Close()
+		// Cut client connections first: that unblocks the server's channel
+		// goroutines, so its Close returns at once (see proxy.go). Cancel
+		// last, for the reason given in start.
+		s.closeErr = errors.Join(s.proxy.Close(), s.srv.Close())
 		s.cancel()
 		s.log.Info("opcuasim: closed", "endpoint", s.endpoint)
 	})
 	return s.closeErr
-}
-
-// Set replaces a variable's value; nil serves no value. Values of types an
-// OPC UA variant cannot hold, and unknown names, are logged and ignored.
-func (s *Sim) Set(name string, v any) {
-	var variant *ua.Variant
-	if v != nil {
-		var err error
-		if variant, err = ua.NewVariant(v); err != nil {
-			s.log.Error("opcuasim: set", "name", name, "err", err)
-			return
-		}
-	}
-	s.update(name, func(x *variable) { x.value = variant })
-}
-
-// SetStatus makes a variable report code (ua.StatusOK to clear it); the
-// value is kept.
-func (s *Sim) SetStatus(name string, code ua.StatusCode) {
-	s.update(name, func(x *variable) { x.status = code })
-}
-
-func (s *Sim) update(name string, f func(*variable)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	x, ok := s.vars[name]
-	if !ok {
-		s.log.Error("opcuasim: unknown variable", "name", name)
-		return
-	}
-	f(x)
-	x.updated = time.Now()
-}
-
-// Run calls Tick every interval until ctx is done or the Sim is closed.
-func (s *Sim) Run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.done:
-			return
-		case <-t.C:
-			s.Tick()
-		}
-	}
-}
-
-// Tick advances the demo values one step. Values depend only on the step
-// count (and BurnerStarts on its previous value), so tests can predict them.
-func (s *Sim) Tick() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.step++
-	now := time.Now()
-	d := demoValues(s.step)
-	s.setLocked(Temperature, d.temperature, now)
-	s.setLocked(Pressure, d.pressure, now)
-	s.setLocked(Running, d.running, now)
-	s.setLocked(Mode, "auto", now)
-
-	starts := int32(0)
-	if x := s.vars[BurnerStarts]; x.value != nil {
-		starts, _ = x.value.Value().(int32) // a test may have Set another type; restart at 0
-	}
-	s.setLocked(BurnerStarts, starts+1, now)
-}
-
-// resetLocked sets the step-0 values.
-func (s *Sim) resetLocked(now time.Time) {
-	d := demoValues(0)
-	s.setLocked(Temperature, d.temperature, now)
-	s.setLocked(Pressure, d.pressure, now)
-	s.setLocked(Running, d.running, now)
-	s.setLocked(Mode, "auto", now)
-	s.setLocked(BurnerStarts, int32(0), now)
-}
-
-// setLocked stores a value of a type known to be variant-compatible.
-func (s *Sim) setLocked(name string, v any, now time.Time) {
-	x, ok := s.vars[name]
-	if !ok {
-		x = &variable{}
-		s.vars[name] = x
-	}
-	x.value = ua.MustVariant(v) // only called with float64, bool, string, int32
-	x.updated = now
 }
 
 func loopbackAddr(addr string) (string, int, error) {

@@ -1,0 +1,40 @@
+# WoTChain bridge. `make demo` runs the appliance on the embedded default;
+# `make test` runs the whole test suite. Both install what they need first.
+
+GO      ?= go
+BIN     := bin/wotchain
+FUZZTIME ?= 10s
+
+.PHONY: all deps build demo test vet fuzz clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+	@$(GO) mod download
+
+build: deps
+	$(GO) build -o $(BIN) ./appliance/cmd/wotchain
+
+# Three simulated devices on 127.0.0.1, state under data/demo. Ctrl-C stops it.
+demo: build
+	$(BIN) run --config configs/demo.yaml
+
+test: deps vet
+	$(GO) test -count=1 ./...
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+# Each fuzz target for FUZZTIME (go test runs one target per invocation).
+fuzz: deps
+	@$(GO) list -f '{{.ImportPath}}' ./... | while read -r pkg; do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin data

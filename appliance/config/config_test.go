@@ -1,0 +1,105 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const valid = `appliance:
+  id: a-1
+  data_dir: data
+devices:
+  - id: press-1
+    protocol: modbus
+    modbus:
+      url: tcp://127.0.0.1:502
+      points:
+        - {name: t, register: holding, address: 0, type: float32}
+`
+
+func TestValidConfigGetsDefaults(t *testing.T) {
+	cfg, err := Parse("/etc/wotchain/a.yaml", []byte(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Seal.MaxReadings != 1000 || cfg.Seal.Interval.D() != 10*time.Second {
+		t.Errorf("seal defaults: %+v", cfg.Seal)
+	}
+	if d := cfg.Devices[0]; d.Interval.D() != time.Second || d.Timeout.D() != 2*time.Second {
+		t.Errorf("device defaults: %+v", d)
+	}
+	if got := cfg.Resolve(cfg.Appliance.SigningKey); got != "/etc/wotchain/data/keys/appliance.key" {
+		t.Errorf("signing key resolves to %s", got)
+	}
+	if cfg.Storage.Kind != "filesystem" || cfg.Ledger.Kind != "embedded" {
+		t.Errorf("uplink defaults: %+v %+v", cfg.Storage, cfg.Ledger)
+	}
+}
+
+// Each mistake is reported with the file, the line and the key.
+func TestMistakesNameFileLineAndKey(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"unknown top-level key", valid + "sael:\n  interval: 1s\n", []string{"a.yaml:11:", "unknown key sael"}},
+		{"unknown nested key", strings.Replace(valid, "      url:", "      adress: x\n      url:", 1), []string{"a.yaml:8:", "unknown key adress"}},
+		{"wrong type", strings.Replace(valid, "  id: a-1\n", "  id: a-1\n  owner_kem: [1]\n", 1), []string{"a.yaml:3:", "cannot unmarshal"}},
+		{"bad duration", valid + "seal:\n  interval: soon\n", []string{"a.yaml:12:", `"soon" is not a duration`}},
+		{"missing required id", strings.Replace(valid, "  id: a-1\n", "", 1), []string{"a.yaml:1:", "appliance.id: required"}},
+		{"missing data dir", strings.Replace(valid, "  data_dir: data\n", "", 1), []string{"a.yaml:1:", "appliance.data_dir: required"}},
+		{"unknown protocol", strings.Replace(valid, "protocol: modbus", "protocol: bacnet", 1), []string{"a.yaml:6:", "devices[0].protocol", "bacnet"}},
+		{"missing protocol section", strings.Replace(valid, "protocol: modbus", "protocol: coap", 1), []string{"devices[0].coap: required"}},
+		{"protocol field error", strings.Replace(valid, "type: float32", "type: float128", 1), []string{"a.yaml:10:", "devices[0].modbus.points[0].type"}},
+		{"duplicate device", valid + "  - id: press-1\n    protocol: modbus\n    modbus:\n      url: tcp://h:502\n      points: [{name: x, register: coil, address: 1}]\n", []string{"a.yaml:11:", "devices[1].id", "defined twice"}},
+		{"bad log level", valid + "log:\n  level: loud\n", []string{"a.yaml:12:", "log.level"}},
+		{"empty file", "", []string{"a.yaml: the file is empty"}},
+		{"not yaml", "appliance: [\n", []string{"a.yaml:"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("a.yaml", []byte(c.yaml))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// The shipped configurations load.
+func TestShippedConfigsLoad(t *testing.T) {
+	files, _ := filepath.Glob("../../configs/*.yaml")
+	if len(files) < 2 {
+		t.Fatalf("expected demo.yaml and example-plant.yaml, found %v", files)
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if err == nil || !os.IsNotExist(unwrapAll(err)) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
