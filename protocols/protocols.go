@@ -46,9 +46,16 @@ type Sample struct {
 	Quality    Quality
 	Reason     string    // why the quality is not Good; empty when Good
 	SourceTime time.Time // the device's own timestamp; zero when it gives none
+	// Received is when the appliance received a pushed value (OPC UA
+	// subscription, CoAP Observe). Zero for polled values: the poll's time
+	// is used.
+	Received time.Time
 }
 
-// Source is one configured device. Poll reads every configured point once.
+// Source is one configured device. Poll reads every configured point once;
+// a source that subscribes (OPC UA monitored items, CoAP Observe) returns
+// instead every value pushed since the previous Poll, each with Received
+// set, so no change between polls is lost.
 //
 // A point that cannot be read or decoded comes back as a Bad sample with the
 // reason, so one broken point never hides the others. Poll returns an error
@@ -57,6 +64,19 @@ type Sample struct {
 type Source interface {
 	Poll(ctx context.Context) ([]Sample, error)
 	Close() error
+}
+
+// Stats are a source's connection statistics, for health and metrics.
+type Stats struct {
+	Connected        bool
+	Reconnects       uint64 // connections re-established after a failure
+	RequestsLastPoll int    // protocol requests the last poll needed (Modbus coalescing shows here)
+	RequestsTotal    uint64
+}
+
+// StatsReporter is implemented by sources that keep Stats.
+type StatsReporter interface {
+	Stats() Stats
 }
 
 // Options are the settings common to every protocol, taken from the device's

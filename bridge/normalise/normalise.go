@@ -23,6 +23,9 @@ func Reading(applianceID, deviceID string, s protocols.Sample, seq uint64, at ti
 		ApplianceTime: at.UnixNano(),
 		Seq:           seq,
 	}
+	if !s.Received.IsZero() {
+		r.ApplianceTime = s.Received.UnixNano()
+	}
 	if !s.SourceTime.IsZero() {
 		r.SourceTime = s.SourceTime.UnixNano()
 	}
