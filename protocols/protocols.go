@@ -85,6 +85,10 @@ type Options struct {
 	DeviceID string
 	Timeout  time.Duration // per request; zero means the protocol's default
 	Logger   *slog.Logger
+	// StateDir is a directory the protocol may keep state in across
+	// restarts (certificates, trust lists), shared by all devices of that
+	// protocol: <data_dir>/protocols/<protocol>. Created on demand by the protocol.
+	StateDir string
 }
 
 // FieldError names the configuration key a validation error concerns, as a

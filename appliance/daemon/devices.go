@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/wotchain/wotchain/appliance/config"
 	"github.com/wotchain/wotchain/protocols"
@@ -12,8 +13,9 @@ import (
 )
 
 // newSource is the protocol registry: one line per protocol.
-func newSource(d config.Device, log *slog.Logger) (protocols.Source, error) {
-	opts := protocols.Options{DeviceID: d.ID, Timeout: d.Timeout.D(), Logger: log}
+func newSource(cfg *config.Config, d config.Device, log *slog.Logger) (protocols.Source, error) {
+	opts := protocols.Options{DeviceID: d.ID, Timeout: d.Timeout.D(), Logger: log,
+		StateDir: filepath.Join(cfg.Resolve(cfg.Appliance.DataDir), "protocols", d.Protocol)}
 	switch {
 	case d.Protocol == "opcua" && d.OPCUA != nil:
 		return opcua.New(*d.OPCUA, opts)

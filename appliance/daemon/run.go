@@ -67,7 +67,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	defer stopPolling()
 	var pollers sync.WaitGroup
 	for _, d := range cfg.Devices {
-		src, err := newSource(d, log)
+		src, err := newSource(cfg, d, log)
 		if err != nil {
 			return err
 		}
