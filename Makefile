@@ -5,13 +5,17 @@ GO      ?= go
 BIN     := bin/wotchain
 FUZZTIME ?= 10s
 
-.PHONY: all deps build demo test vet fuzz clean
+.PHONY: all deps test-deps build demo test vet fuzz clean
 
 all: build
 
 deps:
 	@scripts/install-deps
 	@$(GO) mod download
+
+# Servers the tests run against, built from the Go module proxy into a cache.
+test-deps: deps
+	@scripts/build-minio >/dev/null
 
 build: deps
 	$(GO) build -o $(BIN) ./appliance/cmd/wotchain
@@ -20,7 +24,7 @@ build: deps
 demo: build
 	$(BIN) run --config configs/demo.yaml
 
-test: deps vet
+test: test-deps vet
 	$(GO) test -count=1 ./...
 
 vet:

@@ -49,8 +49,25 @@ type Seal struct {
 
 // Storage selects where encrypted blocks go.
 type Storage struct {
-	Kind       string            `yaml:"kind"` // filesystem (default)
+	Kind       string            `yaml:"kind"` // filesystem (default) | s3
 	Filesystem FilesystemStorage `yaml:"filesystem"`
+	S3         S3Storage         `yaml:"s3"`
+}
+
+// S3Storage is any S3-compatible object store. Credentials come from files
+// or environment variables, never from the YAML itself.
+type S3Storage struct {
+	Endpoint      string `yaml:"endpoint"` // host:port
+	Bucket        string `yaml:"bucket"`
+	Prefix        string `yaml:"prefix"`
+	Region        string `yaml:"region"`
+	TLS           *bool  `yaml:"tls"` // default true
+	CAFile        string `yaml:"ca_file"`
+	AccessKeyEnv  string `yaml:"access_key_env"`
+	AccessKeyFile string `yaml:"access_key_file"`
+	SecretKeyEnv  string `yaml:"secret_key_env"`
+	SecretKeyFile string `yaml:"secret_key_file"`
+	CreateBucket  bool   `yaml:"create_bucket"`
 }
 
 // FilesystemStorage is the embedded default storage.

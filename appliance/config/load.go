@@ -104,6 +104,10 @@ func (c *Config) applyDefaults() {
 	if c.Storage.Filesystem.Dir == "" && a.DataDir != "" {
 		c.Storage.Filesystem.Dir = filepath.Join(a.DataDir, "objects")
 	}
+	if c.Storage.S3.TLS == nil {
+		tlsOn := true
+		c.Storage.S3.TLS = &tlsOn
+	}
 	if c.Ledger.Kind == "" {
 		c.Ledger.Kind = "embedded"
 	}
@@ -150,8 +154,24 @@ func (c *Config) validate() []*protocols.FieldError {
 	if c.Seal.Interval.D() < 100e6 {
 		add("seal.interval", "must be at least 100ms")
 	}
-	if c.Storage.Kind != "filesystem" {
-		add("storage.kind", "unknown kind %q (this version supports filesystem)", c.Storage.Kind)
+	switch c.Storage.Kind {
+	case "filesystem":
+	case "s3":
+		s3 := c.Storage.S3
+		if s3.Endpoint == "" || strings.Contains(s3.Endpoint, "://") {
+			add("storage.s3.endpoint", "required, as host:port without a scheme (got %q)", s3.Endpoint)
+		}
+		if s3.Bucket == "" {
+			add("storage.s3.bucket", "required")
+		}
+		if (s3.AccessKeyEnv == "") == (s3.AccessKeyFile == "") {
+			add("storage.s3", "give exactly one of access_key_env and access_key_file")
+		}
+		if (s3.SecretKeyEnv == "") == (s3.SecretKeyFile == "") {
+			add("storage.s3", "give exactly one of secret_key_env and secret_key_file")
+		}
+	default:
+		add("storage.kind", "unknown kind %q (filesystem or s3)", c.Storage.Kind)
 	}
 	if c.Ledger.Kind != "embedded" {
 		add("ledger.kind", "unknown kind %q (this version supports embedded)", c.Ledger.Kind)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/wotchain/wotchain/appliance/config"
 	"github.com/wotchain/wotchain/bridge/keys"
@@ -28,7 +29,34 @@ type Node struct {
 	Owner      hpke.PrivateKey
 	Recipients []hpke.PublicKey // owner first
 	Ledger     *ledger.Embedded
-	Storage    *objstore.FS
+	Storage    Storage
+}
+
+// Storage holds encrypted block objects (filesystem or S3-compatible).
+type Storage interface {
+	Put(ctx context.Context, name string, data []byte) (string, error)
+	Get(ctx context.Context, location string) ([]byte, error)
+}
+
+func openStorage(ctx context.Context, cfg *config.Config) (Storage, error) {
+	if cfg.Storage.Kind != "s3" {
+		return objstore.NewFS(cfg.Resolve(cfg.Storage.Filesystem.Dir))
+	}
+	sc := cfg.Storage.S3
+	access, err := cfg.Secret("storage.s3 access key", sc.AccessKeyEnv, sc.AccessKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := cfg.Secret("storage.s3 secret key", sc.SecretKeyEnv, sc.SecretKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return objstore.NewS3(ctx, objstore.S3Config{
+		Endpoint: sc.Endpoint, Bucket: sc.Bucket, Prefix: sc.Prefix, Region: sc.Region,
+		TLS: *sc.TLS, CAFile: cfg.Resolve(sc.CAFile), AccessKey: access, SecretKey: secret, CreateBucket: sc.CreateBucket,
+	})
 }
 
 // StoreDir is where the RocksDB database lives.
@@ -73,7 +101,7 @@ func Open(cfg *config.Config, log *slog.Logger, readOnly bool) (*Node, error) {
 		}
 		n.Recipients = append(n.Recipients, pub)
 	}
-	if n.Storage, err = objstore.NewFS(cfg.Resolve(cfg.Storage.Filesystem.Dir)); err != nil {
+	if n.Storage, err = openStorage(context.Background(), cfg); err != nil {
 		return nil, err
 	}
 	if readOnly {

@@ -78,7 +78,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		go func() { defer pollers.Done(); l.Run(pollCtx) }()
 	}
 	log.Info("appliance running", "appliance", cfg.Appliance.ID, "devices", len(cfg.Devices),
-		"seal_every", cfg.Seal.MaxReadings, "seal_interval", cfg.Seal.Interval.D(), "storage", n.Storage.Dir, "ledger", cfg.Ledger.Kind)
+		"seal_every", cfg.Seal.MaxReadings, "seal_interval", cfg.Seal.Interval.D(), "storage", cfg.Storage.Kind, "ledger", cfg.Ledger.Kind)
 
 	sealBlocks := func(flush bool) {
 		blocks, err := sealer.Seal(flush)

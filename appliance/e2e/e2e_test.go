@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/wotchain/wotchain/appliance/config"
 	"github.com/wotchain/wotchain/appliance/daemon"
+	"github.com/wotchain/wotchain/bridge/objstore"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/bridge/verify"
@@ -93,7 +95,7 @@ func TestDemoRunVerifiesAndDetectsTampering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := n.Storage.Path(b1.ObjectHash)
+	path := (&objstore.FS{Dir: filepath.Join(dir, "data", "objects")}).Path(b1.ObjectHash)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
