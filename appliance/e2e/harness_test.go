@@ -65,7 +65,7 @@ func freeUDP(t *testing.T) string {
 
 // writeConfig writes a demo-like configuration with its own ports and data
 // directory, and returns its path.
-func writeConfig(t *testing.T, dir string, maxReadings int, sealInterval string) string {
+func writeConfig(t *testing.T, dir string, maxReadings int, sealInterval string, extra ...string) string {
 	t.Helper()
 	modbus, opcua, coap := freeTCP(t), freeTCP(t), freeUDP(t)
 	cfg := fmt.Sprintf(`appliance:
@@ -113,6 +113,7 @@ devices:
         - {name: humidity, path: /sensors/humidity, unit: "%%"}
         - {name: co2, path: /sensors/env, format: json, field: co2, unit: ppm}
 `, maxReadings, sealInterval, modbus, opcua, coap)
+	cfg += strings.Join(extra, "")
 	path := filepath.Join(dir, "appliance.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -128,6 +129,7 @@ type proc struct {
 	mu       sync.Mutex
 	acked    uint64 // highest seq logged as stored
 	anchored int
+	failures int // outbox steps that failed
 	errs     []string
 	logs     []string
 }
@@ -167,6 +169,8 @@ func (p *proc) read(r io.Reader) {
 				p.acked = rec.SeqLast
 			case rec.Msg == "block anchored":
 				p.anchored++
+			case rec.Msg == "outbox step failed; will retry":
+				p.failures++
 			}
 			// The simulators' library (gopcua's server) logs its own start-up
 			// quirks at error; only the appliance's errors fail a test.
