@@ -41,6 +41,9 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure: cfg.TLS,
 		Region: cfg.Region,
+		// A few quick retries ride out a dropped connection; longer
+		// outages are the outbox's to handle, with its backoff and logs.
+		MaxRetries: 3,
 	}
 	if cfg.TLS && cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)

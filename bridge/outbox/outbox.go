@@ -38,6 +38,9 @@ type Outbox struct {
 
 	// MinBackoff and MaxBackoff bound the wait after a failed step.
 	MinBackoff, MaxBackoff time.Duration
+	// StepTimeout bounds one upload or anchoring call, so a server that
+	// accepts connections but never answers cannot stall the outbox.
+	StepTimeout time.Duration
 	// OnAnchored, if set, is called for each newly anchored block.
 	OnAnchored func(*store.BlockRecord)
 }
@@ -45,7 +48,7 @@ type Outbox struct {
 // New returns an outbox; call Run to start it.
 func New(st *store.Store, storage Storage, ledger Ledger, log *slog.Logger) *Outbox {
 	return &Outbox{st: st, storage: storage, ledger: ledger, log: log, wake: make(chan struct{}, 1),
-		MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second}
+		MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, StepTimeout: time.Minute}
 }
 
 // Notify tells the outbox that new blocks were sealed.
@@ -59,6 +62,11 @@ func (o *Outbox) Notify() {
 // Step advances the lowest pending block by one state. It reports whether
 // there was anything to do.
 func (o *Outbox) Step(ctx context.Context) (bool, error) {
+	if o.StepTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.StepTimeout)
+		defer cancel()
+	}
 	pending, err := o.st.Outbox()
 	if err != nil || len(pending) == 0 {
 		return false, err
