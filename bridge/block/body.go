@@ -52,6 +52,9 @@ type Opened struct {
 // Merkle root, sequence and time range, device list, and every poll
 // signature under the appliance key. It returns the decoded parts.
 func Open(h *Header, b *Body, pub ed25519.PublicKey) (*Opened, error) {
+	if err := h.Check(); err != nil {
+		return nil, err
+	}
 	if uint64(len(b.Readings)) != h.Count {
 		return nil, fmt.Errorf("block %d: body has %d readings, header says %d", h.Height, len(b.Readings), h.Count)
 	}

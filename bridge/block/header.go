@@ -105,7 +105,7 @@ func (h *Header) Check() error {
 		return errors.New("block header: no devices")
 	}
 	if !slices.IsSorted(h.Devices) || len(slices.Compact(slices.Clone(h.Devices))) != len(h.Devices) {
-		return errors.New("block header: device list not sorted and unique")
+		return errors.New("block header: devices not sorted and unique")
 	}
 	return nil
 }

@@ -56,6 +56,19 @@ func writePrivateFile(path string, data []byte) error {
 	return f.Close()
 }
 
+// writePublicFile writes a public key (0644), refusing to overwrite one.
+func writePublicFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("write public key %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write public key %s: %w", path, err)
+	}
+	return f.Close()
+}
+
 func readPEM(path, wantType string, private bool) (*pem.Block, error) {
 	if private {
 		if err := checkPrivateFile(path); err != nil {

@@ -298,3 +298,21 @@ func TestKeyID(t *testing.T) {
 		t.Fatal("KeyID differs for the same KEM and bytes")
 	}
 }
+
+// A public key already on disk is never overwritten, and nothing is
+// written when generation is refused.
+func TestGenerateRecipientRefusesExistingPublicKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.hpke")
+	if err := os.WriteFile(path+".pub", []byte("partner's key"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := GenerateRecipient(path, KEMX25519); err == nil {
+		t.Fatal("generated over an existing public key")
+	}
+	if b, _ := os.ReadFile(path + ".pub"); string(b) != "partner's key" {
+		t.Fatalf("public key overwritten: %q", b)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("private key written although generation was refused: %v", err)
+	}
+}

@@ -90,11 +90,15 @@ func GenerateRecipient(path string, kemID uint16) (hpke.PrivateKey, error) {
 		Headers: map[string]string{kemHeader: fmt.Sprintf("0x%04x", kemID)},
 		Bytes:   raw,
 	})
+	// Refuse before writing anything, so a refusal leaves no half pair.
+	if _, err := os.Stat(path + ".pub"); err == nil {
+		return nil, fmt.Errorf("write key %s: public key %s.pub already exists", path, path)
+	}
 	if err := writePrivateFile(path, data); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(path+".pub", encodeRecipientPublic(priv.PublicKey()), 0o644); err != nil {
-		return nil, fmt.Errorf("write public key: %w", err)
+	if err := writePublicFile(path+".pub", encodeRecipientPublic(priv.PublicKey())); err != nil {
+		return nil, err
 	}
 	return priv, nil
 }

@@ -125,7 +125,7 @@ func cborHead(major byte, n uint64) []byte {
 }
 
 func cborUint(n uint64) []byte { return cborHead(0, n) }
-func cborText(s string) []byte  { return append(cborHead(3, uint64(len(s))), s...) }
+func cborText(s string) []byte { return append(cborHead(3, uint64(len(s))), s...) }
 
 type kv struct {
 	key uint64

@@ -62,6 +62,9 @@ func (s *Store) Reading(seq uint64) ([]byte, error) {
 
 // Readings returns readings first..last inclusive; a gap is an error.
 func (s *Store) Readings(first, last uint64) ([][]byte, error) {
+	if last < first {
+		return nil, fmt.Errorf("store: reading range %d..%d is inverted", first, last)
+	}
 	out := make([][]byte, 0, last-first+1)
 	next := first
 	err := s.scan(cfReadings, u64(first), u64(last+1), func(k, v []byte) (bool, error) {
@@ -103,7 +106,19 @@ func (s *Store) PollAt(seq uint64) (firstSeq uint64, record []byte, err error) {
 		return 0, nil, fmt.Errorf("poll holding reading %d: %w", seq, err)
 	}
 	first, err := getU64(k)
-	return first, v, err
+	if err != nil {
+		return 0, nil, err
+	}
+	// Polls are contiguous, so the poll starting at or before seq holds it
+	// exactly when seq has been assigned.
+	next, err := s.NextSeq()
+	if err != nil {
+		return 0, nil, err
+	}
+	if seq >= next {
+		return 0, nil, fmt.Errorf("poll holding reading %d: %w", seq, ErrNotFound)
+	}
+	return first, v, nil
 }
 
 // indexKey orders a point's readings by appliance time, then seq. Device ids
