@@ -35,7 +35,9 @@ type Node struct {
 // Storage holds encrypted block objects (filesystem or S3-compatible).
 type Storage interface {
 	Put(ctx context.Context, name string, data []byte) (string, error)
+	PutNamed(ctx context.Context, name string, data []byte) (string, error)
 	Get(ctx context.Context, location string) ([]byte, error)
+	Location(name string) string
 }
 
 func openStorage(ctx context.Context, cfg *config.Config) (Storage, error) {
@@ -113,6 +115,22 @@ func Open(cfg *config.Config, log *slog.Logger, readOnly bool) (*Node, error) {
 		return nil, err
 	}
 	n.Ledger = ledger.NewEmbedded(n.Store.Ledger(), "appliance:"+cfg.Appliance.ID, log)
+	return n, nil
+}
+
+// OpenView opens the ledger and storage of an appliance read-only, without
+// its keys: what a partner's tools need (on Fabric the ledger is the
+// partner's own peer; on the embedded default it is the appliance's store).
+func OpenView(cfg *config.Config) (*Node, error) {
+	n := &Node{Cfg: cfg}
+	var err error
+	if n.Storage, err = openStorage(context.Background(), cfg); err != nil {
+		return nil, err
+	}
+	if n.Store, err = store.OpenReadOnly(StoreDir(cfg)); err != nil {
+		return nil, err
+	}
+	n.Ledger = ledger.NewEmbedded(n.Store.Ledger(), "appliance:"+cfg.Appliance.ID, slog.New(slog.DiscardHandler))
 	return n, nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/wotchain/wotchain/appliance/config"
 	"github.com/wotchain/wotchain/bridge/ingest"
+	"github.com/wotchain/wotchain/bridge/license"
 	"github.com/wotchain/wotchain/bridge/outbox"
 	"github.com/wotchain/wotchain/bridge/poll"
 	"github.com/wotchain/wotchain/bridge/seal"
@@ -96,8 +97,10 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	var workers sync.WaitGroup
 	obCtx, stopOutbox := context.WithCancel(context.Background())
-	workers.Add(1)
+	workers.Add(2)
 	go func() { defer workers.Done(); ob.Run(obCtx) }()
+	lic := license.New(n.Store, n.Ledger, n.Storage, n.Owner, cfg.Appliance.ID, log.With("component", "license"))
+	go func() { defer workers.Done(); runLicensor(obCtx, lic, cfg.Seal.Interval.D(), log) }()
 	ob.Notify() // resume blocks left in the outbox by the last run
 
 	sealTick := time.NewTicker(cfg.Seal.Interval.D())
@@ -135,6 +138,22 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	logStatus(log, loops, anchored.Load())
 	log.Info("appliance stopped")
 	return nil
+}
+
+// runLicensor delivers licensed data keys on every seal interval.
+func runLicensor(ctx context.Context, lic *license.Licensor, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := lic.Deliver(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("key delivery failed; will retry", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func logStatus(log *slog.Logger, loops []*poll.Loop, anchored uint64) {

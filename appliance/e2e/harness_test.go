@@ -126,12 +126,13 @@ type proc struct {
 	cmd  *exec.Cmd
 	done chan error
 
-	mu       sync.Mutex
-	acked    uint64 // highest seq logged as stored
-	anchored int
-	failures int // outbox steps that failed
-	errs     []string
-	logs     []string
+	mu        sync.Mutex
+	acked     uint64 // highest seq logged as stored
+	anchored  int
+	failures  int // outbox steps that failed
+	delivered int // data keys delivered to partners
+	errs      []string
+	logs      []string
 }
 
 func start(t *testing.T, configPath string) *proc {
@@ -159,6 +160,7 @@ func (p *proc) read(r io.Reader) {
 			Level   string `json:"level"`
 			Msg     string `json:"msg"`
 			SeqLast uint64 `json:"seq_last"`
+			Blocks  int    `json:"blocks"`
 		}
 		line := sc.Text()
 		p.mu.Lock()
@@ -171,6 +173,8 @@ func (p *proc) read(r io.Reader) {
 				p.anchored++
 			case rec.Msg == "outbox step failed; will retry":
 				p.failures++
+			case rec.Msg == "data keys delivered":
+				p.delivered += rec.Blocks
 			}
 			// The simulators' library (gopcua's server) logs its own start-up
 			// quirks at error; only the appliance's errors fail a test.

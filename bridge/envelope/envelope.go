@@ -91,8 +91,6 @@ func Seal(header, headerSig, body []byte, recipients []hpke.PublicKey) ([]byte, 
 		return nil, err
 	}
 	obj := Object{Format: Format, Header: header, HeaderSig: headerSig, KDF: kdfID, AEAD: aeadID, ChunkSize: DefaultChunkSize}
-	kdf, aead := hpke.HKDFSHA256(), hpke.AES256GCM()
-	info := wrapInfo(header)
 	seen := map[string]bool{}
 	for _, pub := range recipients {
 		kid := keys.KeyID(pub)
@@ -100,11 +98,11 @@ func Seal(header, headerSig, body []byte, recipients []hpke.PublicKey) ([]byte, 
 			continue
 		}
 		seen[kid] = true
-		wrapped, err := hpke.Seal(pub, kdf, aead, info, dataKey)
+		rec, err := Wrap(header, dataKey, pub)
 		if err != nil {
-			return nil, fmt.Errorf("envelope: wrap data key for %s: %w", kid, err)
+			return nil, fmt.Errorf("%w (recipient %s)", err, kid)
 		}
-		obj.Recipients = append(obj.Recipients, Recipient{KeyID: kid, KEM: pub.KEM().ID(), Wrapped: wrapped})
+		obj.Recipients = append(obj.Recipients, rec)
 	}
 	gcm, err := newGCM(dataKey)
 	if err != nil {
@@ -153,20 +151,37 @@ var ErrNotRecipient = errors.New("envelope: this key is not a recipient of the b
 
 // Open decrypts the object with a recipient's private key and returns the body.
 func (obj *Object) Open(priv hpke.PrivateKey) ([]byte, error) {
+	dataKey, err := obj.DataKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	return obj.Decrypt(dataKey)
+}
+
+// DataKey unwraps the block's data key with a recipient's private key.
+func (obj *Object) DataKey(priv hpke.PrivateKey) ([]byte, error) {
 	kid := keys.KeyID(priv.PublicKey())
-	var rec *Recipient
 	for i := range obj.Recipients {
 		if obj.Recipients[i].KeyID == kid {
-			rec = &obj.Recipients[i]
+			return unwrap(obj.Header, &obj.Recipients[i], priv)
 		}
 	}
-	if rec == nil {
-		return nil, fmt.Errorf("%w (key id %s)", ErrNotRecipient, kid)
-	}
-	dataKey, err := hpke.Open(priv, hpke.HKDFSHA256(), hpke.AES256GCM(), wrapInfo(obj.Header), rec.Wrapped)
+	return nil, fmt.Errorf("%w (key id %s)", ErrNotRecipient, kid)
+}
+
+func unwrap(header []byte, rec *Recipient, priv hpke.PrivateKey) ([]byte, error) {
+	dataKey, err := hpke.Open(priv, hpke.HKDFSHA256(), hpke.AES256GCM(), wrapInfo(header), rec.Wrapped)
 	if err != nil {
-		return nil, fmt.Errorf("envelope: unwrap data key for %s: %w", kid, err)
+		return nil, fmt.Errorf("envelope: unwrap data key for %s: %w", rec.KeyID, err)
 	}
+	if len(dataKey) != 32 {
+		return nil, fmt.Errorf("envelope: data key for %s has %d bytes", rec.KeyID, len(dataKey))
+	}
+	return dataKey, nil
+}
+
+// Decrypt decrypts the chunks with the block's data key.
+func (obj *Object) Decrypt(dataKey []byte) ([]byte, error) {
 	gcm, err := newGCM(dataKey)
 	if err != nil {
 		return nil, err
@@ -181,4 +196,14 @@ func (obj *Object) Open(priv hpke.PrivateKey) ([]byte, error) {
 		body.Write(plain)
 	}
 	return body.Bytes(), nil
+}
+
+// Wrap wraps a block's data key for one more recipient, bound to the
+// block's header exactly as the recipients inside the object are.
+func Wrap(header, dataKey []byte, pub hpke.PublicKey) (Recipient, error) {
+	wrapped, err := hpke.Seal(pub, hpke.HKDFSHA256(), hpke.AES256GCM(), wrapInfo(header), dataKey)
+	if err != nil {
+		return Recipient{}, fmt.Errorf("envelope: wrap data key: %w", err)
+	}
+	return Recipient{KeyID: keys.KeyID(pub), KEM: pub.KEM().ID(), Wrapped: wrapped}, nil
 }

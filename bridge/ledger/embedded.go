@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/rules"
@@ -24,6 +25,7 @@ type Embedded struct {
 	policy rules.Policy
 	caller rules.Caller
 	log    *slog.Logger
+	now    func() time.Time // the transaction time, as a Fabric peer stamps it
 }
 
 // NewEmbedded opens the embedded ledger over the store's ledger state.
@@ -33,6 +35,7 @@ func NewEmbedded(st store.LedgerState, identity string, log *slog.Logger) *Embed
 		policy: rules.Policy{ManufacturerMSP: LocalMSP},
 		caller: rules.Caller{MSPID: LocalMSP, ID: identity, Admin: true},
 		log:    log,
+		now:    time.Now,
 	}
 }
 
@@ -135,5 +138,29 @@ func (e *Embedded) ListByDevice(ctx context.Context, device string, from, to int
 // ListByAppliance lists an appliance's credentials in height order.
 func (e *Embedded) ListByAppliance(ctx context.Context, applianceID string, limit int, bookmark string) (p *rules.Page, err error) {
 	err = e.run(ctx, func(t *tx) error { p, err = rules.ListByAppliance(t, applianceID, limit, bookmark); return err })
+	return p, err
+}
+
+// RecordGrant records a licensing grant as the local owner.
+func (e *Embedded) RecordGrant(ctx context.Context, g rules.Grant) (rec *rules.Grant, recorded bool, err error) {
+	err = e.run(ctx, func(t *tx) error {
+		rec, recorded, err = rules.RecordGrant(t, e.caller, g, e.now().UnixNano())
+		return err
+	})
+	return rec, recorded, err
+}
+
+// RevokeGrant revokes a grant from now on.
+func (e *Embedded) RevokeGrant(ctx context.Context, applianceID, grantID string) (g *rules.Grant, err error) {
+	err = e.run(ctx, func(t *tx) error {
+		g, err = rules.RevokeGrant(t, e.caller, applianceID, grantID, e.now().UnixNano())
+		return err
+	})
+	return g, err
+}
+
+// ListGrants lists an appliance's grants.
+func (e *Embedded) ListGrants(ctx context.Context, applianceID string, limit int, bookmark string) (p *rules.GrantPage, err error) {
+	err = e.run(ctx, func(t *tx) error { p, err = rules.ListGrants(t, applianceID, limit, bookmark); return err })
 	return p, err
 }

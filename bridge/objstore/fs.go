@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -37,7 +38,23 @@ func validName(name string) error {
 	return nil
 }
 
-func (s *FS) path(name string) string { return filepath.Join(s.Dir, name[:2], name) }
+var namedPattern = regexp.MustCompile(`^keys/[0-9a-f]{32}/[0-9a-f]{64}$`)
+
+// validNamed accepts the names PutNamed may write: nothing that could
+// escape the storage root or collide with a content-addressed object.
+func validNamed(name string) error {
+	if !namedPattern.MatchString(name) {
+		return fmt.Errorf("object name %q is neither a hex SHA-256 nor keys/<key id>/<block id>", name)
+	}
+	return nil
+}
+
+func (s *FS) path(name string) string {
+	if validName(name) != nil {
+		return filepath.Join(s.Dir, filepath.FromSlash(name)) // a named object; checked by validNamed
+	}
+	return filepath.Join(s.Dir, name[:2], name)
+}
 
 // Location is what the ledger records for an object of this store.
 func (s *FS) Location(name string) string { return "fs:" + name }
@@ -56,31 +73,8 @@ func (s *FS) Put(ctx context.Context, name string, data []byte) (string, error) 
 	if existing, err := os.ReadFile(p); err == nil && hashHex(existing) == name {
 		return s.Location(name), nil
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+	if err := writeAtomic(p, data); err != nil {
 		return "", fmt.Errorf("object %s: %w", name, err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), "."+name+".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("object %s: %w", name, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("object %s: %w", name, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("object %s: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("object %s: %w", name, err)
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		return "", fmt.Errorf("object %s: %w", name, err)
-	}
-	if d, err := os.Open(filepath.Dir(p)); err == nil {
-		d.Sync() // make the rename durable; best effort on filesystems without directory sync
-		d.Close()
 	}
 	back, err := s.Get(ctx, s.Location(name))
 	if err != nil {
@@ -92,6 +86,50 @@ func (s *FS) Put(ctx context.Context, name string, data []byte) (string, error) 
 	return s.Location(name), nil
 }
 
+// PutNamed stores data under a name that is not its hash (key deliveries,
+// see envelope.DeliveryName), replacing what was there.
+func (s *FS) PutNamed(_ context.Context, name string, data []byte) (string, error) {
+	if err := validNamed(name); err != nil {
+		return "", err
+	}
+	if err := writeAtomic(s.path(name), data); err != nil {
+		return "", fmt.Errorf("object %s: %w", name, err)
+	}
+	return s.Location(name), nil
+}
+
+// writeAtomic writes a file through a synced temporary file and a rename,
+// so a reader never sees half an object.
+func writeAtomic(p string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(p)); err == nil {
+		d.Sync() // make the rename durable; best effort on filesystems without directory sync
+		d.Close()
+	}
+	return nil
+}
+
 // Get returns the object at location as stored, without checking its hash:
 // callers (verify) check it and report a mismatch themselves.
 func (s *FS) Get(_ context.Context, location string) ([]byte, error) {
@@ -99,8 +137,10 @@ func (s *FS) Get(_ context.Context, location string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("location %q is not a filesystem object", location)
 	}
-	if err := validName(name); err != nil {
-		return nil, err
+	if validName(name) != nil {
+		if err := validNamed(name); err != nil {
+			return nil, err
+		}
 	}
 	data, err := os.ReadFile(s.path(name))
 	if errors.Is(err, fs.ErrNotExist) {

@@ -117,6 +117,28 @@ func (s *S3) Put(ctx context.Context, name string, data []byte) (string, error) 
 	return loc, nil
 }
 
+// PutNamed stores data under a name that is not its hash (key deliveries,
+// see envelope.DeliveryName) and checks what the server then holds.
+func (s *S3) PutNamed(ctx context.Context, name string, data []byte) (string, error) {
+	if err := validNamed(name); err != nil {
+		return "", err
+	}
+	loc := s.Location(name)
+	_, err := s.client.PutObject(ctx, s.bucket, s.prefix+name, strings.NewReader(string(data)), int64(len(data)),
+		minio.PutObjectOptions{ContentType: "application/octet-stream", SendContentMd5: true})
+	if err != nil {
+		return "", fmt.Errorf("upload %s: %w", loc, err)
+	}
+	held, err := s.Get(ctx, loc)
+	if err != nil {
+		return "", fmt.Errorf("verify %s: %w", loc, err)
+	}
+	if string(held) != string(data) {
+		return "", fmt.Errorf("verify %s: server holds other bytes", loc)
+	}
+	return loc, nil
+}
+
 // Get returns the object at an s3:// location as the server holds it.
 func (s *S3) Get(ctx context.Context, location string) ([]byte, error) {
 	rest, ok := strings.CutPrefix(location, "s3://")

@@ -155,3 +155,24 @@ func (s *Store) Outbox() ([]uint64, error) {
 
 // IsNotFound reports whether err means a record is absent.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+func grantCursorKey(grantID string) []byte { return []byte("grant_cursor/" + grantID) }
+
+// GrantCursor is the next block height the licensor examines for a grant.
+func (s *Store) GrantCursor(grantID string) (uint64, error) {
+	v, err := s.get(cfMeta, grantCursorKey(grantID))
+	if IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return getU64(v)
+}
+
+// SetGrantCursor records that blocks below height were examined for a grant.
+func (s *Store) SetGrantCursor(grantID string, height uint64) error {
+	b := s.newBatch()
+	b.put(cfMeta, grantCursorKey(grantID), u64(height))
+	return b.commit()
+}

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/linxGnu/grocksdb"
 )
@@ -71,6 +72,9 @@ func Open(dir string) (*Store, error) {
 	db, handles, err := grocksdb.OpenDbColumnFamilies(opts, dir, cfNames[:], cfOpts)
 	if err != nil {
 		opts.Destroy()
+		if strings.Contains(err.Error(), "lock file") {
+			return nil, fmt.Errorf("store %s is in use by a running appliance; stop it first: %w", dir, err)
+		}
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
 	wo := grocksdb.NewDefaultWriteOptions()

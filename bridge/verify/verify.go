@@ -101,10 +101,37 @@ func (v *Verifier) Reading(ctx context.Context, seq uint64) *Report {
 		return rep.fail("credential", "credential for %s does not cover reading %d with that header", rec.BlockID, seq)
 	}
 	rep.pass("credential", "anchored by %s/%s: object %s at %s", cred.SignerMSP, cred.SignerID, cred.ObjectHash, cred.Location)
-	return v.proveInCredential(ctx, rep, cred, raw)
+	obj, err := v.Storage.Get(ctx, cred.Location)
+	if err != nil {
+		return rep.fail("stored object", "%v", err)
+	}
+	return v.prove(ctx, rep, cred, obj, nil, raw)
 }
 
-func (v *Verifier) proveInCredential(ctx context.Context, rep *Report, cred *rules.Credential, raw []byte) *Report {
+// Fetched proves reading seq of block blockID from what a partner fetched:
+// the object bytes and, when the partner is licensed by a grant rather than
+// listed as a recipient, the key delivery. The ledger supplies the
+// credential and the appliance key.
+func (v *Verifier) Fetched(ctx context.Context, blockID string, obj []byte, d *envelope.Delivery, seq uint64) *Report {
+	rep := &Report{Seq: seq}
+	cred, err := v.Ledger.Credential(ctx, blockID)
+	if err != nil {
+		return rep.fail("credential", "block %s on the ledger: %v", blockID, err)
+	}
+	if block.ID(cred.Header) != blockID || seq < cred.FirstSeq || seq > cred.LastSeq {
+		return rep.fail("credential", "credential for %s does not cover reading %d with that header", blockID, seq)
+	}
+	rep.pass("credential", "block %d of %s anchored by %s/%s: object %s", cred.Height, cred.ApplianceID, cred.SignerMSP, cred.SignerID, cred.ObjectHash)
+	if d != nil && d.BlockID != blockID {
+		return rep.fail("decrypt", "the key delivery is for block %s", d.BlockID)
+	}
+	return v.prove(ctx, rep, cred, obj, d, nil)
+}
+
+// prove checks the links from the credential down to reading rep.Seq. raw,
+// when not nil, is the appliance's own copy of the reading, which must be
+// the one in the block.
+func (v *Verifier) prove(ctx context.Context, rep *Report, cred *rules.Credential, obj []byte, d *envelope.Delivery, raw []byte) *Report {
 	app, err := v.Ledger.Appliance(ctx, cred.ApplianceID)
 	if err != nil {
 		return rep.fail("header signature", "appliance %s: %v", cred.ApplianceID, err)
@@ -118,14 +145,10 @@ func (v *Verifier) proveInCredential(ctx context.Context, rep *Report, cred *rul
 	}
 	rep.pass("header signature", "block %d header signed by appliance %s", h.Height, cred.ApplianceID)
 
-	obj, err := v.Storage.Get(ctx, cred.Location)
-	if err != nil {
-		return rep.fail("stored object", "%v", err)
-	}
 	if got := envelope.Hash(obj); got != cred.ObjectHash {
-		return rep.fail("stored object", "object at %s hashes to %s but the ledger anchored %s: the stored block was altered or replaced", cred.Location, got, cred.ObjectHash)
+		return rep.fail("stored object", "object from %s hashes to %s but the ledger anchored %s: the stored block was altered or replaced", cred.Location, got, cred.ObjectHash)
 	}
-	rep.pass("stored object", "%d bytes at %s hash to the anchored %s", len(obj), cred.Location, cred.ObjectHash)
+	rep.pass("stored object", "%d bytes from %s hash to the anchored %s", len(obj), cred.Location, cred.ObjectHash)
 
 	o, err := envelope.Parse(obj)
 	if err != nil {
@@ -134,7 +157,12 @@ func (v *Verifier) proveInCredential(ctx context.Context, rep *Report, cred *rul
 	if !bytes.Equal(o.Header, cred.Header) || !bytes.Equal(o.HeaderSig, cred.HeaderSig) {
 		return rep.fail("decrypt", "the object's header is not the anchored header")
 	}
-	plain, err := o.Open(v.Key)
+	var plain []byte
+	if d != nil {
+		plain, err = o.OpenDelivered(d, v.Key)
+	} else {
+		plain, err = o.Open(v.Key)
+	}
 	if err != nil {
 		return rep.fail("decrypt", "%v", err)
 	}
@@ -152,8 +180,14 @@ func (v *Verifier) proveInCredential(ctx context.Context, rep *Report, cred *rul
 
 	seq := rep.Seq
 	idx := seq - h.FirstSeq
-	if !bytes.Equal(body.Readings[idx], raw) {
+	inBlock := body.Readings[idx]
+	if raw != nil && !bytes.Equal(inBlock, raw) {
 		return rep.fail("reading in block", "reading %d in the block differs from the appliance's copy", seq)
+	}
+	if rep.Reading == nil {
+		r := opened.Readings[idx]
+		rep.Reading = r
+		rep.pass("reading", "seq %d: %s/%s = %v %s (%s) at %s", seq, r.DeviceID, r.Point, r.Value(), r.Unit, r.Quality, r.Time().Format("2006-01-02T15:04:05.000Z07:00"))
 	}
 	for _, p := range opened.Polls {
 		if seq >= p.FirstSeq && seq <= p.LastSeq {
@@ -164,7 +198,7 @@ func (v *Verifier) proveInCredential(ctx context.Context, rep *Report, cred *rul
 	if err != nil {
 		return rep.fail("merkle proof", "%v", err)
 	}
-	if err := merkle.Verify(idx, h.Count, reading.LeafHash(raw), proof, h.MerkleRoot); err != nil {
+	if err := merkle.Verify(idx, h.Count, reading.LeafHash(inBlock), proof, h.MerkleRoot); err != nil {
 		return rep.fail("merkle proof", "%v", err)
 	}
 	rep.pass("merkle proof", "leaf %d of %d, %d hashes to root %x", idx, h.Count, len(proof), h.MerkleRoot)

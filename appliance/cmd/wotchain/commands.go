@@ -128,8 +128,17 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) error {
 	device := fs.String("device", "", "device id")
 	point := fs.String("point", "", "point name")
 	at := fs.String("at", "", "time (RFC 3339); the reading at or just before it; default now")
+	fetched := fs.String("fetched", "", "partner mode: directory written by wotchain fetch")
+	blockID := fs.String("block", "", "partner mode: block id of the fetched block")
+	keyPath := fs.String("key", "", "partner mode: your recipient private key")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *fetched != "" {
+		if *blockID == "" || *keyPath == "" || *seq == 0 {
+			return fmt.Errorf("%w: --fetched needs --block, --key and --seq", errUsage)
+		}
+		return cmdVerifyFetched(ctx, *path, *fetched, *blockID, *keyPath, *seq, stdout)
 	}
 	if (*seq == 0) == (*device == "" || *point == "") {
 		return fmt.Errorf("%w: give either --seq or --device and --point", errUsage)
@@ -155,18 +164,5 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	v := &verify.Verifier{Store: n.Store, Ledger: n.Ledger, Storage: n.Storage, Key: n.Owner}
-	rep := v.Reading(ctx, *seq)
-	for _, c := range rep.Checks {
-		mark := "ok  "
-		if !c.OK {
-			mark = "FAIL"
-		}
-		fmt.Fprintf(stdout, "%s %-17s %s\n", mark, c.Name, c.Detail)
-	}
-	if !rep.OK() {
-		fmt.Fprintf(stdout, "reading %d: NOT VERIFIED\n", *seq)
-		return errFailed
-	}
-	fmt.Fprintf(stdout, "reading %d: verified\n", *seq)
-	return nil
+	return printReport(v.Reading(ctx, *seq), stdout)
 }

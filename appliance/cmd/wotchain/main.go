@@ -20,6 +20,17 @@ Usage:
                                                  write a new key (0600) and print its public key
   wotchain verify  --config FILE (--seq N | --device ID --point NAME [--at TIME])
                                                  prove one reading end to end; exit 1 if any check fails
+
+Licensing (data owner; on the embedded ledger, with the appliance stopped):
+  wotchain grant   --config FILE --id ID --partner-msp MSP --partner-key FILE.pub
+                   --from TIME --to TIME [--devices a,b]
+  wotchain revoke  --config FILE --id ID
+  wotchain grants  --config FILE
+
+Partners:
+  wotchain fetch   --config FILE (--block ID | --device ID --from TIME --to TIME) --key FILE --out DIR
+  wotchain decrypt --key FILE --in DIR/BLOCK.block         print the block's readings as JSON lines
+  wotchain verify  --config FILE --fetched DIR --block ID --key FILE --seq N
 `
 
 func main() {
@@ -46,6 +57,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdKeygen(args[1:], stdout)
 	case "verify":
 		err = cmdVerify(ctx, args[1:], stdout)
+	case "grant":
+		err = cmdGrant(ctx, args[1:], stdout)
+	case "revoke":
+		err = cmdRevoke(ctx, args[1:], stdout)
+	case "grants":
+		err = cmdGrants(ctx, args[1:], stdout)
+	case "fetch":
+		err = cmdFetch(ctx, args[1:], stdout)
+	case "decrypt":
+		err = cmdDecrypt(args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/wotchain/wotchain/appliance/daemon"
+	"github.com/wotchain/wotchain/bridge/keys"
+	"github.com/wotchain/wotchain/chaincode/rules"
+)
+
+func parseTime(flagName, v string) (int64, error) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return 0, fmt.Errorf("%w: --%s: %v (use RFC 3339, e.g. 2026-11-25T08:00:00Z)", errUsage, flagName, err)
+	}
+	return t.UnixNano(), nil
+}
+
+// openOwner opens the appliance writable, as the data owner on the
+// embedded ledger. The appliance must be stopped: its store is locked.
+func openOwner(path string) (*daemon.Node, error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	return daemon.Open(cfg, slog.New(slog.DiscardHandler), false)
+}
+
+func cmdGrant(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("grant")
+	path := fs.String("config", "", "appliance configuration file")
+	id := fs.String("id", "", "grant id, unique per appliance")
+	partnerMSP := fs.String("partner-msp", "", "partner organisation (MSP id)")
+	partnerKey := fs.String("partner-key", "", "partner's HPKE public key file (.pub from wotchain keygen --kind recipient)")
+	devices := fs.String("devices", "", "comma-separated device ids (default: all devices)")
+	from := fs.String("from", "", "start of the licensed time range (RFC 3339)")
+	to := fs.String("to", "", "end of the licensed time range (RFC 3339)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" || *partnerMSP == "" || *partnerKey == "" || *from == "" || *to == "" {
+		return fmt.Errorf("%w: --id, --partner-msp, --partner-key, --from and --to are required", errUsage)
+	}
+	g := rules.Grant{ID: *id, PartnerMSP: *partnerMSP}
+	var err error
+	if g.From, err = parseTime("from", *from); err != nil {
+		return err
+	}
+	if g.To, err = parseTime("to", *to); err != nil {
+		return err
+	}
+	if *devices != "" {
+		g.Devices = strings.Split(*devices, ",")
+	}
+	pub, err := keys.LoadRecipientPublic(*partnerKey)
+	if err != nil {
+		return err
+	}
+	g.PartnerKEM, g.PartnerKey = pub.KEM().ID(), pub.Bytes()
+	n, err := openOwner(*path)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	g.ApplianceID = n.Cfg.Appliance.ID
+	rec, recorded, err := n.Ledger.RecordGrant(ctx, g)
+	if err != nil {
+		return err
+	}
+	state := "recorded"
+	if !recorded {
+		state = "already recorded"
+	}
+	fmt.Fprintf(stdout, "grant %s %s: %s may read %s from %s to %s (partner key %s)\n", rec.ID, state, rec.PartnerMSP,
+		deviceList(rec.Devices), *from, *to, keys.KeyID(pub))
+	return nil
+}
+
+func deviceList(d []string) string {
+	if len(d) == 0 {
+		return "all devices"
+	}
+	return strings.Join(d, ", ")
+}
+
+func cmdRevoke(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("revoke")
+	path := fs.String("config", "", "appliance configuration file")
+	id := fs.String("id", "", "grant id")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" {
+		return fmt.Errorf("%w: --id is required", errUsage)
+	}
+	n, err := openOwner(*path)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	g, err := n.Ledger.RevokeGrant(ctx, n.Cfg.Appliance.ID, *id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "grant %s revoked at %s: blocks sealed from then on are not delivered to %s\n", g.ID,
+		time.Unix(0, g.RevokedAt).UTC().Format(time.RFC3339), g.PartnerMSP)
+	return nil
+}
+
+func cmdGrants(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("grants")
+	path := fs.String("config", "", "appliance configuration file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	n, err := daemon.OpenView(cfg)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	for bookmark := ""; ; {
+		page, err := n.Ledger.ListGrants(ctx, cfg.Appliance.ID, 100, bookmark)
+		if err != nil {
+			return err
+		}
+		for _, g := range page.Grants {
+			state := "active"
+			if g.RevokedAt != 0 {
+				state = "revoked " + time.Unix(0, g.RevokedAt).UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s .. %s\t%s\n", g.ID, g.PartnerMSP, deviceList(g.Devices),
+				time.Unix(0, g.From).UTC().Format(time.RFC3339), time.Unix(0, g.To).UTC().Format(time.RFC3339), state)
+		}
+		if bookmark = page.Bookmark; bookmark == "" {
+			return nil
+		}
+	}
+}
