@@ -1,0 +1,38 @@
+// Package wire is the contract's interface as seen from outside the
+// chaincode: transaction names, the JSON records transactions return, and
+// the tags that carry rules errors through Fabric. It has no Fabric import,
+// so the chaincode and its clients share it without sharing dependencies.
+package wire
+
+import (
+	"time"
+
+	"github.com/wotchain/wotchain/chaincode/rules"
+)
+
+// Transaction names. Arguments are strings; records travel as JSON.
+const (
+	TxRegisterAppliance = "RegisterAppliance" // (appliance JSON)
+	TxRecordCredential  = "RecordCredential"  // (submission JSON) -> Anchored
+	TxGetCredential     = "GetCredential"     // (block id) -> rules.Credential
+	TxCredentialAt      = "CredentialAt"      // (appliance id, height) -> rules.Credential
+	TxListByAppliance   = "ListByAppliance"   // (appliance id, limit, bookmark) -> rules.Page
+	TxListByDevice      = "ListByDevice"      // (device, from ns, to ns, limit, bookmark) -> rules.Page
+	TxGetAppliance      = "GetAppliance"      // (appliance id) -> rules.Appliance
+	TxApplianceHistory  = "ApplianceHistory"  // (appliance id) -> []HistoryEntry
+)
+
+// Anchored is RecordCredential's result: the credential on the ledger and
+// whether this transaction recorded it (false: it was already there).
+type Anchored struct {
+	Credential *rules.Credential `json:"credential"`
+	Recorded   bool              `json:"recorded"`
+}
+
+// HistoryEntry is one committed version of an appliance's registration.
+type HistoryEntry struct {
+	TxID      string           `json:"txId"`
+	Timestamp time.Time        `json:"timestamp"`
+	Deleted   bool             `json:"deleted,omitempty"`
+	Appliance *rules.Appliance `json:"appliance,omitempty"`
+}
