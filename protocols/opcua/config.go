@@ -1,32 +1,74 @@
-// Package opcua polls OPC UA servers with one Read request per poll and maps
-// the returned DataValues to protocols.Samples.
 package opcua
 
 import (
-	"errors"
-	"fmt"
-	"net/url"
-	"strconv"
-	"strings"
+	"time"
 
 	"github.com/gopcua/opcua/ua"
-
-	"github.com/wotchain/wotchain/protocols"
 )
 
 // Config is the protocol section of one OPC UA device.
 type Config struct {
-	Endpoint       string  `yaml:"endpoint"`        // opc.tcp://host[:port][/path]; port defaults to 4840
-	SecurityPolicy string  `yaml:"security_policy"` // None (default), Basic256Sha256, Aes128Sha256RsaOaep, Aes256Sha256RsaPss
-	SecurityMode   string  `yaml:"security_mode"`   // None (default), Sign, SignAndEncrypt
-	Points         []Point `yaml:"points"`
+	Endpoint       string `yaml:"endpoint"`        // opc.tcp://host[:port][/path]; port defaults to 4840
+	SecurityPolicy string `yaml:"security_policy"` // None (default), Basic256Sha256, Aes128Sha256RsaOaep, Aes256Sha256RsaPss
+	SecurityMode   string `yaml:"security_mode"`   // None (default), Sign, SignAndEncrypt
+	// TrustOnFirstUse trusts an unknown server certificate, when no trusted
+	// certificate carries the same application URI, by copying it into the
+	// trust list. Off by default: an operator moves the certificate from
+	// rejected/ to trusted/.
+	TrustOnFirstUse bool `yaml:"trust_on_first_use"`
+
+	// User authentication: anonymous unless Username or UserCertFile is set.
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"` // file holding the password (trailing newline ignored); not readable by group or others
+	PasswordEnv  string `yaml:"password_env"`  // or the name of an environment variable holding it
+	// InlinePassword exists only so that a "password:" key is refused with
+	// a clear message instead of "unknown key": secrets are never inline.
+	InlinePassword string `yaml:"password"`
+	UserCertFile   string `yaml:"user_cert_file"` // X.509 user certificate (PEM or DER)
+	UserKeyFile    string `yaml:"user_key_file"`  // its RSA private key (PEM); not readable by group or others
+
+	// Mode is the default for points that set none: poll (default) or subscribe.
+	Mode         string       `yaml:"mode"`
+	Subscription Subscription `yaml:"subscription"`
+	// MaxReconnectDelay caps the backoff between connection attempts after
+	// failures; default 30s.
+	MaxReconnectDelay Duration `yaml:"max_reconnect_delay"`
+
+	Points []Point `yaml:"points"`
 }
 
-// Point is one variable to read.
+// Subscription sets how subscribed points are monitored.
+type Subscription struct {
+	// PublishingInterval is how often the server sends queued changes;
+	// default 500ms.
+	PublishingInterval Duration `yaml:"publishing_interval"`
+	// SamplingInterval is how often the server samples a point, unless the
+	// point sets its own; default 100ms. 0 asks for the server's fastest
+	// rate, which many servers treat as "report every change".
+	SamplingInterval *Duration `yaml:"sampling_interval"`
+	// QueueSize is how many changes the server keeps per point between two
+	// publishes, unless the point sets its own; default 10.
+	QueueSize int `yaml:"queue_size"`
+	// MaxItemsPerSubscription spreads the monitored items over as few
+	// subscriptions as this allows; default 1000.
+	MaxItemsPerSubscription int `yaml:"max_items_per_subscription"`
+	// BufferSize bounds the values held between two polls; on overflow the
+	// oldest are dropped and the loss is reported. Default 10000.
+	BufferSize int `yaml:"buffer_size"`
+}
+
+// Point is one variable to read or monitor.
 type Point struct {
 	Name   string `yaml:"name"`
-	NodeID string `yaml:"node_id"` // e.g. "ns=1;s=Boiler.Temperature"
+	NodeID string `yaml:"node_id"` // "ns=1;s=Boiler.Temperature", or by namespace URI "nsu=urn:vendor:plant;i=5001"
 	Unit   string `yaml:"unit"`
+	Mode   string `yaml:"mode"` // poll | subscribe; default the device's mode
+
+	// Only for subscribed points.
+	SamplingInterval *Duration `yaml:"sampling_interval"` // default subscription.sampling_interval
+	QueueSize        int       `yaml:"queue_size"`        // default subscription.queue_size
+	DeadbandAbsolute float64   `yaml:"deadband_absolute"` // report a change only when it exceeds this amount
+	DeadbandPercent  float64   `yaml:"deadband_percent"`  // ... or this percentage of the node's EURange (0-100)
 }
 
 // Security policy and mode names as written in the configuration.
@@ -39,6 +81,22 @@ const (
 	ModeNone           = "None"
 	ModeSign           = "Sign"
 	ModeSignAndEncrypt = "SignAndEncrypt"
+)
+
+// Point modes.
+const (
+	ModePoll      = "poll"
+	ModeSubscribe = "subscribe"
+)
+
+// Defaults of the optional keys.
+const (
+	DefaultPublishingInterval      = 500 * time.Millisecond
+	DefaultSamplingInterval        = 100 * time.Millisecond
+	DefaultQueueSize               = 10
+	DefaultMaxItemsPerSubscription = 1000
+	DefaultBufferSize              = 10000
+	DefaultMaxReconnectDelay       = 30 * time.Second
 )
 
 // policyURI maps a configuration name to its OPC UA policy URI. The config
@@ -86,109 +144,78 @@ func (c *Config) mode() string {
 	return c.SecurityMode
 }
 
-// Validate checks the configuration and returns every problem found, each as
-// a *protocols.FieldError naming the offending key, joined with errors.Join.
-func (c *Config) Validate() error {
-	var errs []error
-	if err := validateEndpoint(c.Endpoint); err != nil {
-		errs = append(errs, &protocols.FieldError{Field: "endpoint", Err: err})
+// pointMode returns a point's effective mode.
+func (c *Config) pointMode(p Point) string {
+	switch {
+	case p.Mode != "":
+		return p.Mode
+	case c.Mode != "":
+		return c.Mode
 	}
-	errs = append(errs, c.validateSecurity()...)
-	errs = append(errs, validatePoints(c.Points)...)
-	return errors.Join(errs...)
+	return ModePoll
 }
 
-func validateEndpoint(endpoint string) error {
-	if endpoint == "" {
-		return errors.New("required")
-	}
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return fmt.Errorf("invalid URL %q: %w", endpoint, err)
-	}
-	if u.Scheme != "opc.tcp" {
-		return fmt.Errorf("scheme must be opc.tcp, got %q", u.Scheme)
-	}
-	if u.Hostname() == "" {
-		return fmt.Errorf("missing host in %q", endpoint)
-	}
-	if p := u.Port(); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("invalid port %q", p)
+// ResolvePaths rewrites the file keys (password_file, user_cert_file,
+// user_key_file) with resolve, so the appliance can make them relative to
+// the configuration file.
+func (c *Config) ResolvePaths(resolve func(string) string) {
+	for _, p := range []*string{&c.PasswordFile, &c.UserCertFile, &c.UserKeyFile} {
+		if *p != "" {
+			*p = resolve(*p)
 		}
 	}
-	return nil
 }
 
-func (c *Config) validateSecurity() []error {
-	var errs []error
-	policyOK, modeOK := true, true
-	if _, ok := policyURI(c.policy()); !ok {
-		policyOK = false
-		errs = append(errs, protocols.FieldErrorf("security_policy",
-			"unknown policy %q (want one of %s)", c.SecurityPolicy, strings.Join(policyNames(), ", ")))
-	}
-	if _, ok := messageSecurityMode(c.mode()); !ok {
-		modeOK = false
-		errs = append(errs, protocols.FieldErrorf("security_mode",
-			"unknown mode %q (want one of None, Sign, SignAndEncrypt)", c.SecurityMode))
-	}
-	// OPC UA pairs policy None with mode None only, and a real policy with a
-	// signing mode only; any other combination matches no server endpoint.
-	if policyOK && modeOK && (c.policy() == PolicyNone) != (c.mode() == ModeNone) {
-		errs = append(errs, protocols.FieldErrorf("security_mode",
-			"mode %s cannot be used with security policy %s", c.mode(), c.policy()))
-	}
-	return errs
+// monitoring holds a subscribed point's effective parameters.
+type monitoring struct {
+	sampling  time.Duration
+	queueSize uint32
+	deadband  ua.DeadbandType
+	value     float64
 }
 
-func policyNames() []string {
-	return []string{PolicyNone, PolicyBasic256Sha256, PolicyAes128Sha256RsaOaep, PolicyAes256Sha256RsaPss}
+func (c *Config) monitoring(p Point) monitoring {
+	m := monitoring{sampling: DefaultSamplingInterval, queueSize: DefaultQueueSize}
+	switch {
+	case p.SamplingInterval != nil:
+		m.sampling = p.SamplingInterval.D()
+	case c.Subscription.SamplingInterval != nil:
+		m.sampling = c.Subscription.SamplingInterval.D()
+	}
+	switch {
+	case p.QueueSize > 0:
+		m.queueSize = uint32(p.QueueSize)
+	case c.Subscription.QueueSize > 0:
+		m.queueSize = uint32(c.Subscription.QueueSize)
+	}
+	switch {
+	case p.DeadbandAbsolute > 0:
+		m.deadband, m.value = ua.DeadbandTypeAbsolute, p.DeadbandAbsolute
+	case p.DeadbandPercent > 0:
+		m.deadband, m.value = ua.DeadbandTypePercent, p.DeadbandPercent
+	}
+	return m
 }
 
-func validatePoints(points []Point) []error {
-	if len(points) == 0 {
-		return []error{protocols.FieldErrorf("points", "at least one point is required")}
+func orDefault[T int | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
 	}
-	var errs []error
-	seen := make(map[string]int, len(points))
-	for i, p := range points {
-		path := fmt.Sprintf("points[%d]", i)
-		switch first, dup := seen[p.Name]; {
-		case p.Name == "":
-			errs = append(errs, protocols.FieldErrorf(protocols.Nested(path, "name"), "required"))
-		case dup:
-			errs = append(errs, protocols.FieldErrorf(protocols.Nested(path, "name"),
-				"duplicate point name %q (also points[%d].name)", p.Name, first))
-		default:
-			seen[p.Name] = i
-		}
-		if p.NodeID == "" {
-			errs = append(errs, protocols.FieldErrorf(protocols.Nested(path, "node_id"), "required"))
-		} else if err := checkNodeID(p.NodeID); err != nil {
-			errs = append(errs, &protocols.FieldError{Field: protocols.Nested(path, "node_id"), Err: err})
-		}
-	}
-	return errs
+	return def
 }
 
-// checkNodeID parses a node id with ua.ParseNodeID and, since that accepts
-// any unprefixed identifier as a string id in namespace 0 (so "Boiler.Temp"
-// or "ns=1;S=Temp" would silently address the wrong node), also requires the
-// identifier to carry one of the prefixes i=, s=, g= or b=.
-func checkNodeID(s string) error {
-	if _, err := ua.ParseNodeID(s); err != nil {
-		return fmt.Errorf("invalid node id %q: %w", s, err)
-	}
-	ident := s
-	if ns, rest, ok := strings.Cut(s, ";"); ok && strings.HasPrefix(ns, "ns=") {
-		ident = rest
-	}
-	for _, prefix := range []string{"i=", "s=", "g=", "b="} {
-		if strings.HasPrefix(ident, prefix) {
-			return nil
-		}
-	}
-	return fmt.Errorf("invalid node id %q: identifier must start with i=, s=, g= or b=", s)
+func (c *Config) publishingInterval() time.Duration {
+	return orDefault(c.Subscription.PublishingInterval.D(), DefaultPublishingInterval)
+}
+
+func (c *Config) maxItemsPerSubscription() int {
+	return orDefault(c.Subscription.MaxItemsPerSubscription, DefaultMaxItemsPerSubscription)
+}
+
+func (c *Config) bufferSize() int {
+	return orDefault(c.Subscription.BufferSize, DefaultBufferSize)
+}
+
+func (c *Config) maxReconnectDelay() time.Duration {
+	return orDefault(c.MaxReconnectDelay.D(), DefaultMaxReconnectDelay)
 }

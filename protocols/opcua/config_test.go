@@ -6,7 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gopcua/opcua/ua"
 	"gopkg.in/yaml.v3"
 
 	"github.com/wotchain/wotchain/protocols"
@@ -56,6 +58,19 @@ func TestValidate(t *testing.T) {
 		{"explicit None", func(c *Config) { c.SecurityPolicy, c.SecurityMode = "None", "None" }, nil},
 		{"signing policy", func(c *Config) { c.SecurityPolicy, c.SecurityMode = "Basic256Sha256", "SignAndEncrypt" }, nil},
 		{"empty unit", func(c *Config) { c.Points[0].Unit = "" }, nil},
+		{"node id by namespace URI", func(c *Config) { c.Points[0].NodeID = "nsu=urn:vendor:plant;s=Temp" }, nil},
+		{"username with password file", func(c *Config) { c.Username, c.PasswordFile = "op", "pw" }, nil},
+		{"username with password env", func(c *Config) { c.Username, c.PasswordEnv = "op", "OPCUA_PW" }, nil},
+		{"user certificate", func(c *Config) { c.UserCertFile, c.UserKeyFile = "u.pem", "u.key" }, nil},
+		{"subscribed points", func(c *Config) {
+			c.Mode = "subscribe"
+			c.Subscription = Subscription{PublishingInterval: Duration(time.Second), SamplingInterval: durPtr(0),
+				QueueSize: 5, MaxItemsPerSubscription: 100, BufferSize: 50}
+			c.Points[0].DeadbandAbsolute = 0.5
+			c.Points[1].DeadbandPercent = 2
+			c.Points[2].Mode, c.Points[2].QueueSize = "subscribe", 1
+		}, nil},
+		{"polled point in a subscribing device", func(c *Config) { c.Mode, c.Points[0].Mode = "subscribe", "poll" }, nil},
 
 		{"endpoint missing", func(c *Config) { c.Endpoint = "" }, []string{"endpoint"}},
 		{"endpoint scheme", func(c *Config) { c.Endpoint = "http://127.0.0.1:4840" }, []string{"endpoint"}},
@@ -72,6 +87,38 @@ func TestValidate(t *testing.T) {
 		{"node id missing", func(c *Config) { c.Points[1].NodeID = "" }, []string{"points[1].node_id"}},
 		{"node id invalid", func(c *Config) { c.Points[2].NodeID = "ns=x;s=Oops" }, []string{"points[2].node_id"}},
 		{"node id unknown kind", func(c *Config) { c.Points[2].NodeID = "ns=1;q=1" }, []string{"points[2].node_id"}},
+		{"node id empty namespace URI", func(c *Config) { c.Points[2].NodeID = "nsu=;s=Temp" }, []string{"points[2].node_id"}},
+		{"node id URI without prefix", func(c *Config) { c.Points[2].NodeID = "nsu=urn:x;Temp" }, []string{"points[2].node_id"}},
+		{"inline password", func(c *Config) { c.Username, c.InlinePassword = "op", "secret" }, []string{"password"}},
+		{"username without password", func(c *Config) { c.Username = "op" }, []string{"username"}},
+		{"password file without username", func(c *Config) { c.PasswordFile = "pw" }, []string{"password_file"}},
+		{"password env without username", func(c *Config) { c.PasswordEnv = "PW" }, []string{"password_env"}},
+		{"both password sources", func(c *Config) { c.Username, c.PasswordFile, c.PasswordEnv = "op", "pw", "PW" }, []string{"password_env"}},
+		{"password env name", func(c *Config) { c.Username, c.PasswordEnv = "op", "1-bad" }, []string{"password_env"}},
+		{"user cert without key", func(c *Config) { c.UserCertFile = "u.pem" }, []string{"user_key_file"}},
+		{"user key without cert", func(c *Config) { c.UserKeyFile = "u.key" }, []string{"user_cert_file"}},
+		{"username and user cert", func(c *Config) {
+			c.Username, c.PasswordFile, c.UserCertFile, c.UserKeyFile = "op", "pw", "u.pem", "u.key"
+		}, []string{"user_cert_file"}},
+		{"device mode", func(c *Config) { c.Mode = "push" }, []string{"mode"}},
+		{"publishing interval", func(c *Config) { c.Subscription.PublishingInterval = Duration(time.Microsecond) }, []string{"subscription.publishing_interval"}},
+		{"sampling interval", func(c *Config) { c.Subscription.SamplingInterval = durPtr(-time.Second) }, []string{"subscription.sampling_interval"}},
+		{"queue size", func(c *Config) { c.Subscription.QueueSize = -1 }, []string{"subscription.queue_size"}},
+		{"max items", func(c *Config) { c.Subscription.MaxItemsPerSubscription = -1 }, []string{"subscription.max_items_per_subscription"}},
+		{"buffer size", func(c *Config) { c.Subscription.BufferSize = -5 }, []string{"subscription.buffer_size"}},
+		{"reconnect delay", func(c *Config) { c.MaxReconnectDelay = Duration(-time.Second) }, []string{"max_reconnect_delay"}},
+		{"point mode", func(c *Config) { c.Points[1].Mode = "sometimes" }, []string{"points[1].mode"}},
+		{"monitoring keys on a polled point", func(c *Config) {
+			c.Points[1].SamplingInterval, c.Points[1].QueueSize = durPtr(time.Second), 3
+			c.Points[1].DeadbandAbsolute, c.Points[1].DeadbandPercent = 1, 1
+		}, []string{"points[1].sampling_interval", "points[1].queue_size", "points[1].deadband_absolute", "points[1].deadband_percent"}},
+		{"point queue size", func(c *Config) { c.Points[0].Mode, c.Points[0].QueueSize = "subscribe", 1000001 }, []string{"points[0].queue_size"}},
+		{"point sampling", func(c *Config) { c.Points[0].Mode, c.Points[0].SamplingInterval = "subscribe", durPtr(-1) }, []string{"points[0].sampling_interval"}},
+		{"negative deadband", func(c *Config) { c.Points[0].Mode, c.Points[0].DeadbandAbsolute = "subscribe", -1 }, []string{"points[0].deadband_absolute"}},
+		{"percent over 100", func(c *Config) { c.Points[0].Mode, c.Points[0].DeadbandPercent = "subscribe", 101 }, []string{"points[0].deadband_percent"}},
+		{"both deadbands", func(c *Config) {
+			c.Points[0].Mode, c.Points[0].DeadbandAbsolute, c.Points[0].DeadbandPercent = "subscribe", 1, 1
+		}, []string{"points[0].deadband_percent"}},
 		{"several at once", func(c *Config) {
 			c.Endpoint = ""
 			c.SecurityPolicy = "Nope"
@@ -114,12 +161,12 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 	}
 }
 
-func TestNewRejectsSecurityPolicyForNow(t *testing.T) {
+func TestNewNeedsStateDirForSecurity(t *testing.T) {
 	cfg := validConfig()
 	cfg.SecurityPolicy, cfg.SecurityMode = PolicyBasic256Sha256, ModeSignAndEncrypt
 	_, err := New(cfg, protocols.Options{DeviceID: "boiler-1"})
-	if err == nil || !strings.Contains(err.Error(), "not supported yet") {
-		t.Fatalf("New error = %v, want a 'not supported yet' error", err)
+	if err == nil || !strings.Contains(err.Error(), "state directory") || !strings.Contains(err.Error(), "boiler-1") {
+		t.Fatalf("New error = %v, want one naming the device and the missing state directory", err)
 	}
 }
 
@@ -133,6 +180,11 @@ func TestNewDoesNotConnect(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+}
+
+func durPtr(d time.Duration) *Duration {
+	v := Duration(d)
+	return &v
 }
 
 // The YAML keys are part of the appliance's configuration format.
@@ -165,5 +217,97 @@ points:
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
+	}
+}
+
+// Every new key, as an integrator would write it.
+func TestConfigYAMLAllKeys(t *testing.T) {
+	const doc = `
+endpoint: opc.tcp://plc.local:4840
+security_policy: Aes256Sha256RsaPss
+security_mode: SignAndEncrypt
+trust_on_first_use: true
+username: operator
+password_env: PLC_PASSWORD
+mode: subscribe
+max_reconnect_delay: 1m
+subscription:
+  publishing_interval: 250ms
+  sampling_interval: 0s
+  queue_size: 20
+  max_items_per_subscription: 200
+  buffer_size: 5000
+points:
+  - {name: temperature, node_id: "nsu=urn:vendor:plant;s=Temp", unit: degC, deadband_absolute: 0.5, sampling_interval: 1s}
+  - {name: level,       node_id: "ns=2;i=7", deadband_percent: 1.5, queue_size: 4}
+  - {name: state,       node_id: "ns=2;i=8", mode: poll}
+`
+	var cfg Config
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	want := Config{
+		Endpoint: "opc.tcp://plc.local:4840", SecurityPolicy: "Aes256Sha256RsaPss", SecurityMode: "SignAndEncrypt",
+		TrustOnFirstUse: true, Username: "operator", PasswordEnv: "PLC_PASSWORD", Mode: "subscribe",
+		MaxReconnectDelay: Duration(time.Minute),
+		Subscription: Subscription{PublishingInterval: Duration(250 * time.Millisecond), SamplingInterval: durPtr(0),
+			QueueSize: 20, MaxItemsPerSubscription: 200, BufferSize: 5000},
+		Points: []Point{
+			{Name: "temperature", NodeID: "nsu=urn:vendor:plant;s=Temp", Unit: "degC", DeadbandAbsolute: 0.5, SamplingInterval: durPtr(time.Second)},
+			{Name: "level", NodeID: "ns=2;i=7", DeadbandPercent: 1.5, QueueSize: 4},
+			{Name: "state", NodeID: "ns=2;i=8", Mode: "poll"},
+		},
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Fatalf("decoded %+v, want %+v", cfg, want)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	// The effective monitoring parameters combine point and device keys.
+	if m := cfg.monitoring(cfg.Points[0]); m.sampling != time.Second || m.queueSize != 20 || m.deadband != ua.DeadbandTypeAbsolute || m.value != 0.5 {
+		t.Errorf("temperature monitoring = %+v", m)
+	}
+	if m := cfg.monitoring(cfg.Points[1]); m.sampling != 0 || m.queueSize != 4 || m.deadband != ua.DeadbandTypePercent || m.value != 1.5 {
+		t.Errorf("level monitoring = %+v", m)
+	}
+	if cfg.pointMode(cfg.Points[2]) != ModePoll || cfg.pointMode(cfg.Points[0]) != ModeSubscribe {
+		t.Error("point modes do not follow the device default and the point override")
+	}
+}
+
+func TestDurationYAMLRejectsBareNumbers(t *testing.T) {
+	var cfg Config
+	err := yaml.Unmarshal([]byte("max_reconnect_delay: 30\n"), &cfg)
+	if err == nil || !strings.Contains(err.Error(), "500ms") {
+		t.Fatalf("error = %v, want one asking for a duration such as 500ms", err)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg := validConfig()
+	cfg.Points[0].Mode = ModeSubscribe
+	m := cfg.monitoring(cfg.Points[0])
+	if m.sampling != DefaultSamplingInterval || m.queueSize != DefaultQueueSize || m.deadband != ua.DeadbandTypeNone {
+		t.Errorf("default monitoring = %+v", m)
+	}
+	if cfg.publishingInterval() != DefaultPublishingInterval || cfg.maxItemsPerSubscription() != DefaultMaxItemsPerSubscription ||
+		cfg.bufferSize() != DefaultBufferSize || cfg.maxReconnectDelay() != DefaultMaxReconnectDelay {
+		t.Error("subscription defaults not applied")
+	}
+}
+
+func TestResolvePaths(t *testing.T) {
+	cfg := Config{PasswordFile: "pw", UserCertFile: "/abs/u.pem", UserKeyFile: "u.key"}
+	cfg.ResolvePaths(func(p string) string {
+		if strings.HasPrefix(p, "/") {
+			return p
+		}
+		return "/etc/wotchain/" + p
+	})
+	if cfg.PasswordFile != "/etc/wotchain/pw" || cfg.UserCertFile != "/abs/u.pem" || cfg.UserKeyFile != "/etc/wotchain/u.key" {
+		t.Fatalf("resolved %+v", cfg)
 	}
 }

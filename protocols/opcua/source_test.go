@@ -3,7 +3,6 @@ package opcua_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
@@ -15,36 +14,6 @@ import (
 	"github.com/wotchain/wotchain/protocols/opcua"
 	"github.com/wotchain/wotchain/protocols/opcua/opcuasim"
 )
-
-// Short enough that a hung request cannot stall the suite, long enough for
-// a loaded CI machine.
-const testTimeout = 2 * time.Second
-
-func startSim(t *testing.T, addr string) *opcuasim.Sim {
-	t.Helper()
-	// The sim's goroutines may log after the test ends, so they must not use
-	// t's output.
-	sim, err := opcuasim.Start(t.Context(), addr, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("start sim: %v", err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
-	return sim
-}
-
-func newSource(t *testing.T, endpoint string, points []opcua.Point) *opcua.Source {
-	t.Helper()
-	src, err := opcua.New(opcua.Config{Endpoint: endpoint, Points: points}, protocols.Options{
-		DeviceID: "boiler-1",
-		Timeout:  testTimeout,
-		Logger:   slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { _ = src.Close() })
-	return src
-}
 
 func demoPoints(sim *opcuasim.Sim) []opcua.Point {
 	return []opcua.Point{
@@ -194,9 +163,14 @@ func TestPollReconnectsAfterServerRestart(t *testing.T) {
 
 	sim2 := startSim(t, u.Host)
 	sim2.Tick()
-	got := poll(t, src)
-	if s := got["burner_starts"]; s.Quality != protocols.Good || s.Value != int64(1) {
-		t.Fatalf("after restart: burner_starts = %+v, want good 1", s)
+	// The failed attempts put the source in backoff; it must come back
+	// within the first few delays.
+	got := byPoint(pollUntilOK(t, src, 5*time.Second))
+	if s := got["burner_starts"]; len(s) != 1 || s[0].Quality != protocols.Good || s[0].Value != int64(1) {
+		t.Fatalf("after restart: burner_starts = %+v, want one good 1", s)
+	}
+	if st := src.Stats(); !st.Connected || st.Reconnects != 1 {
+		t.Errorf("Stats = %+v, want connected with 1 reconnect", st)
 	}
 }
 

@@ -1,6 +1,8 @@
 // Package opcuasim is an in-process simulated OPC UA device (a small boiler)
 // for tests and demos, built on gopcua's server package. It listens on a
-// loopback address only and supports security policy None only.
+// loopback address only and supports security policy None only. Tick, Set
+// and SetStatus notify monitored items, so it serves subscriptions too
+// (gopcua's server has no sampling and no deadband filters of its own).
 //
 // A device entry polling every demo variable:
 //
@@ -45,7 +47,23 @@ const NamespaceURI = "urn:wotchain:opcuasim"
 // NamespaceIndex is the index gopcua gives the simulator's namespace: the
 // server starts with namespace 0 only (its built-in node set declares no
 // further namespace URIs), so the first one added gets 1. Start checks it.
+// WithNamespaceOffset moves it, as a server update adding a namespace would.
 const NamespaceIndex = 1
+
+// Option changes how Start builds the simulator.
+type Option func(*options)
+
+type options struct {
+	nsOffset int
+}
+
+// WithNamespaceOffset registers n placeholder namespaces before the
+// simulator's own, so its variables get namespace index NamespaceIndex+n.
+// Tests use it to check that clients resolve namespace URIs again after a
+// restart instead of keeping a stale index.
+func WithNamespaceOffset(n int) Option {
+	return func(o *options) { o.nsOffset = n }
+}
 
 // Names lists the simulated variables in a stable order.
 func Names() []string {
@@ -81,7 +99,14 @@ type variable struct {
 // Start serves the simulated device on addr, which must be an IPv4 loopback
 // address ("127.0.0.1:0" picks a free port). The Sim runs until Close or
 // until ctx ends, whichever comes first.
-func Start(ctx context.Context, addr string, logger *slog.Logger) (*Sim, error) {
+func Start(ctx context.Context, addr string, logger *slog.Logger, opts ...Option) (*Sim, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.nsOffset < 0 || o.nsOffset > 100 {
+		return nil, fmt.Errorf("opcuasim: namespace offset %d out of range 0..100", o.nsOffset)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("opcuasim: %w", err)
 	}
@@ -108,7 +133,7 @@ func Start(ctx context.Context, addr string, logger *slog.Logger) (*Sim, error) 
 		internal, err := freePort(host)
 		if err == nil {
 			var s *Sim
-			if s, err = start(ctx, host, public, internal, ln, logger); err == nil {
+			if s, err = start(ctx, host, public, internal, ln, logger, o); err == nil {
 				return s, nil
 			}
 		}
@@ -120,7 +145,7 @@ func Start(ctx context.Context, addr string, logger *slog.Logger) (*Sim, error) 
 	}
 }
 
-func start(ctx context.Context, host string, public, internal int, ln net.Listener, logger *slog.Logger) (*Sim, error) {
+func start(ctx context.Context, host string, public, internal int, ln net.Listener, logger *slog.Logger, o options) (*Sim, error) {
 	srv := server.New(
 		server.EnableSecurity("None", ua.MessageSecurityModeNone),
 		server.EnableAuthMode(ua.UserTokenTypeAnonymous),
@@ -139,7 +164,7 @@ func start(ctx context.Context, host string, public, internal int, ln net.Listen
 		log:      logger,
 		vars:     make(map[string]*variable),
 	}
-	if err := s.addNodes(); err != nil {
+	if err := s.addNodes(o.nsOffset); err != nil {
 		return nil, err
 	}
 
@@ -162,10 +187,13 @@ func start(ctx context.Context, host string, public, internal int, ln net.Listen
 
 // addNodes creates the namespace and its variables before the server starts,
 // so no client ever sees a half-built address space.
-func (s *Sim) addNodes() error {
+func (s *Sim) addNodes(nsOffset int) error {
+	for i := range nsOffset {
+		server.NewNodeNameSpace(s.srv, fmt.Sprintf("urn:wotchain:opcuasim:placeholder:%d", i))
+	}
 	ns := server.NewNodeNameSpace(s.srv, NamespaceURI)
-	if ns.ID() != NamespaceIndex {
-		return fmt.Errorf("namespace %s got index %d, want %d", NamespaceURI, ns.ID(), NamespaceIndex)
+	if want := NamespaceIndex + nsOffset; int(ns.ID()) != want {
+		return fmt.Errorf("namespace %s got index %d, want %d", NamespaceURI, ns.ID(), want)
 	}
 	s.nsIndex = ns.ID()
 
@@ -179,6 +207,10 @@ func (s *Sim) addNodes() error {
 
 	s.resetLocked(time.Now())
 	for _, name := range Names() {
+		// gopcua's server uses a variable's DataType attribute as the type
+		// definition of its references too (and panics on anything but an
+		// ExpandedNodeID there), so the sim keeps its default, VariableNode,
+		// and browsing clients see that as the data type.
 		n := ns.AddNewVariableStringNode(name, s.valueFunc(name))
 		folder.AddRef(n, id.HasComponent, true)
 	}
@@ -193,6 +225,13 @@ func (s *Sim) Endpoint() string { return s.endpoint }
 // build ids of nodes that do not exist.
 func (s *Sim) NodeID(name string) string {
 	return ua.NewStringNodeID(s.nsIndex, name).String()
+}
+
+// NodeIDByURI returns the node id of a simulated variable in the form that
+// names the namespace by URI, e.g.
+// "nsu=urn:wotchain:opcuasim;s=Boiler.Temperature".
+func NodeIDByURI(name string) string {
+	return "nsu=" + NamespaceURI + ";s=" + name
 }
 
 // Close stops the server and drops all client connections.

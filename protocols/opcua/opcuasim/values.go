@@ -44,25 +44,40 @@ func (s *Sim) Set(name string, v any) {
 			return
 		}
 	}
-	s.update(name, func(x *variable) { x.value = variant })
+	if s.update(name, func(x *variable) { x.value = variant }) {
+		s.notify(name)
+	}
 }
 
 // SetStatus makes a variable report code (ua.StatusOK to clear it); the
 // value is kept.
 func (s *Sim) SetStatus(name string, code ua.StatusCode) {
-	s.update(name, func(x *variable) { x.status = code })
+	if s.update(name, func(x *variable) { x.status = code }) {
+		s.notify(name)
+	}
 }
 
-func (s *Sim) update(name string, f func(*variable)) {
+// notify tells gopcua's server that variables changed, so it sends
+// notifications to their monitored items: the server has no sampling of
+// its own and reports a change only when told. It must run without s.mu
+// held, since the server reads the new value through valueFunc.
+func (s *Sim) notify(names ...string) {
+	for _, name := range names {
+		s.srv.ChangeNotification(ua.NewStringNodeID(s.nsIndex, name))
+	}
+}
+
+func (s *Sim) update(name string, f func(*variable)) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	x, ok := s.vars[name]
 	if !ok {
 		s.log.Error("opcuasim: unknown variable", "name", name)
-		return
+		return false
 	}
 	f(x)
 	x.updated = time.Now()
+	return true
 }
 
 // Run calls Tick every interval until ctx is done or the Sim is closed.
@@ -81,9 +96,15 @@ func (s *Sim) Run(ctx context.Context, every time.Duration) {
 	}
 }
 
-// Tick advances the demo values one step. Values depend only on the step
-// count (and BurnerStarts on its previous value), so tests can predict them.
+// Tick advances the demo values one step and notifies subscribers. Values
+// depend only on the step count (and BurnerStarts on its previous value), so
+// tests can predict them.
 func (s *Sim) Tick() {
+	s.tick()
+	s.notify(Names()...)
+}
+
+func (s *Sim) tick() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.step++
