@@ -1,21 +1,19 @@
-// Package modbus polls Modbus TCP devices and turns register and bit values
-// into protocols.Samples.
+// Package modbus polls Modbus devices over TCP, RTU on a serial line, and
+// RTU framing over TCP, and turns register and bit values into
+// protocols.Samples. Devices on one port share a connection through a Bus.
 package modbus
 
 import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
-	"net/url"
-	"strconv"
 	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/wotchain/wotchain/protocols"
 )
-
-// DefaultPort is used when the URL names no port.
-const DefaultPort = "502"
 
 // DefaultUnitID is applied by Defaults when unit_id is missing (zero).
 const DefaultUnitID = 1
@@ -23,13 +21,30 @@ const DefaultUnitID = 1
 // maxUnitID is the highest unicast unit id the Modbus spec allows.
 const maxUnitID = 247
 
+// maxPause bounds pause: longer is a configuration mistake, not a device.
+const maxPause = 10 * time.Second
+
 // Config is the modbus section of one device's configuration.
 type Config struct {
-	URL string `yaml:"url"` // tcp://host[:port]; only tcp for now
+	// URL is tcp://host[:port], rtutcp://host[:port] (RTU frames through a
+	// serial-to-Ethernet converter) or rtu:///dev/ttyX?baud=19200&parity=E&
+	// data_bits=8&stop_bits=1 (parameters optional, these are the defaults).
+	URL string `yaml:"url"`
 	// UnitID is the Modbus unit (slave) id, 0..247. Defaults turns 0 into 1,
 	// because a missing key decodes as 0 and most devices answer on unit 1.
-	UnitID int     `yaml:"unit_id"`
-	Points []Point `yaml:"points"`
+	UnitID int `yaml:"unit_id"`
+	// Pause is the least time between the end of the port's previous
+	// request and each request to this device, for slow RTU devices.
+	Pause Duration `yaml:"pause"`
+	// MaxGap is how many unused registers (or bits) one request may read
+	// between two points so that they are read together. 0 merges only
+	// adjacent and overlapping points.
+	MaxGap int `yaml:"max_gap"`
+	// MaxRegisters and MaxBits cap one request, for devices that accept
+	// less than the protocol's 125 registers or 2000 bits. 0 means the cap.
+	MaxRegisters int     `yaml:"max_registers"`
+	MaxBits      int     `yaml:"max_bits"`
+	Points       []Point `yaml:"points"`
 }
 
 // Point is one value read from the device.
@@ -37,22 +52,55 @@ type Point struct {
 	Name     string `yaml:"name"`
 	Register string `yaml:"register"` // holding | input | coil | discrete
 	Address  uint16 `yaml:"address"`  // zero-based protocol address
-	// Type is int16 uint16 int32 uint32 int64 uint64 float32 float64 for
-	// registers, bool (the default) for coils and discrete inputs.
+	// Type is int16 uint16 int32 uint32 int64 uint64 float32 float64 bit
+	// string for registers, bool (the default) for coils and discrete
+	// inputs.
 	Type string `yaml:"type"`
-	// Order is the byte order of multi-byte values: ABCD (default, big
-	// endian), DCBA, BADC or CDAB. Registers only.
-	Order  string   `yaml:"order"`
+	// Order is where the value's bytes sit: ABCD (default, big endian),
+	// DCBA, BADC or CDAB. For strings, ABCD reads the high byte of each
+	// register first and BADC the low byte. Registers only.
+	Order string `yaml:"order"`
+	// Bit is the bit (0 = least significant) of a type bit point.
+	Bit *int `yaml:"bit"`
+	// Length is the number of registers of a type string point (two
+	// characters each).
+	Length int      `yaml:"length"`
 	Scale  *float64 `yaml:"scale"` // value = raw*scale + offset; nil means 1
 	Offset float64  `yaml:"offset"`
 	Unit   string   `yaml:"unit"`
 }
+
+// Duration is a time.Duration written in YAML as "20ms" or "1s".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (use e.g. 20ms, 1s)", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // Defaults fills in the values a config may leave out. It is idempotent and
 // leaves invalid values alone for Validate to report.
 func (c *Config) Defaults() {
 	if c.UnitID == 0 {
 		c.UnitID = DefaultUnitID
+	}
+	if c.MaxRegisters == 0 {
+		c.MaxRegisters = maxRegistersPerRequest
+	}
+	if c.MaxBits == 0 {
+		c.MaxBits = maxBitsPerRequest
 	}
 	for i := range c.Points {
 		p := &c.Points[i]
@@ -71,36 +119,56 @@ func (c *Config) Defaults() {
 }
 
 // Validate reports every problem at once, each as a *protocols.FieldError
-// naming the key, joined with errors.Join. It does not modify c.
+// naming the key, joined with errors.Join. It does not modify c and accepts
+// the zero values Defaults fills in.
 func (c *Config) Validate() error {
 	var errs []error
-	if _, err := tcpAddress(c.URL); err != nil {
+	add := func(field, format string, args ...any) {
+		errs = append(errs, protocols.FieldErrorf(field, format, args...))
+	}
+	if _, err := parseEndpoint(c.URL); err != nil {
 		errs = append(errs, &protocols.FieldError{Field: "url", Err: err})
 	}
 	if c.UnitID < 0 || c.UnitID > maxUnitID {
-		errs = append(errs, protocols.FieldErrorf("unit_id", "must be 0..%d, got %d", maxUnitID, c.UnitID))
+		add("unit_id", "must be 0..%d, got %d", maxUnitID, c.UnitID)
+	}
+	if p := c.Pause.D(); p < 0 || p > maxPause {
+		add("pause", "must be 0..%v, got %v", maxPause, p)
+	}
+	if c.MaxGap < 0 || c.MaxGap >= maxBitsPerRequest {
+		add("max_gap", "must be 0..%d, got %d", maxBitsPerRequest-1, c.MaxGap)
+	}
+	maxRegs := c.MaxRegisters
+	if maxRegs == 0 {
+		maxRegs = maxRegistersPerRequest
+	} else if maxRegs < 1 || maxRegs > maxRegistersPerRequest {
+		add("max_registers", "must be 1..%d, got %d", maxRegistersPerRequest, maxRegs)
+		maxRegs = maxRegistersPerRequest
+	}
+	if c.MaxBits != 0 && (c.MaxBits < 1 || c.MaxBits > maxBitsPerRequest) {
+		add("max_bits", "must be 1..%d, got %d", maxBitsPerRequest, c.MaxBits)
 	}
 	if len(c.Points) == 0 {
-		errs = append(errs, protocols.FieldErrorf("points", "at least one point is required"))
+		add("points", "at least one point is required")
 	}
 	seen := make(map[string]int, len(c.Points))
 	for i, p := range c.Points {
 		path := fmt.Sprintf("points[%d]", i)
 		if p.Name != "" {
 			if first, dup := seen[p.Name]; dup {
-				errs = append(errs, protocols.FieldErrorf(protocols.Nested(path, "name"),
-					"duplicate name %q (also points[%d])", p.Name, first))
+				add(protocols.Nested(path, "name"), "duplicate name %q (also points[%d])", p.Name, first)
 			} else {
 				seen[p.Name] = i
 			}
 		}
-		errs = append(errs, p.validate(path)...)
+		errs = append(errs, p.validate(path, maxRegs)...)
 	}
 	return errors.Join(errs...)
 }
 
-// validate checks one point in isolation; path is its key, e.g. "points[2]".
-func (p *Point) validate(path string) []error {
+// validate checks one point in isolation; path is its key, e.g. "points[2]",
+// and maxRegs the registers one request may read.
+func (p *Point) validate(path string, maxRegs int) []error {
 	var errs []error
 	field := func(key, format string, args ...any) {
 		errs = append(errs, protocols.FieldErrorf(protocols.Nested(path, key), format, args...))
@@ -124,64 +192,75 @@ func (p *Point) validate(path string) []error {
 		} else {
 			field("register", "unknown register %q (want holding, input, coil or discrete)", p.Register)
 		}
-		return errs // type and order depend on the register kind
+		return errs // the other keys depend on the register kind
 	}
 
-	if kind.isBit() {
-		if p.Type != "" && !strings.EqualFold(p.Type, "bool") {
+	typ, typeOK := parseDataType(p.Type)
+	switch {
+	case kind.isBit():
+		if p.Type != "" && (!typeOK || typ != typeBool) {
 			field("type", "%s points are bool, got %q", kind, p.Type)
 		}
 		if p.Order != "" {
 			field("order", "applies to register points only, not %s", kind)
 		}
-		return errs
-	}
-
-	typ, ok := parseDataType(p.Type)
-	switch {
+		typ, typeOK = typeBool, true
 	case p.Type == "":
-		field("type", "is required for %s registers", kind)
-	case !ok:
-		field("type", "unknown type %q (want int16, uint16, int32, uint32, int64, uint64, float32 or float64)", p.Type)
+		field("type", "is required for %s registers (%s)", kind, registerTypeNames)
+	case !typeOK:
+		field("type", "unknown type %q (want %s)", p.Type, registerTypeNames)
 	case typ == typeBool:
-		field("type", "bool is for coil and discrete points, not %s registers", kind)
-	default:
-		if last := int(p.Address) + typ.words() - 1; last > math.MaxUint16 {
-			field("address", "%s at %d runs past register 65535", typ, p.Address)
-		}
+		field("type", "bool is for coil and discrete points, not %s registers (use bit for one bit of a register)", kind)
+		typeOK = false
 	}
-	if p.Order != "" {
+	if p.Order != "" && !kind.isBit() {
 		if _, ok := parseByteOrder(p.Order); !ok {
 			field("order", "unknown order %q (want ABCD, DCBA, BADC or CDAB)", p.Order)
 		}
 	}
-	return errs
-}
 
-// tcpAddress turns "tcp://host[:port]" into "host:port".
-func tcpAddress(raw string) (string, error) {
-	if raw == "" {
-		return "", errors.New("is required (tcp://host:port)")
+	// Keys that belong to one type only.
+	if p.Bit != nil && (!typeOK || typ != typeBit) {
+		field("bit", "applies to type bit only")
+	} else if typ == typeBit && typeOK {
+		switch {
+		case p.Bit == nil:
+			field("bit", "is required for type bit (0..15, 0 = least significant)")
+		case *p.Bit < 0 || *p.Bit > 15:
+			field("bit", "must be 0..15, got %d", *p.Bit)
+		}
 	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("invalid URL: %w", err)
+	if p.Length != 0 && (!typeOK || typ != typeString) {
+		field("length", "applies to type string only")
+	} else if typ == typeString && typeOK {
+		switch {
+		case p.Length == 0:
+			field("length", "is required for type string (registers, two characters each)")
+		case p.Length < 0 || p.Length > maxRegs:
+			field("length", "must be 1..%d registers (one request), got %d", maxRegs, p.Length)
+		}
 	}
-	if u.Scheme != "tcp" {
-		return "", fmt.Errorf("unsupported scheme %q (only tcp://host:port)", u.Scheme)
+	if typeOK && !typ.isNumeric() {
+		if p.Scale != nil {
+			field("scale", "applies to numeric types only, not %s", typ)
+		}
+		if p.Offset != 0 {
+			field("offset", "applies to numeric types only, not %s", typ)
+		}
 	}
-	if u.Path != "" || u.RawQuery != "" || u.User != nil {
-		return "", fmt.Errorf("%q: only tcp://host:port is allowed", raw)
+
+	// Only a known size can run past the end of the address space.
+	if typeOK {
+		size := typ.words()
+		if typ == typeString {
+			size = p.Length
+		}
+		if size > 0 && int(p.Address)+size-1 > math.MaxUint16 {
+			field("address", "%s at %d runs past address 65535", typ, p.Address)
+		}
+		if typ != typeString && !kind.isBit() && size > maxRegs {
+			field("type", "%s needs %d registers but max_registers is %d", typ, size, maxRegs)
+		}
 	}
-	host, port := u.Hostname(), u.Port()
-	if host == "" {
-		return "", fmt.Errorf("%q has no host", raw)
-	}
-	if port == "" {
-		port = DefaultPort
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > math.MaxUint16 {
-		return "", fmt.Errorf("invalid port %q", port)
-	}
-	return net.JoinHostPort(host, port), nil
+	return errs
 }

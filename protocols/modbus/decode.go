@@ -1,11 +1,13 @@
 package modbus
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"strconv"
+	"unicode/utf8"
 )
 
 // errNotFinite is the reason given for NaN or infinite results.
@@ -31,12 +33,12 @@ func bitAt(raw []byte, i int) (bool, error) {
 }
 
 // decodeRegisters interprets raw, the register bytes exactly as received
-// (big-endian 16-bit words), as type t stored in order o, and applies s.
-// It returns int64 for integer types under identity scaling, float64
-// otherwise. Malformed input is an error, never a panic.
+// (big-endian 16-bit words), as numeric type t stored in order o, and
+// applies s. It returns int64 for integer types under identity scaling,
+// float64 otherwise. Malformed input is an error, never a panic.
 func decodeRegisters(raw []byte, t dataType, o byteOrder, s scaling) (any, error) {
-	if t == typeBool {
-		return nil, errors.New("bool is not a register type")
+	if !t.isNumeric() {
+		return nil, fmt.Errorf("%s is not a numeric register type", t)
 	}
 	if want := 2 * t.words(); len(raw) != want {
 		return nil, fmt.Errorf("%s needs %d registers (%d bytes), got %d bytes", t, t.words(), want, len(raw))
@@ -73,8 +75,6 @@ func decodeRegisters(raw []byte, t dataType, o byteOrder, s scaling) (any, error
 		f = widen32(math.Float32frombits(binary.BigEndian.Uint32(b)))
 	case typeFloat64:
 		f = math.Float64frombits(binary.BigEndian.Uint64(b))
-	default:
-		return nil, fmt.Errorf("unsupported type %s", t)
 	}
 
 	if isInt {
@@ -84,6 +84,38 @@ func decodeRegisters(raw []byte, t dataType, o byteOrder, s scaling) (any, error
 		f = float64(i)
 	}
 	return finite(f*s.scale + s.offset)
+}
+
+// decodeRegisterBit returns bit n (0 = least significant) of one register.
+// Orders that swap bytes (BADC, DCBA) swap them before the bit is taken, for
+// devices that send the register low byte first.
+func decodeRegisterBit(raw []byte, o byteOrder, n uint8) (bool, error) {
+	if len(raw) != 2 {
+		return false, fmt.Errorf("bit needs 1 register (2 bytes), got %d bytes", len(raw))
+	}
+	if n > 15 {
+		return false, fmt.Errorf("bit %d is not in a 16-bit register", n)
+	}
+	return binary.BigEndian.Uint16(reorder(raw, o))>>n&1 == 1, nil
+}
+
+// decodeString reads text packed two characters per register. It ends at
+// the first NUL, because devices pad fixed-length fields with NULs, and
+// trims the spaces others pad with. Text that is not UTF-8 is refused rather
+// than altered: the reading is evidence and must be what the device sent.
+func decodeString(raw []byte, o byteOrder, registers int) (string, error) {
+	if len(raw) != 2*registers || registers < 1 {
+		return "", fmt.Errorf("string of %d registers needs %d bytes, got %d", registers, 2*registers, len(raw))
+	}
+	b := reorder(raw, o)
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	b = bytes.Trim(b, " ")
+	if !utf8.Valid(b) {
+		return "", fmt.Errorf("string is not valid UTF-8 (bytes %x)", b)
+	}
+	return string(b), nil
 }
 
 // finite rejects NaN and ±Inf, which also arise from extreme scaling.
@@ -112,13 +144,14 @@ func widen32(f float32) float64 {
 // reorder returns a copy of raw rearranged into big-endian value order.
 // Every order is its own inverse, so the same swap maps received bytes to
 // value bytes. A 16-bit value is one word, so CDAB equals ABCD and DCBA
-// equals BADC there. len(raw) must be even.
+// equals BADC there. An odd trailing byte is kept in place.
 func reorder(raw []byte, o byteOrder) []byte {
 	b := make([]byte, len(raw))
-	n := len(raw)
+	n := len(raw) &^ 1
+	copy(b, raw)
 	switch o {
 	case orderDCBA:
-		for k := range raw {
+		for k := range n {
 			b[k] = raw[n-1-k]
 		}
 	case orderBADC:
@@ -129,8 +162,6 @@ func reorder(raw []byte, o byteOrder) []byte {
 		for k := 0; k+1 < n; k += 2 {
 			b[k], b[k+1] = raw[n-2-k], raw[n-1-k]
 		}
-	default:
-		copy(b, raw)
 	}
 	return b
 }

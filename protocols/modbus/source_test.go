@@ -2,9 +2,11 @@ package modbus_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,10 +203,52 @@ func TestPollReconnectsAfterDeviceRestart(t *testing.T) {
 		t.Errorf("error %q does not name the device", err)
 	}
 
+	if st := src.Stats(); st.Connected || st.Reconnects != 0 {
+		t.Errorf("stats with the device down: %+v, want not connected and no reconnect yet", st)
+	}
+
 	sim2 := startSim(t, addr)
 	sim2.SetHolding(modbussim.HoldingPressure, 333)
 	got := poll(t, src)
 	checkGood(t, got, "pressure", 3.33)
+	if st := src.Stats(); !st.Connected || st.Reconnects != 1 {
+		t.Errorf("stats after the restart: %+v, want connected with 1 reconnect", st)
+	}
+}
+
+// TestReconnectAfterGatewayRestart stops the simulator behind an RTU-over-TCP
+// gateway and the gateway itself, and starts both again on the same ports.
+func TestReconnectAfterGatewayRestart(t *testing.T) {
+	sim, err := modbussim.Start("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	simAddr := sim.Addr()
+	gw := modbussim.NewGateway(simAddr, nil)
+	gwAddr, err := gw.Listen("127.0.0.1:0", modbussim.FramingRTU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	points := []modbus.Point{{Name: "pressure", Register: "holding", Address: modbussim.HoldingPressure, Type: "uint16"}}
+	src := newSourceCfg(t, modbus.Config{URL: "rtutcp://" + gwAddr, Points: points}, testTimeout)
+	checkGood(t, poll(t, src), "pressure", int64(420))
+
+	_ = gw.Close()
+	_ = sim.Close()
+	if _, err := src.Poll(context.Background()); err == nil {
+		t.Fatal("Poll succeeded with the gateway down")
+	}
+	sim2 := startSim(t, simAddr)
+	sim2.SetHolding(modbussim.HoldingPressure, 433)
+	gw2 := modbussim.NewGateway(simAddr, nil)
+	t.Cleanup(func() { _ = gw2.Close() })
+	if _, err := gw2.Listen(gwAddr, modbussim.FramingRTU); err != nil {
+		t.Fatal(err)
+	}
+	checkGood(t, poll(t, src), "pressure", int64(433))
+	if st := src.Stats(); !st.Connected || st.Reconnects != 1 {
+		t.Errorf("stats after the restart: %+v, want connected with 1 reconnect", st)
+	}
 }
 
 func TestDeviceDownAtStartup(t *testing.T) {
@@ -250,7 +294,7 @@ func TestPollTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	for range 2 { // the second poll must redial, not reuse the dead connection
+	for range 2 { // each poll times out again on a fresh connection
 		start := time.Now()
 		_, err := src.Poll(context.Background())
 		if err == nil {
@@ -259,6 +303,81 @@ func TestPollTimeout(t *testing.T) {
 		if d := time.Since(start); d > time.Second {
 			t.Errorf("Poll took %v with a 100ms timeout", d)
 		}
+	}
+	if st := src.Stats(); st.Connected || st.RequestsTotal != 2 || st.Reconnects != 1 {
+		t.Errorf("stats %+v, want not connected, one request per poll, the second on a new connection", st)
+	}
+}
+
+// muteListener accepts connections and never answers; it returns the address.
+func muteListener(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// TestPollCancelInterruptsRequest cancels a poll blocked on a device that
+// never answers, long before the request's own timeout.
+func TestPollCancelInterruptsRequest(t *testing.T) {
+	addr := muteListener(t)
+	src, err := modbus.New(modbus.Config{URL: "tcp://" + addr, Points: demoPoints()},
+		protocols.Options{DeviceID: "mute", Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	_, err = src.Poll(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Poll error %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("cancelled Poll took %v", d)
+	}
+}
+
+// TestPause checks that pause spaces the requests of a poll.
+func TestPause(t *testing.T) {
+	sim := startSim(t, "127.0.0.1:0")
+	points := demoPoints() // 4 requests: holding, input, coil, discrete
+	timed := func(pause time.Duration) time.Duration {
+		src := newSourceCfg(t, modbus.Config{URL: "tcp://" + sim.Addr(), Points: points, Pause: modbus.Duration(pause)}, testTimeout)
+		poll(t, src) // connects; the first request waits for nothing
+		start := time.Now()
+		poll(t, src)
+		return time.Since(start)
+	}
+	if d := timed(60 * time.Millisecond); d < 4*60*time.Millisecond {
+		t.Errorf("poll of 4 requests with pause 60ms took %v, want at least 240ms", d)
+	}
+	if d := timed(0); d > 100*time.Millisecond {
+		t.Errorf("poll of 4 requests without pause took %v", d)
 	}
 }
 
@@ -304,4 +423,12 @@ func freeAddr(t *testing.T) string {
 	addr := l.Addr().String()
 	_ = l.Close()
 	return addr
+}
+
+func TestSerialPortMissing(t *testing.T) {
+	src := newSourceCfg(t, modbus.Config{URL: "rtu:///dev/wotchain-no-such-tty?baud=9600", Points: demoPoints()}, testTimeout)
+	_, err := src.Poll(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "/dev/wotchain-no-such-tty") || !strings.Contains(err.Error(), "connect") {
+		t.Fatalf("Poll on a missing serial port: %v, want a connect error naming the port", err)
+	}
 }

@@ -12,6 +12,9 @@ const (
 	kindDiscrete
 )
 
+// allKinds is the order requests are planned and scanned in.
+var allKinds = [...]registerKind{kindHolding, kindInput, kindCoil, kindDiscrete}
+
 func parseRegisterKind(s string) (registerKind, bool) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "holding":
@@ -43,11 +46,38 @@ func (k registerKind) String() string {
 // isBit reports whether the table holds single bits rather than 16-bit words.
 func (k registerKind) isBit() bool { return k == kindCoil || k == kindDiscrete }
 
+// maxQuantity is the most items one read request may ask for (Modbus
+// application protocol: 125 registers, 2000 bits).
+func (k registerKind) maxQuantity() int {
+	if k.isBit() {
+		return maxBitsPerRequest
+	}
+	return maxRegistersPerRequest
+}
+
+// functionCode is the read function for the table.
+func (k registerKind) functionCode() byte {
+	switch k {
+	case kindCoil:
+		return 1
+	case kindDiscrete:
+		return 2
+	case kindHolding:
+		return 3
+	}
+	return 4
+}
+
+const (
+	maxRegistersPerRequest = 125
+	maxBitsPerRequest      = 2000
+)
+
 // dataType is how a point's raw bits are interpreted.
 type dataType uint8
 
 const (
-	typeBool dataType = iota
+	typeBool dataType = iota // a coil or discrete input
 	typeInt16
 	typeUint16
 	typeInt32
@@ -56,7 +86,13 @@ const (
 	typeUint64
 	typeFloat32
 	typeFloat64
+	typeBit    // one bit of a 16-bit register
+	typeString // Length registers of text
 )
+
+// registerTypeNames lists the types valid for holding and input registers,
+// for error messages.
+const registerTypeNames = "int16, uint16, int32, uint32, int64, uint64, float32, float64, bit or string"
 
 func parseDataType(s string) (dataType, bool) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
@@ -78,6 +114,10 @@ func parseDataType(s string) (dataType, bool) {
 		return typeFloat32, true
 	case "float64":
 		return typeFloat64, true
+	case "bit":
+		return typeBit, true
+	case "string":
+		return typeString, true
 	}
 	return 0, false
 }
@@ -102,12 +142,16 @@ func (t dataType) String() string {
 		return "float32"
 	case typeFloat64:
 		return "float64"
+	case typeBit:
+		return "bit"
+	case typeString:
+		return "string"
 	}
 	return "unknown"
 }
 
-// words is the number of 16-bit registers the type occupies (bool: one bit,
-// counted as one item to read).
+// words is the number of 16-bit registers a numeric type occupies (bool and
+// bit: one item). A string's size is its configured length instead.
 func (t dataType) words() int {
 	switch t {
 	case typeInt32, typeUint32, typeFloat32:
@@ -125,6 +169,9 @@ func (t dataType) isInteger() bool {
 	}
 	return false
 }
+
+// isNumeric reports whether scale and offset apply.
+func (t dataType) isNumeric() bool { return t.isInteger() || t == typeFloat32 || t == typeFloat64 }
 
 // byteOrder names where the value's big-endian bytes A B C D (E F G H) sit
 // in the registers as received.

@@ -14,31 +14,48 @@ var _ modbus.RequestHandler = (*handler)(nil)
 func (h *handler) HandleCoils(req *modbus.CoilsRequest) ([]bool, error) {
 	h.s.mu.Lock()
 	defer h.s.mu.Unlock()
+	h.s.log1(req.UnitId, "coil", req.Addr, req.Quantity, req.IsWrite)
+	b := h.s.bankFor(req.UnitId)
 	if req.IsWrite {
-		return nil, writeBits(h.s.coils, req.Addr, req.Args)
+		return nil, writeBits(b.coils, req.Addr, req.Args)
 	}
-	return readBits(h.s.coils, req.Addr, req.Quantity)
+	return readBits(b.coils, req.Addr, req.Quantity)
 }
 
 func (h *handler) HandleDiscreteInputs(req *modbus.DiscreteInputsRequest) ([]bool, error) {
 	h.s.mu.Lock()
 	defer h.s.mu.Unlock()
-	return readBits(h.s.discrete, req.Addr, req.Quantity)
+	h.s.log1(req.UnitId, "discrete", req.Addr, req.Quantity, false)
+	return readBits(h.s.bankFor(req.UnitId).discrete, req.Addr, req.Quantity)
 }
 
 func (h *handler) HandleHoldingRegisters(req *modbus.HoldingRegistersRequest) ([]uint16, error) {
 	h.s.mu.Lock()
 	defer h.s.mu.Unlock()
+	h.s.log1(req.UnitId, "holding", req.Addr, req.Quantity, req.IsWrite)
+	b := h.s.bankFor(req.UnitId)
 	if req.IsWrite {
-		return nil, writeWords(h.s.holding, req.Addr, req.Args)
+		return nil, writeWords(b.holding, req.Addr, req.Args)
 	}
-	return readWords(h.s.holding, req.Addr, req.Quantity)
+	return readWords(b.holding, req.Addr, req.Quantity)
 }
 
 func (h *handler) HandleInputRegisters(req *modbus.InputRegistersRequest) ([]uint16, error) {
 	h.s.mu.Lock()
 	defer h.s.mu.Unlock()
-	return readWords(h.s.input, req.Addr, req.Quantity)
+	h.s.log1(req.UnitId, "input", req.Addr, req.Quantity, false)
+	return readWords(h.s.bankFor(req.UnitId).input, req.Addr, req.Quantity)
+}
+
+// maxLoggedRequests bounds the request log of a long-running simulator.
+const maxLoggedRequests = 10000
+
+// log1 records one request; s.mu must be held.
+func (s *Sim) log1(unit uint8, table string, addr, qty uint16, write bool) {
+	if len(s.requests) >= maxLoggedRequests {
+		s.requests = s.requests[1:]
+	}
+	s.requests = append(s.requests, Request{Unit: unit, Table: table, Addr: addr, Quantity: qty, Write: write})
 }
 
 // The server has already checked that addr+qty-1 <= 0xffff, so the uint16

@@ -3,7 +3,10 @@
 //
 // Only addresses that have been set (by the demo layout or by Set*) exist;
 // reading any other address gets the IllegalDataAddress exception, as a real
-// device with a sparse register map would answer. Every unit id is served.
+// device with a sparse register map would answer. Every unit id is served:
+// with the demo layout, or with its own registers once Unit(id) was called.
+// A Gateway in front of a Sim adds RTU framing and misbehaviour (silent
+// units, late answers).
 //
 // Demo layout (the values Tick changes), for a config such as:
 //
@@ -68,10 +71,35 @@ type Sim struct {
 
 	mu       sync.Mutex
 	ticks    uint64
+	bank                     // the demo layout, served to units without their own
+	units    map[uint8]*bank // units with their own registers
+	requests []Request
+}
+
+// bank is one unit's four tables.
+type bank struct {
 	holding  map[uint16]uint16
 	input    map[uint16]uint16
 	coils    map[uint16]bool
 	discrete map[uint16]bool
+}
+
+func newBank() bank {
+	return bank{
+		holding:  make(map[uint16]uint16),
+		input:    make(map[uint16]uint16),
+		coils:    make(map[uint16]bool),
+		discrete: make(map[uint16]bool),
+	}
+}
+
+// Request is one request the simulator served, for tests that count them.
+type Request struct {
+	Unit     uint8
+	Table    string // holding, input, coil or discrete
+	Addr     uint16
+	Quantity uint16
+	Write    bool
 }
 
 // Start listens on addr (host:port; port 0 picks a free port) and serves
@@ -80,13 +108,7 @@ func Start(addr string, logger *slog.Logger) (*Sim, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Sim{
-		log:      logger,
-		holding:  make(map[uint16]uint16),
-		input:    make(map[uint16]uint16),
-		coils:    make(map[uint16]bool),
-		discrete: make(map[uint16]bool),
-	}
+	s := &Sim{log: logger, bank: newBank(), units: make(map[uint8]*bank)}
 	s.applyDemo()
 
 	host, port, err := net.SplitHostPort(addr)
@@ -155,6 +177,76 @@ func (s *Sim) Close() error {
 		return fmt.Errorf("modbussim: stop %s: %w", s.addr, err)
 	}
 	return nil
+}
+
+// Unit returns unit id's own registers, empty at first. From the first call
+// on, the unit no longer sees the demo layout.
+func (s *Sim) Unit(id uint8) *Unit {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.units[id]
+	if !ok {
+		nb := newBank()
+		b = &nb
+		s.units[id] = b
+	}
+	return &Unit{s: s, b: b}
+}
+
+// bankFor returns the tables unit id reads; s.mu must be held.
+func (s *Sim) bankFor(id uint8) *bank {
+	if b, ok := s.units[id]; ok {
+		return b
+	}
+	return &s.bank
+}
+
+// Requests returns the requests served so far, oldest first.
+func (s *Sim) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// ResetRequests forgets the requests served so far.
+func (s *Sim) ResetRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = nil
+}
+
+// Unit is one unit's own registers in a Sim.
+type Unit struct {
+	s *Sim
+	b *bank
+}
+
+// SetHolding maps the unit's holding registers addr, addr+1, ... to words.
+func (u *Unit) SetHolding(addr uint16, words ...uint16) {
+	u.s.mu.Lock()
+	defer u.s.mu.Unlock()
+	setWords(u.b.holding, addr, words)
+}
+
+// SetInput maps the unit's input registers addr, addr+1, ... to words.
+func (u *Unit) SetInput(addr uint16, words ...uint16) {
+	u.s.mu.Lock()
+	defer u.s.mu.Unlock()
+	setWords(u.b.input, addr, words)
+}
+
+// SetCoils maps the unit's coils addr, addr+1, ... to bits.
+func (u *Unit) SetCoils(addr uint16, bits ...bool) {
+	u.s.mu.Lock()
+	defer u.s.mu.Unlock()
+	setBits(u.b.coils, addr, bits)
+}
+
+// SetDiscretes maps the unit's discrete inputs addr, addr+1, ... to bits.
+func (u *Unit) SetDiscretes(addr uint16, bits ...bool) {
+	u.s.mu.Lock()
+	defer u.s.mu.Unlock()
+	setBits(u.b.discrete, addr, bits)
 }
 
 // SetHolding maps holding registers addr, addr+1, ... to words.
@@ -237,6 +329,17 @@ func float32Words(f float64) []uint16 {
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], math.Float32bits(float32(f)))
 	return []uint16{binary.BigEndian.Uint16(b[:2]), binary.BigEndian.Uint16(b[2:])}
+}
+
+// setBits stores bits from addr on, dropping any that would pass 65535.
+func setBits(m map[uint16]bool, addr uint16, bits []bool) {
+	for i, b := range bits {
+		a := int(addr) + i
+		if a > math.MaxUint16 {
+			return
+		}
+		m[uint16(a)] = b
+	}
 }
 
 // setWords stores words from addr on, dropping any that would pass 65535.
