@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"time"
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -59,7 +61,8 @@ func NewChaincode(policy rules.Policy) (*contractapi.ContractChaincode, error) {
 
 // GetEvaluateTransactions marks the read-only transactions in the metadata.
 func (c *Contract) GetEvaluateTransactions() []string {
-	return []string{wire.TxGetCredential, wire.TxCredentialAt, wire.TxListByAppliance, wire.TxListByDevice, wire.TxGetAppliance, wire.TxApplianceHistory}
+	return []string{wire.TxGetCredential, wire.TxCredentialAt, wire.TxListByAppliance, wire.TxListByDevice, wire.TxGetAppliance, wire.TxApplianceHistory,
+		wire.TxGetGrant, wire.TxListGrants}
 }
 
 // RegisterAppliance registers or updates an appliance (manufacturer admins only).
@@ -153,6 +156,72 @@ func (c *Contract) ApplianceHistory(ctx contractapi.TransactionContextInterface,
 		return "", tagged(fmt.Errorf("%w: %s", rules.ErrUnknownAppliance, applianceID))
 	}
 	return encode(entries)
+}
+
+// RecordGrant records a licensing grant (admins of the appliance's owner
+// only) and returns wire.Granted. GrantedAt is the transaction's timestamp.
+func (c *Contract) RecordGrant(ctx contractapi.TransactionContextInterface, grantJSON string) (string, error) {
+	caller, err := callerOf(ctx)
+	if err != nil {
+		return "", tagged(err)
+	}
+	var g rules.Grant
+	if err := decodeArg(grantJSON, &g); err != nil {
+		return "", tagged(err)
+	}
+	now, err := txTime(ctx.GetStub())
+	if err != nil {
+		return "", tagged(err)
+	}
+	rec, recorded, err := rules.RecordGrant(stubState{ctx.GetStub()}, caller, g, now)
+	if err != nil {
+		return "", tagged(err)
+	}
+	return encode(wire.Granted{Grant: rec, Recorded: recorded})
+}
+
+// RevokeGrant ends a grant at the transaction's timestamp and returns it.
+func (c *Contract) RevokeGrant(ctx contractapi.TransactionContextInterface, applianceID, grantID string) (string, error) {
+	caller, err := callerOf(ctx)
+	if err != nil {
+		return "", tagged(err)
+	}
+	now, err := txTime(ctx.GetStub())
+	if err != nil {
+		return "", tagged(err)
+	}
+	return encodeResult(rules.RevokeGrant(stubState{ctx.GetStub()}, caller, applianceID, grantID, now))
+}
+
+// GetGrant returns one grant of an appliance.
+func (c *Contract) GetGrant(ctx contractapi.TransactionContextInterface, applianceID, grantID string) (string, error) {
+	return encodeResult(rules.GetGrant(stubState{ctx.GetStub()}, applianceID, grantID))
+}
+
+// ListGrants lists an appliance's grants, revoked ones included.
+func (c *Contract) ListGrants(ctx contractapi.TransactionContextInterface, applianceID string, limit int, bookmark string) (string, error) {
+	return encodeResult(rules.ListGrants(stubState{ctx.GetStub()}, applianceID, limit, bookmark))
+}
+
+// txTime is the transaction's timestamp in Unix ns. Chaincode must not read
+// its own clock: every endorser has to compute the same write set, and the
+// timestamp in the signed proposal is the one value they all share. It is
+// the submitting client's clock; Fabric does not check it.
+func txTime(stub shim.ChaincodeStubInterface) (int64, error) {
+	ts, err := stub.GetTxTimestamp()
+	if err != nil {
+		return 0, fmt.Errorf("transaction timestamp: %w", err)
+	}
+	if err := ts.CheckValid(); err != nil {
+		return 0, fmt.Errorf("%w: transaction timestamp: %v", rules.ErrInvalid, err)
+	}
+	// RevokedAt == 0 means "not revoked", so the time must be after 1970;
+	// and it must fit Unix ns (UnixNano is undefined past 2262).
+	t := ts.AsTime()
+	if !t.After(time.Unix(0, 0)) || t.After(time.Unix(0, math.MaxInt64)) {
+		return 0, fmt.Errorf("%w: transaction timestamp %s is outside Unix ns range", rules.ErrInvalid, t.UTC().Format(time.RFC3339Nano))
+	}
+	return t.UnixNano(), nil
 }
 
 // callerOf maps the transaction's client identity to a rules.Caller.

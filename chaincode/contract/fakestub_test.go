@@ -31,10 +31,14 @@ type world struct {
 	state   map[string][]byte
 	history map[string][]*queryresult.KeyModification
 	txs     int
+	clock   time.Time // timestamp of the last transaction; each invoke advances it by a second
 }
 
 func newWorld() *world {
-	return &world{state: map[string][]byte{}, history: map[string][]*queryresult.KeyModification{}}
+	return &world{
+		state: map[string][]byte{}, history: map[string][]*queryresult.KeyModification{},
+		clock: time.Date(2030, 1, 2, 3, 4, 5, 6000, time.UTC),
+	}
 }
 
 // identity is a client certificate as an MSP would issue it.
@@ -72,12 +76,13 @@ func newIdentity(t *testing.T, mspID, cn, ou string) identity {
 // invoke runs one transaction through the real contractapi dispatcher.
 func (w *world) invoke(cc shim.Chaincode, who identity, fn string, args ...string) *peer.Response {
 	w.txs++
-	stub := &txStub{world: w, txID: fmt.Sprintf("tx%d", w.txs), creator: who.creator, args: append([]string{fn}, args...), writes: map[string][]byte{}}
+	w.clock = w.clock.Add(time.Second)
+	stub := &txStub{world: w, txID: fmt.Sprintf("tx%d", w.txs), ts: timestamppb.New(w.clock), creator: who.creator, args: append([]string{fn}, args...), writes: map[string][]byte{}}
 	resp := cc.Invoke(stub)
 	if resp.GetStatus() == shim.OK {
 		for k, v := range stub.writes {
 			w.state[k] = v
-			w.history[k] = append(w.history[k], &queryresult.KeyModification{TxId: stub.txID, Value: v, Timestamp: timestamppb.Now()})
+			w.history[k] = append(w.history[k], &queryresult.KeyModification{TxId: stub.txID, Value: v, Timestamp: stub.ts})
 		}
 	}
 	return resp
@@ -89,6 +94,7 @@ type txStub struct {
 	shim.ChaincodeStubInterface
 	world   *world
 	txID    string
+	ts      *timestamppb.Timestamp // the proposal's timestamp; nil = missing
 	creator []byte
 	args    []string
 	writes  map[string][]byte
@@ -103,8 +109,11 @@ func (s *txStub) GetArgs() [][]byte {
 	}
 	return out
 }
-func (s *txStub) GetStringArgs() []string             { return s.args }
-func (s *txStub) GetTxID() string                     { return s.txID }
+func (s *txStub) GetStringArgs() []string { return s.args }
+func (s *txStub) GetTxID() string         { return s.txID }
+func (s *txStub) GetTxTimestamp() (*timestamppb.Timestamp, error) {
+	return s.ts, nil
+}
 func (s *txStub) GetCreator() ([]byte, error)         { return s.creator, nil }
 func (s *txStub) GetState(key string) ([]byte, error) { return s.world.state[key], nil }
 

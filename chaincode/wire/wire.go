@@ -20,6 +20,12 @@ const (
 	TxListByDevice      = "ListByDevice"      // (device, from ns, to ns, limit, bookmark) -> rules.Page
 	TxGetAppliance      = "GetAppliance"      // (appliance id) -> rules.Appliance
 	TxApplianceHistory  = "ApplianceHistory"  // (appliance id) -> []HistoryEntry
+
+	// Licensing. The rules' "now" is the transaction's timestamp.
+	TxRecordGrant = "RecordGrant" // (grant JSON) -> Granted
+	TxRevokeGrant = "RevokeGrant" // (appliance id, grant id) -> rules.Grant
+	TxGetGrant    = "GetGrant"    // (appliance id, grant id) -> rules.Grant
+	TxListGrants  = "ListGrants"  // (appliance id, limit, bookmark) -> rules.GrantPage
 )
 
 // Anchored is RecordCredential's result: the credential on the ledger and
@@ -27,6 +33,14 @@ const (
 type Anchored struct {
 	Credential *rules.Credential `json:"credential"`
 	Recorded   bool              `json:"recorded"`
+}
+
+// Granted is RecordGrant's result: the grant on the ledger and whether this
+// transaction recorded it (false: the identical grant was already there, with
+// its original GrantedAt).
+type Granted struct {
+	Grant    *rules.Grant `json:"grant"`
+	Recorded bool         `json:"recorded"`
 }
 
 // HistoryEntry is one committed version of an appliance's registration.

@@ -2,7 +2,9 @@ package fabricledger_test
 
 import (
 	"context"
+	"crypto/ecdh"
 	"crypto/ed25519"
+	"crypto/hpke"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -170,8 +172,115 @@ func TestFabricNetwork(t *testing.T) {
 		t.Errorf("block 1 links to %s, want %s", c.PrevBlockID, cred.BlockID)
 	}
 
+	// The appliance was registered without OwnerMSP, so its owner is the
+	// registering manufacturer (checked above through the partner's read).
+	licensing(ctx, t, net, app.ID, admin, stranger, partner)
+
 	followAnchored(ctx, t, partner, cred.BlockID)
 	t.Logf("total %s", time.Since(start).Round(time.Millisecond))
+}
+
+// licensing runs the grant verbs: only an admin of the owner grants or
+// revokes, the partner reads the grant through its own peer, and the times
+// are the transactions' timestamps.
+func licensing(ctx context.Context, t *testing.T, net *network.Network, applianceID string, owner, ownerClient, partner *fabricledger.Ledger) {
+	t.Helper()
+	partnerAdmin := connect(t, net, network.PartnerMSP, "Admin")
+	kem := hpke.DHKEM(ecdh.X25519())
+	partnerKey, err := kem.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := rules.Grant{
+		ID: "grant-it-1", ApplianceID: applianceID, PartnerMSP: network.PartnerMSP,
+		PartnerKEM: kem.ID(), PartnerKey: partnerKey.PublicKey().Bytes(),
+		Devices: []string{"dev-a"}, From: 0, To: 1 << 62,
+	}
+
+	if _, _, err := partnerAdmin.RecordGrant(ctx, g); !errors.Is(err, rules.ErrForbidden) {
+		t.Errorf("partner admin granting itself: %v, want ErrForbidden", err)
+	}
+	if _, _, err := ownerClient.RecordGrant(ctx, g); !errors.Is(err, rules.ErrForbidden) {
+		t.Errorf("manufacturer client granting: %v, want ErrForbidden", err)
+	}
+
+	before := time.Now()
+	rec, recorded, err := owner.RecordGrant(ctx, g)
+	if err != nil || !recorded {
+		t.Fatalf("owner records grant: recorded=%v err=%v", recorded, err)
+	}
+	plausibleTxTime(t, "GrantedAt", rec.GrantedAt, before, time.Now())
+	if rec.OwnerMSP != network.ManufacturerMSP || rec.GrantedBy != owner.Identity().String() || rec.RevokedAt != 0 {
+		t.Fatalf("recorded grant %+v", rec)
+	}
+	again, recorded, err := owner.RecordGrant(ctx, g)
+	if err != nil || recorded || again.GrantedAt != rec.GrantedAt {
+		t.Errorf("identical grant again: %+v recorded=%v err=%v, want the first grant with recorded=false", again, recorded, err)
+	}
+
+	if _, err := partnerAdmin.RevokeGrant(ctx, applianceID, g.ID); !errors.Is(err, rules.ErrForbidden) {
+		t.Errorf("partner admin revoking: %v, want ErrForbidden", err)
+	}
+	if _, err := ownerClient.RevokeGrant(ctx, applianceID, g.ID); !errors.Is(err, rules.ErrForbidden) {
+		t.Errorf("manufacturer client revoking: %v, want ErrForbidden", err)
+	}
+
+	page := eventually(t, func() (*rules.GrantPage, error) { return partner.ListGrants(ctx, applianceID, 10, "") },
+		func(p *rules.GrantPage) bool { return len(p.Grants) > 0 })
+	if len(page.Grants) != 1 || page.Bookmark != "" {
+		t.Fatalf("partner lists grants: %+v", page)
+	}
+	if pg := page.Grants[0]; pg.ID != g.ID || pg.GrantedAt != rec.GrantedAt || string(pg.PartnerKey) != string(g.PartnerKey) {
+		t.Fatalf("partner reads grant %+v, want %+v", pg, rec)
+	}
+	if _, err := partner.GetGrant(ctx, applianceID, "no-such-grant"); !errors.Is(err, rules.ErrNotFound) {
+		t.Errorf("missing grant: %v, want ErrNotFound", err)
+	}
+
+	before = time.Now()
+	rev, err := owner.RevokeGrant(ctx, applianceID, g.ID)
+	if err != nil {
+		t.Fatalf("owner revokes grant: %v", err)
+	}
+	plausibleTxTime(t, "RevokedAt", rev.RevokedAt, before, time.Now())
+	if rev.RevokedAt <= rec.GrantedAt {
+		t.Errorf("RevokedAt %d not after GrantedAt %d", rev.RevokedAt, rec.GrantedAt)
+	}
+	seen := eventually(t, func() (*rules.Grant, error) { return partner.GetGrant(ctx, applianceID, g.ID) },
+		func(pg *rules.Grant) bool { return pg.RevokedAt != 0 })
+	if seen.RevokedAt != rev.RevokedAt {
+		t.Errorf("partner reads RevokedAt %d, want %d", seen.RevokedAt, rev.RevokedAt)
+	}
+	t.Logf("grant %s: granted at %s, revoked at %s", g.ID,
+		time.Unix(0, rec.GrantedAt).UTC().Format(time.RFC3339Nano), time.Unix(0, rev.RevokedAt).UTC().Format(time.RFC3339Nano))
+}
+
+// plausibleTxTime checks that a time the contract took from the transaction
+// timestamp lies in the window the client created the transaction in (with a
+// second of slack for wall-clock steps).
+func plausibleTxTime(t *testing.T, name string, ns int64, before, after time.Time) {
+	t.Helper()
+	if ns < before.Add(-time.Second).UnixNano() || ns > after.Add(time.Second).UnixNano() {
+		t.Errorf("%s = %d (%s), want a transaction timestamp within [%s, %s]", name, ns,
+			time.Unix(0, ns).UTC().Format(time.RFC3339Nano), before.UTC().Format(time.RFC3339Nano), after.UTC().Format(time.RFC3339Nano))
+	}
+}
+
+// eventually reads until ok accepts the result or 10 s pass: a reader's
+// peer commits each block independently of the submitter's.
+func eventually[T any](t *testing.T, read func() (T, error), ok func(T) bool) T {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, err := read()
+		if err == nil && ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no acceptable read within 10s: last %+v, err %v", v, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // followAnchored reads the BlockAnchored events from the ledger's start,

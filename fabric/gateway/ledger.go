@@ -297,6 +297,59 @@ func (l *Ledger) ListByAppliance(ctx context.Context, applianceID string, limit 
 	return &p, nil
 }
 
+// RecordGrant records a licensing grant and waits until it is committed.
+// The connection's identity must be an admin of the appliance's owner;
+// GrantedAt is the transaction's timestamp. recorded is false when the
+// identical grant was already on the ledger (returned with its first
+// GrantedAt); other terms under the same id are a rules.ErrConflict.
+func (l *Ledger) RecordGrant(ctx context.Context, g rules.Grant) (*rules.Grant, bool, error) {
+	arg, err := json.Marshal(g)
+	if err != nil {
+		return nil, false, fmt.Errorf("record grant %s: %w", g.ID, err)
+	}
+	res, err := l.submit(ctx, wire.TxRecordGrant, string(arg))
+	if err != nil {
+		return nil, false, fmt.Errorf("record grant %s of appliance %s: %w", g.ID, g.ApplianceID, err)
+	}
+	var out wire.Granted
+	if err := json.Unmarshal(res, &out); err != nil || out.Grant == nil {
+		return nil, false, fmt.Errorf("record grant %s: unexpected result %q: %v", g.ID, res, err)
+	}
+	return out.Grant, out.Recorded, nil
+}
+
+// RevokeGrant revokes a grant from the transaction's timestamp on and waits
+// until it is committed. Revoking a revoked grant keeps the first time.
+func (l *Ledger) RevokeGrant(ctx context.Context, applianceID, grantID string) (*rules.Grant, error) {
+	res, err := l.submit(ctx, wire.TxRevokeGrant, applianceID, grantID)
+	if err != nil {
+		return nil, fmt.Errorf("revoke grant %s of appliance %s: %w", grantID, applianceID, err)
+	}
+	var g rules.Grant
+	if err := json.Unmarshal(res, &g); err != nil {
+		return nil, fmt.Errorf("revoke grant %s: unexpected result %q: %w", grantID, res, err)
+	}
+	return &g, nil
+}
+
+// GetGrant returns one grant of an appliance.
+func (l *Ledger) GetGrant(ctx context.Context, applianceID, grantID string) (*rules.Grant, error) {
+	var g rules.Grant
+	if err := l.evaluateJSON(ctx, &g, wire.TxGetGrant, applianceID, grantID); err != nil {
+		return nil, fmt.Errorf("grant %s of appliance %s: %w", grantID, applianceID, err)
+	}
+	return &g, nil
+}
+
+// ListGrants lists an appliance's grants, revoked ones included, in grant id order.
+func (l *Ledger) ListGrants(ctx context.Context, applianceID string, limit int, bookmark string) (*rules.GrantPage, error) {
+	var p rules.GrantPage
+	if err := l.evaluateJSON(ctx, &p, wire.TxListGrants, applianceID, strconv.Itoa(limit), bookmark); err != nil {
+		return nil, fmt.Errorf("grants of appliance %s: %w", applianceID, err)
+	}
+	return &p, nil
+}
+
 func (l *Ledger) evaluateJSON(ctx context.Context, v any, tx string, args ...string) error {
 	res, err := l.evaluate(ctx, tx, args...)
 	if err != nil {

@@ -5,6 +5,7 @@
 //	fabricnet up     [-dir D] [-cache C] [-v]  build Fabric if needed, start the network, print its description
 //	fabricnet down   [-dir D] [-keep]          stop it (and delete D unless -keep)
 //	fabricnet status [-dir D]                  list its processes and whether they run
+//	fabricnet binaries [-cache C]              only build Fabric's binaries (CI does this before the tests)
 //
 // D defaults to fabric/.network in the module (run from the repository root).
 package main
@@ -40,6 +41,8 @@ func main() {
 		err = down(ctx, os.Args[2:])
 	case "status":
 		err = status(os.Args[2:])
+	case "binaries":
+		err = binaries(ctx, os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -54,7 +57,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: fabricnet up|down|status [-dir DIR] (see `go doc ./fabric/cmd/fabricnet`)")
+	fmt.Fprintln(os.Stderr, "usage: fabricnet up|down|status|binaries [-dir DIR] (see `go doc ./fabric/cmd/fabricnet`)")
 }
 
 func setupLog(verbose bool) {
@@ -79,6 +82,18 @@ func up(ctx context.Context, args []string) error {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(n)
+}
+
+func binaries(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("binaries", flag.ExitOnError)
+	cache := fs.String("cache", "", "Fabric binary cache (default $XDG_CACHE_HOME/wotchain or ~/.cache/wotchain)")
+	fs.Parse(args)
+	setupLog(false)
+	b, err := network.EnsureBinaries(ctx, *cache)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(b)
 }
 
 func down(ctx context.Context, args []string) error {

@@ -1,0 +1,22 @@
+package fabricledger_test
+
+import (
+	"context"
+
+	"github.com/wotchain/wotchain/bridge/ledger"
+	"github.com/wotchain/wotchain/chaincode/rules"
+	fabricledger "github.com/wotchain/wotchain/fabric/gateway"
+)
+
+// grantVerbs are the licensing verbs the appliance calls on either ledger;
+// both must keep the same signatures so the appliance can swap them.
+type grantVerbs interface {
+	RecordGrant(ctx context.Context, g rules.Grant) (*rules.Grant, bool, error)
+	RevokeGrant(ctx context.Context, applianceID, grantID string) (*rules.Grant, error)
+	ListGrants(ctx context.Context, applianceID string, limit int, bookmark string) (*rules.GrantPage, error)
+}
+
+var (
+	_ grantVerbs = (*fabricledger.Ledger)(nil)
+	_ grantVerbs = (*ledger.Embedded)(nil)
+)
