@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/wotchain
 FUZZTIME ?= 10s
 
-.PHONY: all deps test-deps build demo test vet fuzz clean
+.PHONY: all deps test-deps build demo demo-fabric fabric-up fabric-down test vet fuzz clean
 
 all: build
 
@@ -16,6 +16,7 @@ deps:
 # Servers the tests run against, built from the Go module proxy into a cache.
 test-deps: deps
 	@scripts/build-minio >/dev/null
+	@$(GO) run ./fabric/cmd/fabricnet binaries >/dev/null
 
 build: deps
 	$(GO) build -o $(BIN) ./appliance/cmd/wotchain
@@ -23,6 +24,21 @@ build: deps
 # Three simulated devices on 127.0.0.1, state under data/demo. Ctrl-C stops it.
 demo: build
 	$(BIN) run --config configs/demo.yaml
+
+# A local Hyperledger Fabric network (2 organisations, TLS, the project's
+# chaincode) under fabric/.network; the first run builds Fabric (1-2 min).
+fabric-up: deps
+	$(GO) run ./fabric/cmd/fabricnet up >/dev/null
+	@echo "Fabric network up: fabric/.network/network.json"
+
+fabric-down:
+	$(GO) run ./fabric/cmd/fabricnet down
+
+# The demo anchoring on Fabric: network up, appliance registered by the
+# manufacturer's admin, then run. Partners: configs/partner-fabric.yaml.
+demo-fabric: build fabric-up
+	$(BIN) register --config configs/demo-fabric.yaml
+	$(BIN) run --config configs/demo-fabric.yaml
 
 test: test-deps vet
 	$(GO) test -count=1 ./...

@@ -77,7 +77,27 @@ type FilesystemStorage struct {
 
 // Ledger selects where block credentials are anchored.
 type Ledger struct {
-	Kind string `yaml:"kind"` // embedded (default)
+	Kind   string       `yaml:"kind"` // embedded (default) | fabric
+	Fabric FabricLedger `yaml:"fabric"`
+}
+
+// FabricLedger connects to a Hyperledger Fabric peer's gateway. Either
+// network_dir (written by `fabricnet up`) with msp_id and user, or the
+// explicit endpoint, TLS and identity keys.
+type FabricLedger struct {
+	NetworkDir   string   `yaml:"network_dir"`
+	MSPID        string   `yaml:"msp_id"`
+	User         string   `yaml:"user"` // with network_file: the organisation's user to act as
+	PeerEndpoint string   `yaml:"peer_endpoint"`
+	TLSCAFile    string   `yaml:"tls_ca_file"`
+	ServerName   string   `yaml:"server_name"`
+	CertFile     string   `yaml:"cert_file"`
+	KeyFile      string   `yaml:"key_file"`
+	MSPDir       string   `yaml:"msp_dir"`
+	Channel      string   `yaml:"channel"`    // default wotchain
+	Chaincode    string   `yaml:"chaincode"`  // default wotchain
+	Timeout      Duration `yaml:"timeout"`    // waiting for a commit; default 60s
+	Checkpoint   string   `yaml:"checkpoint"` // wotchain follow's checkpoint file; default <data_dir>/follow.checkpoint
 }
 
 // Recipient is a partner that receives every block's data key.

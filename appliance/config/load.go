@@ -16,18 +16,27 @@ import (
 	"github.com/wotchain/wotchain/protocols"
 )
 
-// Load reads and validates a configuration file.
-func Load(path string) (*Config, error) {
+// Load reads and validates an appliance configuration file.
+func Load(path string) (*Config, error) { return load(path, false) }
+
+// LoadView reads a configuration for the partner tools (provenance,
+// follow, fetch, verify of fetched blocks): only what reaches the ledger
+// and the storage must be valid; devices and the appliance id may be absent.
+func LoadView(path string) (*Config, error) { return load(path, true) }
+
+func load(path string, view bool) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(path, data)
+	return parse(path, data, view)
 }
 
-// Parse validates configuration bytes; path is used in messages and to
-// resolve relative paths.
-func Parse(path string, data []byte) (*Config, error) {
+// Parse validates appliance configuration bytes; path is used in messages
+// and to resolve relative paths.
+func Parse(path string, data []byte) (*Config, error) { return parse(path, data, false) }
+
+func parse(path string, data []byte, view bool) (*Config, error) {
 	var cfg Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -44,7 +53,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		cfg.Path = path
 	}
 	cfg.applyDefaults()
-	if errs := cfg.validate(); len(errs) > 0 {
+	if errs := cfg.validate(view); len(errs) > 0 {
 		msgs := make([]string, len(errs))
 		for i, fe := range errs {
 			msgs[i] = fmt.Sprintf("%s:%d: %s: %v", path, lineOf(&root, fe.Field), fe.Field, fe.Err)
@@ -111,6 +120,18 @@ func (c *Config) applyDefaults() {
 	if c.Ledger.Kind == "" {
 		c.Ledger.Kind = "embedded"
 	}
+	if c.Ledger.Fabric.Channel == "" {
+		c.Ledger.Fabric.Channel = "wotchain"
+	}
+	if c.Ledger.Fabric.Chaincode == "" {
+		c.Ledger.Fabric.Chaincode = "wotchain"
+	}
+	if c.Ledger.Fabric.Timeout == 0 {
+		c.Ledger.Fabric.Timeout = Duration(60e9)
+	}
+	if c.Ledger.Fabric.Checkpoint == "" && a.DataDir != "" {
+		c.Ledger.Fabric.Checkpoint = filepath.Join(a.DataDir, "follow.checkpoint")
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -134,15 +155,16 @@ func (c *Config) applyDefaults() {
 // idPattern keeps ids usable in ledger keys, file names and topics.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
-func (c *Config) validate() []*protocols.FieldError {
+func (c *Config) validate(view bool) []*protocols.FieldError {
 	var errs []*protocols.FieldError
 	add := func(field, format string, args ...any) {
 		errs = append(errs, protocols.FieldErrorf(field, format, args...))
 	}
-	if !idPattern.MatchString(c.Appliance.ID) {
+	if !idPattern.MatchString(c.Appliance.ID) && !(view && c.Appliance.ID == "") {
 		add("appliance.id", "required: letters, digits, '.', '_' or '-' (got %q)", c.Appliance.ID)
 	}
-	if c.Appliance.DataDir == "" {
+	needsDataDir := !view || c.Ledger.Kind == "embedded" || (c.Storage.Kind == "filesystem" && c.Storage.Filesystem.Dir == "")
+	if c.Appliance.DataDir == "" && needsDataDir {
 		add("appliance.data_dir", "required")
 	}
 	if _, err := keys.KEMByName(c.Appliance.OwnerKEM); err != nil {
@@ -173,8 +195,30 @@ func (c *Config) validate() []*protocols.FieldError {
 	default:
 		add("storage.kind", "unknown kind %q (filesystem or s3)", c.Storage.Kind)
 	}
-	if c.Ledger.Kind != "embedded" {
-		add("ledger.kind", "unknown kind %q (this version supports embedded)", c.Ledger.Kind)
+	switch c.Ledger.Kind {
+	case "embedded":
+	case "fabric":
+		f := c.Ledger.Fabric
+		if f.MSPID == "" {
+			add("ledger.fabric.msp_id", "required")
+		}
+		if f.NetworkDir != "" {
+			if f.User == "" {
+				add("ledger.fabric.user", "required with network_dir")
+			}
+		} else {
+			if f.PeerEndpoint == "" {
+				add("ledger.fabric.peer_endpoint", "required without network_dir")
+			}
+			if f.TLSCAFile == "" {
+				add("ledger.fabric.tls_ca_file", "required without network_dir")
+			}
+			if f.MSPDir == "" && (f.CertFile == "" || f.KeyFile == "") {
+				add("ledger.fabric", "give msp_dir, or cert_file and key_file")
+			}
+		}
+	default:
+		add("ledger.kind", "unknown kind %q (embedded or fabric)", c.Ledger.Kind)
 	}
 	for i, r := range c.Recipients {
 		f := fmt.Sprintf("recipients[%d]", i)
@@ -193,7 +237,7 @@ func (c *Config) validate() []*protocols.FieldError {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		add("log.format", "unknown format %q (text, json)", c.Log.Format)
 	}
-	if len(c.Devices) == 0 {
+	if len(c.Devices) == 0 && !view {
 		add("devices", "at least one device is required")
 	}
 	seen := map[string]bool{}

@@ -13,16 +13,39 @@ import (
 )
 
 // newSource is the protocol registry: one line per protocol.
-func newSource(cfg *config.Config, d config.Device, log *slog.Logger) (protocols.Source, error) {
-	opts := protocols.Options{DeviceID: d.ID, Timeout: d.Timeout.D(), Logger: log,
-		StateDir: filepath.Join(cfg.Resolve(cfg.Appliance.DataDir), "protocols", d.Protocol)}
+// sources builds the configured devices; devices on one Modbus port or
+// serial line share its connection and its lock.
+type sources struct {
+	cfg *config.Config
+	log *slog.Logger
+	bus *modbus.Bus
+}
+
+func newSources(cfg *config.Config, log *slog.Logger) *sources {
+	return &sources{cfg: cfg, log: log, bus: modbus.NewBus()}
+}
+
+func (s *sources) build(d config.Device) (protocols.Source, error) {
+	return newSource(s.cfg, d, s.log, modbus.WithBus(s.bus))
+}
+
+func newSource(cfg *config.Config, d config.Device, log *slog.Logger, modbusOpts ...modbus.Option) (protocols.Source, error) {
+	opts := protocols.Options{DeviceID: d.ID, Timeout: d.Timeout.D(), Logger: log, StateDir: ProtocolStateDir(cfg, d.Protocol)}
 	switch {
 	case d.Protocol == "opcua" && d.OPCUA != nil:
-		return opcua.New(*d.OPCUA, opts)
+		c := *d.OPCUA
+		c.ResolvePaths(cfg.Resolve)
+		return opcua.New(c, opts)
 	case d.Protocol == "modbus" && d.Modbus != nil:
-		return modbus.New(*d.Modbus, opts)
+		return modbus.New(*d.Modbus, opts, modbusOpts...)
 	case d.Protocol == "coap" && d.CoAP != nil:
 		return coap.New(*d.CoAP, opts)
 	}
 	return nil, fmt.Errorf("device %s: protocol %q has no settings", d.ID, d.Protocol)
+}
+
+// ProtocolStateDir is where a protocol keeps state across restarts
+// (certificates, trust lists), shared with the CLI's browse and scan.
+func ProtocolStateDir(cfg *config.Config, protocol string) string {
+	return filepath.Join(cfg.Resolve(cfg.Appliance.DataDir), "protocols", protocol)
 }

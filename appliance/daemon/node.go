@@ -14,7 +14,6 @@ import (
 
 	"github.com/wotchain/wotchain/appliance/config"
 	"github.com/wotchain/wotchain/bridge/keys"
-	"github.com/wotchain/wotchain/bridge/ledger"
 	"github.com/wotchain/wotchain/bridge/objstore"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/rules"
@@ -28,8 +27,10 @@ type Node struct {
 	Signing    ed25519.PrivateKey
 	Owner      hpke.PrivateKey
 	Recipients []hpke.PublicKey // owner first
-	Ledger     *ledger.Embedded
+	Ledger     Ledger
 	Storage    Storage
+
+	closeLedger func() error
 }
 
 // Storage holds encrypted block objects (filesystem or S3-compatible).
@@ -114,7 +115,10 @@ func Open(cfg *config.Config, log *slog.Logger, readOnly bool) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.Ledger = ledger.NewEmbedded(n.Store.Ledger(), "appliance:"+cfg.Appliance.ID, log)
+	if n.Ledger, n.closeLedger, err = openLedger(cfg, n.Store, log); err != nil {
+		n.Store.Close()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -127,28 +131,49 @@ func OpenView(cfg *config.Config) (*Node, error) {
 	if n.Storage, err = openStorage(context.Background(), cfg); err != nil {
 		return nil, err
 	}
-	if n.Store, err = store.OpenReadOnly(StoreDir(cfg)); err != nil {
+	// On Fabric the partner reads its own peer and needs no appliance store.
+	if cfg.Ledger.Kind != "fabric" {
+		if n.Store, err = store.OpenReadOnly(StoreDir(cfg)); err != nil {
+			return nil, err
+		}
+	}
+	if n.Ledger, n.closeLedger, err = openLedger(cfg, n.Store, slog.New(slog.DiscardHandler)); err != nil {
+		n.Close()
 		return nil, err
 	}
-	n.Ledger = ledger.NewEmbedded(n.Store.Ledger(), "appliance:"+cfg.Appliance.ID, slog.New(slog.DiscardHandler))
 	return n, nil
 }
 
-// Close releases the store.
-func (n *Node) Close() { n.Store.Close() }
+// Close releases the ledger connection and the store.
+func (n *Node) Close() {
+	if n.closeLedger != nil {
+		n.closeLedger()
+	}
+	if n.Store != nil {
+		n.Store.Close()
+	}
+}
 
-// ensureRegistered registers the appliance's key on the embedded ledger,
-// once (and again if the key file was replaced).
-func (n *Node) ensureRegistered(ctx context.Context) error {
+// ensureRegistered makes sure the ledger knows the appliance's key and
+// anchoring identity. On the embedded ledger the appliance registers itself
+// (it is the only member); on Fabric a manufacturer admin must have run
+// `wotchain register`, and a missing or stale registration is reported.
+func (n *Node) ensureRegistered(ctx context.Context, log *slog.Logger) error {
 	pub := n.Signing.Public().(ed25519.PublicKey)
+	id := n.Ledger.Identity()
 	a, err := n.Ledger.Appliance(ctx, n.Cfg.Appliance.ID)
-	if err == nil && pub.Equal(ed25519.PublicKey(a.PublicKey)) {
+	if err == nil && pub.Equal(ed25519.PublicKey(a.PublicKey)) && a.AnchorMSP == id.MSPID && a.AnchorID == id.ID {
 		return nil
 	}
 	if err != nil && !errors.Is(err, rules.ErrUnknownAppliance) {
 		return err
 	}
-	id := n.Ledger.Identity()
+	if n.Cfg.Ledger.Kind == "fabric" {
+		// Anchoring is retried by the outbox; readings are stored meanwhile.
+		log.Error("appliance is not registered on the ledger with this key and identity; blocks wait in the outbox until a manufacturer admin runs `wotchain register`",
+			"appliance", n.Cfg.Appliance.ID, "identity", id.String())
+		return nil
+	}
 	return n.Ledger.RegisterAppliance(ctx, rules.Appliance{
 		ID: n.Cfg.Appliance.ID, PublicKey: pub, AnchorMSP: id.MSPID, AnchorID: id.ID,
 	})

@@ -32,8 +32,8 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer n.Close()
-	if err := n.ensureRegistered(ctx); err != nil {
-		return fmt.Errorf("register appliance on the embedded ledger: %w", err)
+	if err := n.ensureRegistered(ctx, log); err != nil {
+		return fmt.Errorf("register appliance on the ledger: %w", err)
 	}
 
 	sealer, err := seal.New(n.Store, cfg.Appliance.ID, n.Signing, n.Recipients, cfg.Seal.MaxReadings)
@@ -64,11 +64,12 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 
 	var loops []*poll.Loop
+	devices := newSources(cfg, log)
 	pollCtx, stopPolling := context.WithCancel(ctx)
 	defer stopPolling()
 	var pollers sync.WaitGroup
 	for _, d := range cfg.Devices {
-		src, err := newSource(cfg, d, log)
+		src, err := devices.build(d)
 		if err != nil {
 			return err
 		}

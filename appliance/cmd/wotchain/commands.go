@@ -43,6 +43,8 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path)
 }
 
+func loadViewConfig(path string) (*config.Config, error) { return config.LoadView(path) }
+
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level)) // validated by config

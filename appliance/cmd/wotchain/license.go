@@ -118,17 +118,16 @@ func cmdGrants(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	n, err := daemon.OpenView(cfg)
+	n, err := openView(*path)
 	if err != nil {
 		return err
 	}
 	defer n.Close()
+	if n.Cfg.Appliance.ID == "" {
+		return fmt.Errorf("%w: the configuration names no appliance.id", errUsage)
+	}
 	for bookmark := ""; ; {
-		page, err := n.Ledger.ListGrants(ctx, cfg.Appliance.ID, 100, bookmark)
+		page, err := n.Ledger.ListGrants(ctx, n.Cfg.Appliance.ID, 100, bookmark)
 		if err != nil {
 			return err
 		}

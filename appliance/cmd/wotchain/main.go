@@ -21,13 +21,25 @@ Usage:
   wotchain verify  --config FILE (--seq N | --device ID --point NAME [--at TIME])
                                                  prove one reading end to end; exit 1 if any check fails
 
+Devices:
+  wotchain browse  opcua://host:port [--config FILE --device ID] [--root NODE] [--depth N] [--uris]
+                                                 list an OPC UA server's nodes to write a config
+  wotchain scan    modbus URL [--units 1-10,17] [--tables holding,input,coil,discrete] [--start N] [--count N]
+                                                 probe a Modbus port for unit ids and registers
+
 Licensing (data owner; on the embedded ledger, with the appliance stopped):
   wotchain grant   --config FILE --id ID --partner-msp MSP --partner-key FILE.pub
                    --from TIME --to TIME [--devices a,b]
   wotchain revoke  --config FILE --id ID
   wotchain grants  --config FILE
 
+Fabric:
+  wotchain register   --config FILE [--as Admin | --admin-msp-dir DIR]
+                      register the appliance's key and anchoring identity (manufacturer admin)
+
 Partners:
+  wotchain provenance --config FILE --device ID [--from TIME] [--to TIME] [--json]
+  wotchain follow     --config FILE [--checkpoint FILE]   stream new credentials, resuming after a restart
   wotchain fetch   --config FILE (--block ID | --device ID --from TIME --to TIME) --key FILE --out DIR
   wotchain decrypt --key FILE --in DIR/BLOCK.block         print the block's readings as JSON lines
   wotchain verify  --config FILE --fetched DIR --block ID --key FILE --seq N
@@ -63,6 +75,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdRevoke(ctx, args[1:], stdout)
 	case "grants":
 		err = cmdGrants(ctx, args[1:], stdout)
+	case "browse":
+		err = cmdBrowse(ctx, args[1:], stdout)
+	case "scan":
+		err = cmdScan(ctx, args[1:], stdout)
+	case "register":
+		err = cmdRegister(ctx, args[1:], stdout)
+	case "provenance":
+		err = cmdProvenance(ctx, args[1:], stdout)
+	case "follow":
+		err = cmdFollow(ctx, args[1:], stdout)
 	case "fetch":
 		err = cmdFetch(ctx, args[1:], stdout)
 	case "decrypt":

@@ -53,11 +53,7 @@ func cmdFetch(ctx context.Context, args []string, stdout io.Writer) error {
 	if *out == "" || (*blockID == "") == (*device == "") {
 		return fmt.Errorf("%w: give --out and either --block or --device with --from and --to", errUsage)
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	n, err := daemon.OpenView(cfg)
+	n, err := openView(*path)
 	if err != nil {
 		return err
 	}
@@ -220,10 +216,6 @@ func cmdDecrypt(args []string, stdout io.Writer) error {
 }
 
 func cmdVerifyFetched(ctx context.Context, cfgPath, dir, blockID, keyPath string, seq uint64, stdout io.Writer) error {
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		return err
-	}
 	priv, err := keys.LoadRecipient(keyPath)
 	if err != nil {
 		return err
@@ -232,7 +224,7 @@ func cmdVerifyFetched(ctx context.Context, cfgPath, dir, blockID, keyPath string
 	if err != nil {
 		return err
 	}
-	n, err := daemon.OpenView(cfg)
+	n, err := openView(cfgPath)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wotchain/wotchain/fabric/network"
+)
+
+// startFabric brings a two-organisation Fabric network up in dir, with the
+// project's chaincode deployed; it is torn down when the test ends.
+func startFabric(t *testing.T, dir string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	bins, err := network.EnsureBinaries(ctx, "")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cannot build Fabric binaries under CI: %v", err)
+		}
+		t.Skipf("skipping: cannot build Fabric binaries: %v", err)
+	}
+	if _, err := network.Up(ctx, network.Options{Dir: dir, Binaries: bins, StopWithCaller: true, Log: log}); err != nil {
+		t.Fatalf("fabric network up: %v", err)
+	}
+	t.Cleanup(func() { _ = network.Down(context.Background(), dir, false) })
+}
+
+// TestFabricEndToEnd runs the appliance against a real Fabric network:
+// readings are stored while the appliance is not yet registered, a
+// manufacturer admin registers it, its blocks are anchored through the
+// gateway, and the partner organisation, through its own peer, lists the
+// provenance, follows new credentials with a resumable checkpoint, and
+// fetches and verifies readings.
+func TestFabricEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	startFabric(t, filepath.Join(dir, "fabric"))
+	partnerKey := filepath.Join(dir, "partner.hpke")
+	mustCLI(t, "keygen", "--kind", "recipient", "--out", partnerKey)
+
+	cfgPath := writeConfig(t, dir, 30, "1s", `ledger:
+  kind: fabric
+  fabric:
+    network_dir: fabric
+    msp_id: ManufacturerMSP
+    user: User1
+recipients:
+  - name: partner
+    public_key_file: partner.hpke.pub
+`)
+	partnerCfg := filepath.Join(dir, "partner.yaml")
+	if err := os.WriteFile(partnerCfg, []byte(`# The partner's view: its own peer and identity, and read access to the storage.
+appliance:
+  data_dir: partner
+storage:
+  kind: filesystem
+  filesystem:
+    dir: data/objects
+ledger:
+  kind: fabric
+  fabric:
+    network_dir: fabric
+    msp_id: PartnerMSP
+    user: User1
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// Not registered yet: readings are stored, blocks wait in the outbox.
+	p := start(t, cfgPath)
+	p.waitFor(t, "readings before registration", 60*time.Second, func(a uint64, _ int) bool { return a > 60 })
+	if _, anchored := p.state(); anchored != 0 {
+		t.Fatalf("%d blocks anchored before the appliance was registered", anchored)
+	}
+	out := mustCLI(t, "register", "--config", cfgPath)
+	if !strings.Contains(out, "registered by ManufacturerMSP") {
+		t.Fatalf("register:\n%s", out)
+	}
+	p.waitFor(t, "blocks anchored on Fabric", 120*time.Second, func(_ uint64, anchored int) bool { return anchored >= 4 })
+	p.stop(t)
+	// Before registration the appliance reports it and the outbox's
+	// anchoring attempts are refused; nothing else may go wrong.
+	for _, e := range p.errs {
+		if !strings.Contains(e, "not registered") {
+			t.Fatalf("appliance logged an error:\n%s", e)
+		}
+	}
+
+	n := openNode(t, cfgPath)
+	last, err := n.Store.LastBlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The owner verifies readings against the credentials on Fabric.
+	for _, seq := range []uint64{1, last.FirstSeq, last.LastSeq} {
+		out := mustCLI(t, "verify", "--config", cfgPath, "--seq", strconv.FormatUint(seq, 10))
+		if !strings.Contains(out, "anchored by ManufacturerMSP/") {
+			t.Fatalf("verify %d against Fabric:\n%s", seq, out)
+		}
+	}
+
+	// The partner lists the provenance of press-1 through its own peer.
+	out = mustCLI(t, "provenance", "--config", partnerCfg, "--device", "press-1", "--from", rfc(0), "--to", rfc(time.Now().UnixNano()))
+	if !strings.Contains(out, "e2e-appliance #0") || !strings.Contains(out, "by ManufacturerMSP/") {
+		t.Fatalf("provenance:\n%s", out)
+	}
+
+	// The partner follows credentials: the first run replays every
+	// anchored block, a second run resumes after them.
+	checkpoint := filepath.Join(dir, "partner", "follow.checkpoint")
+	first := follow(t, partnerCfg, checkpoint, int(last.Height)+1)
+	if first < int(last.Height)+1 {
+		t.Fatalf("follow printed %d credentials, %d blocks are anchored", first, last.Height+1)
+	}
+	if again := follow(t, partnerCfg, checkpoint, 0); again != 0 {
+		t.Fatalf("follow after a restart replayed %d credentials", again)
+	}
+
+	// The partner, a listed recipient, fetches a block and verifies a reading from it.
+	fetched := filepath.Join(dir, "fetched")
+	mustCLI(t, "fetch", "--config", partnerCfg, "--block", last.BlockID, "--key", partnerKey, "--out", fetched)
+	out = mustCLI(t, "verify", "--config", partnerCfg, "--fetched", fetched, "--block", last.BlockID, "--key", partnerKey,
+		"--seq", strconv.FormatUint(last.LastSeq, 10))
+	if !strings.Contains(out, fmt.Sprintf("reading %d: verified", last.LastSeq)) {
+		t.Fatalf("partner verify:\n%s", out)
+	}
+}
+
+// follow runs `wotchain follow` until it printed want credentials (or for a
+// few seconds when want is 0), stops it with SIGINT and returns the count.
+func follow(t *testing.T, cfg, checkpoint string, want int) int {
+	t.Helper()
+	cmd := exec.Command(binary(t), "follow", "--config", cfg, "--checkpoint", checkpoint)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	count := 0
+	timeout := time.After(5 * time.Second)
+	if want > 0 {
+		timeout = time.After(60 * time.Second)
+	}
+loop:
+	for want == 0 || count < want {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				break loop
+			}
+			if strings.Contains(l, `"credential"`) {
+				count++
+			}
+		case <-timeout:
+			break loop
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	for range lines {
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("follow exited with %v\n%s", err, stderr.String())
+	}
+	return count
+}
