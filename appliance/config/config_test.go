@@ -81,7 +81,11 @@ func TestShippedConfigsLoad(t *testing.T) {
 		t.Fatalf("expected demo.yaml and example-plant.yaml, found %v", files)
 	}
 	for _, f := range files {
-		if _, err := Load(f); err != nil {
+		load := Load
+		if strings.HasPrefix(filepath.Base(f), "partner") {
+			load = LoadView // a partner's configuration names no devices
+		}
+		if _, err := load(f); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
