@@ -77,7 +77,7 @@ func (l *Licensor) deliverGrant(ctx context.Context, g *rules.Grant) (int, error
 	if err != nil {
 		return 0, fmt.Errorf("partner key: %w", err)
 	}
-	from, err := l.st.GrantCursor(g.ID)
+	from, err := l.st.Cursor(grantCursor(g.ID))
 	if err != nil {
 		return 0, err
 	}
@@ -98,7 +98,7 @@ func (l *Licensor) deliverGrant(ctx context.Context, g *rules.Grant) (int, error
 			}
 			delivered++
 		}
-		return true, l.st.SetGrantCursor(g.ID, b.Height+1)
+		return true, l.st.SetCursor(grantCursor(g.ID), b.Height+1)
 	})
 	if delivered > 0 {
 		l.log.Info("data keys delivered", "grant", g.ID, "partner", g.PartnerMSP, "blocks", delivered)
@@ -133,3 +133,6 @@ func (l *Licensor) deliverBlock(ctx context.Context, g *rules.Grant, b *store.Bl
 	}
 	return nil
 }
+
+// grantCursor names the next block height examined for a grant.
+func grantCursor(grantID string) string { return "grant/" + grantID }

@@ -156,11 +156,13 @@ func (s *Store) Outbox() ([]uint64, error) {
 // IsNotFound reports whether err means a record is absent.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
-func grantCursorKey(grantID string) []byte { return []byte("grant_cursor/" + grantID) }
 
-// GrantCursor is the next block height the licensor examines for a grant.
-func (s *Store) GrantCursor(grantID string) (uint64, error) {
-	v, err := s.get(cfMeta, grantCursorKey(grantID))
+func cursorKey(name string) []byte { return []byte("cursor/" + name) }
+
+// Cursor returns a named position kept across restarts (for example the
+// last reading sequence a publisher had acknowledged); 0 when never set.
+func (s *Store) Cursor(name string) (uint64, error) {
+	v, err := s.get(cfMeta, cursorKey(name))
 	if IsNotFound(err) {
 		return 0, nil
 	}
@@ -170,9 +172,9 @@ func (s *Store) GrantCursor(grantID string) (uint64, error) {
 	return getU64(v)
 }
 
-// SetGrantCursor records that blocks below height were examined for a grant.
-func (s *Store) SetGrantCursor(grantID string, height uint64) error {
+// SetCursor durably records a named position.
+func (s *Store) SetCursor(name string, v uint64) error {
 	b := s.newBatch()
-	b.put(cfMeta, grantCursorKey(grantID), u64(height))
+	b.put(cfMeta, cursorKey(name), u64(v))
 	return b.commit()
 }
