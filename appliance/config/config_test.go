@@ -107,3 +107,42 @@ func unwrapAll(err error) error {
 		err = u.Unwrap()
 	}
 }
+
+// A partner's view needs no devices or appliance id, but stays strict.
+func TestLoadViewForPartners(t *testing.T) {
+	view := `storage:
+  kind: filesystem
+  filesystem:
+    dir: objects
+ledger:
+  kind: fabric
+  fabric:
+    network_dir: fabric/.network
+    msp_id: PartnerMSP
+    user: User1
+`
+	dir := t.TempDir()
+	path := filepath.Join(dir, "partner.yaml")
+	if err := os.WriteFile(path, []byte(view), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadView(path); err != nil {
+		t.Fatalf("partner view refused: %v", err)
+	}
+	if _, err := Load(path); err == nil {
+		t.Fatal("a configuration without devices loaded as an appliance configuration")
+	}
+	if err := os.WriteFile(path, []byte(view+"sael: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadView(path); err == nil || !strings.Contains(err.Error(), "unknown key sael") {
+		t.Fatalf("unknown key in a view: %v", err)
+	}
+	// The embedded ledger lives in an appliance's store: a view needs its data_dir.
+	if err := os.WriteFile(path, []byte("ledger:\n  kind: embedded\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadView(path); err == nil || !strings.Contains(err.Error(), "appliance.data_dir: required") {
+		t.Fatalf("embedded view without data_dir: %v", err)
+	}
+}
