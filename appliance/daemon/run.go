@@ -63,22 +63,12 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 
-	var loops []*poll.Loop
-	devices := newSources(cfg, log)
-	pollCtx, stopPolling := context.WithCancel(ctx)
-	defer stopPolling()
-	var pollers sync.WaitGroup
-	for _, d := range cfg.Devices {
-		src, err := devices.build(d)
-		if err != nil {
-			return err
-		}
-		defer src.Close()
-		l := poll.NewLoop(poll.Device{ID: d.ID, Interval: d.Interval.D(), Timeout: d.Interval.D() + d.Timeout.D(), Source: src}, in, log)
-		loops = append(loops, l)
-		pollers.Add(1)
-		go func() { defer pollers.Done(); l.Run(pollCtx) }()
+	devices := newPool(in, newSources(cfg, log), log)
+	if _, _, _, err := devices.apply(ctx, cfg.Devices); err != nil {
+		devices.stopAll()
+		return err
 	}
+	defer devices.stopAll()
 	log.Info("appliance running", "appliance", cfg.Appliance.ID, "devices", len(cfg.Devices),
 		"seal_every", cfg.Seal.MaxReadings, "seal_interval", cfg.Seal.Interval.D(), "storage", cfg.Storage.Kind, "ledger", cfg.Ledger.Kind)
 
@@ -104,6 +94,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	go func() { defer workers.Done(); runLicensor(obCtx, lic, cfg.Seal.Interval.D(), log) }()
 	ob.Notify() // resume blocks left in the outbox by the last run
 
+	reload := watchConfig(ctx, cfg.Path, log)
 	sealTick := time.NewTicker(cfg.Seal.Interval.D())
 	defer sealTick.Stop()
 	statusTick := time.NewTicker(30 * time.Second)
@@ -117,11 +108,12 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		case <-sealTick.C:
 			sealBlocks(true)
 		case <-statusTick.C:
-			logStatus(log, loops, anchored.Load())
+			logStatus(log, devices.loops(), anchored.Load())
+		case <-reload:
+			reloadDevices(ctx, cfg, devices, log)
 		}
 	}
-	stopPolling()
-	pollers.Wait()
+	devices.stopAll()
 	sealBlocks(true)
 	// Give the outbox a moment to anchor the final block; whatever is left
 	// stays in the outbox and is resumed on the next start.
@@ -136,7 +128,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	cancel()
 	stopOutbox()
 	workers.Wait()
-	logStatus(log, loops, anchored.Load())
+	logStatus(log, devices.loops(), anchored.Load())
 	log.Info("appliance stopped")
 	return nil
 }

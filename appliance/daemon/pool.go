@@ -1,0 +1,140 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/wotchain/wotchain/appliance/config"
+	"github.com/wotchain/wotchain/bridge/poll"
+	"github.com/wotchain/wotchain/protocols"
+)
+
+// pool runs one poll loop per configured device and applies a new device
+// list by stopping removed devices, starting added ones and restarting only
+// those whose definition changed: a reload never interrupts the others.
+type pool struct {
+	sink    poll.Sink
+	sources *sources
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	running map[string]*running
+}
+
+type running struct {
+	def    config.Device
+	loop   *poll.Loop
+	src    protocols.Source
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newPool(sink poll.Sink, sources *sources, log *slog.Logger) *pool {
+	return &pool{sink: sink, sources: sources, log: log, running: map[string]*running{}}
+}
+
+// apply brings the running devices to defs. It returns the ids started,
+// stopped and restarted. A device that cannot be built is reported and
+// left out; the others are applied.
+func (p *pool) apply(ctx context.Context, defs []config.Device) (started, stopped, restarted []string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	want := map[string]config.Device{}
+	for _, d := range defs {
+		want[d.ID] = d
+	}
+	for id, r := range p.running {
+		d, keep := want[id]
+		switch {
+		case !keep:
+			p.stop(r)
+			delete(p.running, id)
+			stopped = append(stopped, id)
+		case !reflect.DeepEqual(d, r.def):
+			p.stop(r)
+			delete(p.running, id)
+			restarted = append(restarted, id)
+		}
+	}
+	var errs []error
+	for _, d := range defs {
+		if _, ok := p.running[d.ID]; ok {
+			continue
+		}
+		if err := p.start(ctx, d); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !contains(restarted, d.ID) {
+			started = append(started, d.ID)
+		}
+	}
+	sort.Strings(started)
+	sort.Strings(stopped)
+	sort.Strings(restarted)
+	if len(errs) > 0 {
+		err = fmt.Errorf("devices: %v", errs)
+	}
+	return started, stopped, restarted, err
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *pool) start(ctx context.Context, d config.Device) error {
+	src, err := p.sources.build(d)
+	if err != nil {
+		return fmt.Errorf("device %s: %w", d.ID, err)
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	l := poll.NewLoop(poll.Device{ID: d.ID, Interval: d.Interval.D(), Timeout: d.Interval.D() + d.Timeout.D(), Source: src}, p.sink, p.log)
+	r := &running{def: d, loop: l, src: src, cancel: cancel, done: make(chan struct{})}
+	go func() { defer close(r.done); l.Run(lctx) }()
+	p.running[d.ID] = r
+	return nil
+}
+
+// stop ends a device's loop, takes one last poll so values a subscription
+// buffered since the previous poll are stored, and closes the source.
+func (p *pool) stop(r *running) {
+	r.cancel()
+	<-r.done
+	final, cancel := context.WithTimeout(context.Background(), r.def.Timeout.D()+time.Second)
+	r.loop.Once(final)
+	cancel()
+	if err := r.src.Close(); err != nil {
+		p.log.Warn("closing device", "device", r.def.ID, "err", err)
+	}
+}
+
+// stopAll stops every device.
+func (p *pool) stopAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, r := range p.running {
+		p.stop(r)
+		delete(p.running, id)
+	}
+}
+
+// loops returns the running loops, for status.
+func (p *pool) loops() []*poll.Loop {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]*poll.Loop, 0, len(p.running))
+	for _, r := range p.running {
+		out = append(out, r.loop)
+	}
+	return out
+}
