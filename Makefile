@@ -4,8 +4,9 @@
 GO      ?= go
 BIN     := bin/wotchain
 FUZZTIME ?= 10s
+VERSION ?= 0.1.0
 
-.PHONY: all deps test-deps build demo demo-fabric fabric-up fabric-down test vet fuzz clean
+.PHONY: all deps test-deps build demo demo-fabric fabric-up fabric-down deb test vet fuzz clean
 
 all: build
 
@@ -16,6 +17,7 @@ deps:
 # Servers the tests run against, built from the Go module proxy into a cache.
 test-deps: deps
 	@scripts/build-minio >/dev/null
+	@scripts/build-nfpm >/dev/null
 	@$(GO) run ./fabric/cmd/fabricnet binaries >/dev/null
 
 build: deps
@@ -40,6 +42,12 @@ demo-fabric: build fabric-up
 	$(BIN) register --config configs/demo-fabric.yaml
 	$(BIN) run --config configs/demo-fabric.yaml
 
+# A Debian package (binary, hardened systemd unit, default config, state
+# directory) in dist/, built with nfpm from the Go module proxy.
+deb: build
+	@mkdir -p dist
+	VERSION=$(VERSION) ARCH=amd64 $$(scripts/build-nfpm) pkg --packager deb --config packaging/nfpm.yaml --target dist/
+
 test: test-deps vet
 	$(GO) test -count=1 ./...
 
@@ -57,4 +65,4 @@ fuzz: deps
 	done
 
 clean:
-	rm -rf bin data
+	rm -rf bin data dist
