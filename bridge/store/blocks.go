@@ -156,7 +156,6 @@ func (s *Store) Outbox() ([]uint64, error) {
 // IsNotFound reports whether err means a record is absent.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
-
 func cursorKey(name string) []byte { return []byte("cursor/" + name) }
 
 // Cursor returns a named position kept across restarts (for example the

@@ -49,6 +49,7 @@ var ErrNotFound = errors.New("not found")
 // Store is an open RocksDB database. It is safe for concurrent use; callers
 // that assign sequence numbers or heights serialise themselves.
 type Store struct {
+	dir     string
 	db      *grocksdb.DB
 	handles []*grocksdb.ColumnFamilyHandle
 	opts    *grocksdb.Options
@@ -79,7 +80,7 @@ func Open(dir string) (*Store, error) {
 	}
 	wo := grocksdb.NewDefaultWriteOptions()
 	wo.SetSync(true)
-	return &Store{db: db, handles: handles, opts: opts, ro: grocksdb.NewDefaultReadOptions(), wo: wo}, nil
+	return &Store{dir: dir, db: db, handles: handles, opts: opts, ro: grocksdb.NewDefaultReadOptions(), wo: wo}, nil
 }
 
 // OpenReadOnly opens the database for reading while an appliance may be
@@ -99,7 +100,7 @@ func OpenReadOnly(dir string) (*Store, error) {
 		opts.Destroy()
 		return nil, fmt.Errorf("store: open %s read-only: %w", dir, err)
 	}
-	return &Store{db: db, handles: handles, opts: opts, ro: grocksdb.NewDefaultReadOptions(), wo: grocksdb.NewDefaultWriteOptions()}, nil
+	return &Store{dir: dir, db: db, handles: handles, opts: opts, ro: grocksdb.NewDefaultReadOptions(), wo: grocksdb.NewDefaultWriteOptions()}, nil
 }
 
 // Close releases the database. Pending writes are already durable.

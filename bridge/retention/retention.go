@@ -1,0 +1,133 @@
+// Package retention keeps the appliance's local store within its policy:
+// readings of anchored blocks older than a number of days, or beyond a
+// number of bytes, are deleted locally (oldest first). Their blocks stay in
+// storage and their credentials on the ledger; nothing that is not yet
+// uploaded and anchored is ever pruned.
+package retention
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/wotchain/wotchain/bridge/reading"
+	"github.com/wotchain/wotchain/bridge/store"
+)
+
+// Policy says what to keep. Zero values disable a limit.
+type Policy struct {
+	KeepFor   time.Duration // keep readings of blocks whose last reading is younger
+	KeepBytes uint64        // prune oldest anchored blocks while the store is larger
+}
+
+// Pruner applies a Policy to a store.
+type Pruner struct {
+	st     *store.Store
+	policy Policy
+	log    *slog.Logger
+}
+
+// New returns a pruner.
+func New(st *store.Store, policy Policy, log *slog.Logger) *Pruner {
+	return &Pruner{st: st, policy: policy, log: log}
+}
+
+const cursorName = "retention"
+
+// Prune deletes what the policy no longer keeps and returns how many
+// blocks' readings it deleted. It stops at the first block that is still
+// kept or not yet anchored, since blocks are in time order.
+func (p *Pruner) Prune(now time.Time) (int, error) {
+	if p.policy.KeepFor == 0 && p.policy.KeepBytes == 0 {
+		return 0, nil
+	}
+	from, err := p.st.Cursor(cursorName)
+	if err != nil {
+		return 0, err
+	}
+	size, err := p.st.Size()
+	if err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	var blocks []*store.BlockRecord
+	err = p.st.Blocks(from, func(b *store.BlockRecord) (bool, error) {
+		if b.State != store.Anchored {
+			return false, nil
+		}
+		old := p.policy.KeepFor > 0 && now.Sub(time.Unix(0, lastTime(b))) > p.policy.KeepFor
+		big := p.policy.KeepBytes > 0 && size > p.policy.KeepBytes
+		if !old && !big {
+			return false, nil
+		}
+		blocks = append(blocks, b)
+		// Deleted bytes come back only after compaction; estimate them so
+		// a size limit does not prune everything in one pass.
+		size -= min(size, p.estimate(b))
+		return true, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for i, b := range blocks {
+		if err := p.pruneBlock(b); err != nil {
+			return i, err
+		}
+		if err := p.st.SetCursor(cursorName, b.Height+1); err != nil {
+			return i + 1, err
+		}
+	}
+	if len(blocks) > 0 {
+		if err := p.st.Compact(); err != nil {
+			return len(blocks), err
+		}
+		p.log.Info("local readings pruned", "blocks", len(blocks), "through_height", blocks[len(blocks)-1].Height)
+	}
+	return len(blocks), nil
+}
+
+// lastTime is the appliance time of the block's newest reading.
+func lastTime(b *store.BlockRecord) int64 {
+	var h struct {
+		LastTime int64 `cbor:"8,keyasint"`
+	}
+	if reading.Unmarshal(b.Header, &h) != nil {
+		return b.SealedAt
+	}
+	return h.LastTime
+}
+
+// estimate is roughly what pruning a block frees: its object and readings.
+func (p *Pruner) estimate(b *store.BlockRecord) uint64 {
+	obj, err := p.st.Object(b.Height)
+	if err != nil {
+		return 0
+	}
+	return uint64(len(obj)) * 2 // the object and the readings it encrypts
+}
+
+func (p *Pruner) pruneBlock(b *store.BlockRecord) error {
+	raw, err := p.st.Readings(b.FirstSeq, b.LastSeq)
+	if err != nil {
+		return fmt.Errorf("retention: block %d: %w", b.Height, err)
+	}
+	index := make([]store.IndexEntry, len(raw))
+	for i, r := range raw {
+		rd, err := reading.Decode(r)
+		if err != nil {
+			return fmt.Errorf("retention: block %d: %w", b.Height, err)
+		}
+		index[i] = store.IndexEntry{Device: rd.DeviceID, Point: rd.Point, Time: rd.ApplianceTime, Seq: rd.Seq}
+	}
+	var polls []uint64
+	err = p.st.Polls(b.FirstSeq, func(first uint64, _ []byte) (bool, error) {
+		if first > b.LastSeq {
+			return false, nil
+		}
+		polls = append(polls, first)
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	return p.st.PruneBlock(b.Height, index, polls)
+}

@@ -1,0 +1,130 @@
+package retention
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hpke"
+	"crypto/rand"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/wotchain/wotchain/bridge/ingest"
+	"github.com/wotchain/wotchain/bridge/keys"
+	"github.com/wotchain/wotchain/bridge/ledger"
+	"github.com/wotchain/wotchain/bridge/objstore"
+	"github.com/wotchain/wotchain/bridge/outbox"
+	"github.com/wotchain/wotchain/bridge/seal"
+	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/rules"
+	"github.com/wotchain/wotchain/protocols"
+)
+
+// chain makes one block per day for days days (the last `unanchored`
+// of them left in the outbox) and returns the store.
+func chain(t *testing.T, days, unanchored int, t0 time.Time) *store.Store {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(dir + "/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	kem, _ := hpke.NewKEM(keys.KEMX25519)
+	owner, _ := kem.GenerateKey()
+	discard := slog.New(slog.DiscardHandler)
+	led := ledger.NewEmbedded(st.Ledger(), "appliance", discard)
+	id := led.Identity()
+	if err := led.RegisterAppliance(context.Background(), rules.Appliance{ID: "a", PublicKey: pub, AnchorMSP: id.MSPID, AnchorID: id.ID}); err != nil {
+		t.Fatal(err)
+	}
+	fs, _ := objstore.NewFS(dir + "/objects")
+	in, _ := ingest.New(st, "a", priv, nil)
+	sl, _ := seal.New(st, "a", priv, []hpke.PublicKey{owner.PublicKey()}, 100)
+	ob := outbox.New(st, fs, led, discard)
+	for d := 0; d < days; d++ {
+		at := t0.Add(time.Duration(d) * 24 * time.Hour)
+		for _, dev := range []string{"press-1", "env-1"} {
+			if _, _, err := in.Ingest(dev, []protocols.Sample{{Point: "t", Value: float64(d)}, {Point: "u", Value: int64(d)}}, at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := sl.Seal(true); err != nil {
+			t.Fatal(err)
+		}
+		if d < days-unanchored {
+			for busy := true; busy; {
+				if busy, err = ob.Step(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	return st
+}
+
+func TestPruneByAgeKeepsUnanchoredAndRecent(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	st := chain(t, 10, 4, t0) // blocks 0..5 anchored, 6..9 waiting
+	now := t0.Add(9 * 24 * time.Hour)
+	p := New(st, Policy{KeepFor: 4*24*time.Hour + time.Hour}, slog.New(slog.DiscardHandler))
+	n, err := p.Prune(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Days 0..4 are older than 4 days and anchored; day 5 is recent.
+	if n != 5 {
+		t.Fatalf("pruned %d blocks, want 5", n)
+	}
+	for h := uint64(0); h < 10; h++ {
+		b, err := st.Block(h)
+		if err != nil {
+			t.Fatalf("block record %d gone: %v", h, err)
+		}
+		_, rerr := st.Reading(b.FirstSeq)
+		_, oerr := st.Object(h)
+		pruned := h < 5
+		if pruned != store.IsNotFound(rerr) || pruned != store.IsNotFound(oerr) {
+			t.Fatalf("block %d: reading err %v, object err %v; pruned should be %v", h, rerr, oerr, pruned)
+		}
+	}
+	// The point index no longer finds pruned readings.
+	if seq, err := st.FindSeq("press-1", "t", t0.Add(36*time.Hour).UnixNano()); err == nil {
+		t.Fatalf("index still finds pruned reading %d", seq)
+	}
+	if _, err := st.FindSeq("press-1", "t", now.UnixNano()); err != nil {
+		t.Fatalf("recent reading not found: %v", err)
+	}
+	// Nothing more is old enough; unanchored blocks are never pruned, however old.
+	if n, err := p.Prune(now.Add(365 * 24 * time.Hour)); err != nil || n != 1 {
+		t.Fatalf("a year later: pruned %d, %v; want only the last anchored block", n, err)
+	}
+	for h := uint64(6); h < 10; h++ {
+		b, _ := st.Block(h)
+		if _, err := st.Reading(b.FirstSeq); err != nil {
+			t.Fatalf("unanchored block %d pruned: %v", h, err)
+		}
+	}
+}
+
+func TestPruneBySize(t *testing.T) {
+	t0 := time.Now().Add(-time.Hour)
+	st := chain(t, 8, 0, t0)
+	size, err := st.Size()
+	if err != nil || size == 0 {
+		t.Fatalf("size %d, %v", size, err)
+	}
+	p := New(st, Policy{KeepBytes: size - 1}, slog.New(slog.DiscardHandler))
+	n, err := p.Prune(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 1 || n == 8 {
+		t.Fatalf("pruned %d blocks to get just under the limit; want some, not all", n)
+	}
+	b, _ := st.Block(0)
+	if _, err := st.Reading(b.FirstSeq); !store.IsNotFound(err) {
+		t.Fatalf("the oldest block was not pruned first: %v", err)
+	}
+}

@@ -1,0 +1,72 @@
+package store
+
+import (
+	"fmt"
+	"io/fs"
+	"path/filepath"
+
+	"github.com/linxGnu/grocksdb"
+)
+
+// IndexEntry names one point-index entry, for pruning.
+type IndexEntry struct {
+	Device, Point string
+	Time          int64
+	Seq           uint64
+}
+
+// PruneBlock deletes the local copy of an anchored block's readings: the
+// readings, their index entries, the polls and the local encrypted object,
+// in one synced batch. The block record stays (it is small, and proves what
+// was there); the object stays in storage and its credential on the ledger.
+// A block that is not anchored is refused: nothing unanchored is ever pruned.
+func (s *Store) PruneBlock(height uint64, index []IndexEntry, pollFirsts []uint64) error {
+	rec, err := s.Block(height)
+	if err != nil {
+		return err
+	}
+	if rec.State != Anchored {
+		return fmt.Errorf("store: block %d is %s; only anchored blocks are pruned", height, rec.State)
+	}
+	b := s.newBatch()
+	b.wb.DeleteRangeCF(s.h(cfReadings), u64(rec.FirstSeq), u64(rec.LastSeq+1))
+	for _, e := range index {
+		if e.Seq < rec.FirstSeq || e.Seq > rec.LastSeq {
+			b.wb.Destroy()
+			return fmt.Errorf("store: index entry of reading %d is outside block %d", e.Seq, height)
+		}
+		b.del(cfIndex, indexKey(e.Device, e.Point, e.Time, e.Seq))
+	}
+	for _, f := range pollFirsts {
+		b.del(cfPolls, u64(f))
+	}
+	b.del(cfObjects, u64(height))
+	return b.commit()
+}
+
+// Size is the bytes the store occupies on disk (SST files, logs, WAL).
+func (s *Store) Size() (uint64, error) {
+	var total uint64
+	err := filepath.WalkDir(s.dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			total += uint64(info.Size())
+		}
+		return nil
+	})
+	return total, err
+}
+
+// Compact reclaims the space of deleted records in every column family.
+func (s *Store) Compact() error {
+	for i := cf(0); i < cfCount; i++ {
+		s.db.CompactRangeCF(s.h(i), grocksdb.Range{})
+	}
+	return nil
+}
