@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"gopkg.in/yaml.v3"
 
 	"github.com/wotchain/wotchain/protocols/coap"
@@ -23,6 +24,8 @@ type Config struct {
 	Storage    Storage     `yaml:"storage"`
 	Ledger     Ledger      `yaml:"ledger"`
 	Recipients []Recipient `yaml:"recipients"`
+	Retention  Retention   `yaml:"retention"`
+	Budget     Budget      `yaml:"budget"`
 	Log        Log         `yaml:"log"`
 	Simulators *Simulators `yaml:"simulators"`
 	Devices    []Device    `yaml:"devices"`
@@ -100,6 +103,37 @@ type FabricLedger struct {
 	Checkpoint   string   `yaml:"checkpoint"` // wotchain follow's checkpoint file; default <data_dir>/follow.checkpoint
 }
 
+// Retention says how long readings of anchored blocks stay in the local
+// store. Nothing that is not yet uploaded and anchored is ever deleted.
+type Retention struct {
+	KeepFor   Duration `yaml:"keep_for"`   // e.g. 720h; 0 keeps everything
+	KeepBytes Bytes    `yaml:"keep_bytes"` // e.g. 20GiB; 0 means no size limit
+	Every     Duration `yaml:"every"`      // how often to apply it; default 1m
+}
+
+// Budget is the hard cap on the local store and what happens at it.
+type Budget struct {
+	MaxBytes Bytes  `yaml:"max_bytes"` // 0: no cap
+	OnFull   string `yaml:"on_full"`   // pause_devices (default)
+}
+
+// Bytes is a size written as "500MiB", "20GB" or a number of bytes.
+type Bytes uint64
+
+// UnmarshalYAML parses a size.
+func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := humanize.ParseBytes(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a size (use e.g. 500MiB, 20GiB)", n.Line, s)
+	}
+	*b = Bytes(v)
+	return nil
+}
+
 // Recipient is a partner that receives every block's data key.
 type Recipient struct {
 	Name          string `yaml:"name"`
@@ -125,6 +159,7 @@ type Device struct {
 	ID       string         `yaml:"id"`
 	Protocol string         `yaml:"protocol"` // opcua | modbus | coap
 	Interval Duration       `yaml:"interval"` // default 1s
+	Priority int            `yaml:"priority"` // at the disk budget, the lowest priorities pause first; default 0
 	Timeout  Duration       `yaml:"timeout"`  // per request; default 2s
 	OPCUA    *opcua.Config  `yaml:"opcua"`
 	Modbus   *modbus.Config `yaml:"modbus"`

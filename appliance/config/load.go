@@ -132,6 +132,12 @@ func (c *Config) applyDefaults() {
 	if c.Ledger.Fabric.Checkpoint == "" && a.DataDir != "" {
 		c.Ledger.Fabric.Checkpoint = filepath.Join(a.DataDir, "follow.checkpoint")
 	}
+	if c.Retention.Every == 0 {
+		c.Retention.Every = Duration(60e9)
+	}
+	if c.Budget.OnFull == "" {
+		c.Budget.OnFull = "pause_devices"
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -228,6 +234,15 @@ func (c *Config) validate(view bool) []*protocols.FieldError {
 		if r.PublicKeyFile == "" {
 			add(f+".public_key_file", "required")
 		}
+	}
+	if c.Retention.Every.D() < 1e9 {
+		add("retention.every", "must be at least 1s")
+	}
+	if c.Budget.OnFull != "pause_devices" {
+		add("budget.on_full", "unknown policy %q (pause_devices)", c.Budget.OnFull)
+	}
+	if c.Budget.MaxBytes > 0 && c.Retention.KeepBytes >= c.Budget.MaxBytes {
+		add("retention.keep_bytes", "must be below budget.max_bytes, or the cap is reached before retention prunes")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -32,6 +32,7 @@ type running struct {
 	src    protocols.Source
 	cancel context.CancelFunc
 	done   chan struct{}
+	paused bool // by the disk budget: the source stays open, the loop is stopped
 }
 
 func newPool(sink poll.Sink, sources *sources, log *slog.Logger) *pool {
@@ -97,19 +98,76 @@ func (p *pool) start(ctx context.Context, d config.Device) error {
 	if err != nil {
 		return fmt.Errorf("device %s: %w", d.ID, err)
 	}
-	lctx, cancel := context.WithCancel(ctx)
 	l := poll.NewLoop(poll.Device{ID: d.ID, Interval: d.Interval.D(), Timeout: d.Interval.D() + d.Timeout.D(), Source: src}, p.sink, p.log)
-	r := &running{def: d, loop: l, src: src, cancel: cancel, done: make(chan struct{})}
-	go func() { defer close(r.done); l.Run(lctx) }()
+	r := &running{def: d, loop: l, src: src}
+	p.run(ctx, r)
 	p.running[d.ID] = r
 	return nil
+}
+
+func (p *pool) run(ctx context.Context, r *running) {
+	lctx, cancel := context.WithCancel(ctx)
+	r.cancel, r.done, r.paused = cancel, make(chan struct{}), false
+	go func() { defer close(r.done); r.loop.Run(lctx) }()
+}
+
+// pauseLowest stops polling the running devices of the lowest priority,
+// unless they are the highest priority left (those keep running). It
+// returns the ids paused.
+func (p *pool) pauseLowest() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lowest, highest, active := 0, 0, 0
+	for _, r := range p.running {
+		if r.paused {
+			continue
+		}
+		if active == 0 || r.def.Priority < lowest {
+			lowest = r.def.Priority
+		}
+		if active == 0 || r.def.Priority > highest {
+			highest = r.def.Priority
+		}
+		active++
+	}
+	if active == 0 || lowest == highest {
+		return nil
+	}
+	var ids []string
+	for id, r := range p.running {
+		if !r.paused && r.def.Priority == lowest {
+			r.cancel()
+			<-r.done
+			r.paused = true
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// resumeAll restarts the paused devices and returns their ids.
+func (p *pool) resumeAll(ctx context.Context) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ids []string
+	for id, r := range p.running {
+		if r.paused {
+			p.run(ctx, r)
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 // stop ends a device's loop, takes one last poll so values a subscription
 // buffered since the previous poll are stored, and closes the source.
 func (p *pool) stop(r *running) {
-	r.cancel()
-	<-r.done
+	if !r.paused {
+		r.cancel()
+		<-r.done
+	}
 	final, cancel := context.WithTimeout(context.Background(), r.def.Timeout.D()+time.Second)
 	r.loop.Once(final)
 	cancel()

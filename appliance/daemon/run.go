@@ -88,12 +88,14 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	var workers sync.WaitGroup
 	obCtx, stopOutbox := context.WithCancel(context.Background())
-	workers.Add(2)
+	workers.Add(3)
 	go func() { defer workers.Done(); ob.Run(obCtx) }()
+	go func() { defer workers.Done(); runRetention(obCtx, n.Store, cfg, log.With("component", "retention")) }()
 	lic := license.New(n.Store, n.Ledger, n.Storage, n.Owner, cfg.Appliance.ID, log.With("component", "license"))
 	go func() { defer workers.Done(); runLicensor(obCtx, lic, cfg.Seal.Interval.D(), log) }()
 	ob.Notify() // resume blocks left in the outbox by the last run
 
+	go runBudget(ctx, n.Store, uint64(cfg.Budget.MaxBytes), devices, log.With("component", "budget"))
 	reload := watchConfig(ctx, cfg.Path, log)
 	sealTick := time.NewTicker(cfg.Seal.Interval.D())
 	defer sealTick.Stop()
