@@ -114,7 +114,7 @@ type Retention struct {
 // Budget is the hard cap on the local store and what happens at it.
 type Budget struct {
 	MaxBytes Bytes  `yaml:"max_bytes"` // 0: no cap
-	OnFull   string `yaml:"on_full"`   // pause_devices (default)
+	OnFull   string `yaml:"on_full"`   // pause_devices (default) | drop_oldest_unanchored
 }
 
 // Bytes is a size written as "500MiB", "20GB" or a number of bytes.

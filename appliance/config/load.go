@@ -238,8 +238,8 @@ func (c *Config) validate(view bool) []*protocols.FieldError {
 	if c.Retention.Every.D() < 1e9 {
 		add("retention.every", "must be at least 1s")
 	}
-	if c.Budget.OnFull != "pause_devices" {
-		add("budget.on_full", "unknown policy %q (pause_devices)", c.Budget.OnFull)
+	if c.Budget.OnFull != "pause_devices" && c.Budget.OnFull != "drop_oldest_unanchored" {
+		add("budget.on_full", "unknown policy %q (pause_devices or drop_oldest_unanchored)", c.Budget.OnFull)
 	}
 	if c.Budget.MaxBytes > 0 && c.Retention.KeepBytes >= c.Budget.MaxBytes {
 		add("retention.keep_bytes", "must be below budget.max_bytes, or the cap is reached before retention prunes")

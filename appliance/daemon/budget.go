@@ -30,13 +30,29 @@ func runRetention(ctx context.Context, st *store.Store, cfg *config.Config, log 
 // budgetCheck is how often the store size is compared with the cap.
 const budgetCheck = 5 * time.Second
 
-// runBudget enforces the disk cap: above it, devices of the lowest priority
-// stop polling (one priority level per check) with an alarm; below 90 % of
-// it, they resume. Readings already stored are never touched by the cap.
-func runBudget(ctx context.Context, st *store.Store, max uint64, devices *pool, log *slog.Logger) {
-	if max == 0 {
+// budget enforces the disk cap with the configured policy.
+type budget struct {
+	st      *store.Store
+	max     uint64
+	policy  string
+	devices *pool
+	// seal seals pending readings, so that drop_oldest_unanchored can drop
+	// whole blocks (never a part of a signed poll).
+	seal func()
+	log  *slog.Logger
+}
+
+// run checks the store size against the cap. pause_devices: above it,
+// devices of the lowest priority stop polling (one priority level per
+// check) with an alarm, and resume below 90 % of it; stored readings are
+// never touched. drop_oldest_unanchored: above it, the oldest blocks not
+// yet uploaded lose their readings and objects, with an alarm naming them;
+// their credentials are anchored all the same.
+func (b *budget) run(ctx context.Context) {
+	if b.max == 0 {
 		return
 	}
+	st, max, devices, log := b.st, b.max, b.devices, b.log
 	t := time.NewTicker(budgetCheck)
 	defer t.Stop()
 	paused := false
@@ -52,6 +68,14 @@ func runBudget(ctx context.Context, st *store.Store, max uint64, devices *pool, 
 			continue
 		}
 		switch {
+		case size > max && b.policy == "drop_oldest_unanchored":
+			b.seal()
+			pr := retention.New(st, retention.Policy{}, log)
+			dropped, err := pr.DropOldest(size - max/10*9)
+			if err != nil {
+				log.Error("disk budget: dropping failed", "err", err)
+			}
+			log.Error("ALARM disk budget reached: oldest unanchored readings dropped", "store_bytes", size, "max_bytes", max, "blocks", dropped)
 		case size > max:
 			if ids := devices.pauseLowest(); len(ids) > 0 {
 				paused = true

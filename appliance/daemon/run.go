@@ -95,7 +95,9 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	go func() { defer workers.Done(); runLicensor(obCtx, lic, cfg.Seal.Interval.D(), log) }()
 	ob.Notify() // resume blocks left in the outbox by the last run
 
-	go runBudget(ctx, n.Store, uint64(cfg.Budget.MaxBytes), devices, log.With("component", "budget"))
+	b := &budget{st: n.Store, max: uint64(cfg.Budget.MaxBytes), policy: cfg.Budget.OnFull, devices: devices,
+		seal: func() { sealBlocks(true) }, log: log.With("component", "budget")}
+	go b.run(ctx)
 	reload := watchConfig(ctx, cfg.Path, log)
 	sealTick := time.NewTicker(cfg.Seal.Interval.D())
 	defer sealTick.Stop()

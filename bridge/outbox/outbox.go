@@ -75,8 +75,16 @@ func (o *Outbox) Step(ctx context.Context) (bool, error) {
 	if err != nil {
 		return true, err
 	}
-	switch rec.State {
-	case store.Sealed:
+	switch {
+	case rec.State == store.Sealed && rec.Dropped:
+		// The data is gone; the credential still links the chain and tells
+		// partners the readings existed and were dropped at the appliance.
+		rec.Location, rec.State = DroppedLocation, store.Uploaded
+		if err := o.st.UpdateBlock(rec); err != nil {
+			return true, err
+		}
+		o.log.Warn("block dropped by the disk budget: anchoring its credential without data", "height", rec.Height)
+	case rec.State == store.Sealed:
 		obj, err := o.st.Object(rec.Height)
 		if err != nil {
 			return true, err
@@ -90,7 +98,7 @@ func (o *Outbox) Step(ctx context.Context) (bool, error) {
 			return true, err
 		}
 		o.log.Info("block uploaded", "height", rec.Height, "object", rec.ObjectHash, "location", loc)
-	case store.Uploaded:
+	case rec.State == store.Uploaded:
 		_, recorded, err := o.ledger.Anchor(ctx, rules.Submission{
 			Header: rec.Header, HeaderSig: rec.HeaderSig, ObjectHash: rec.ObjectHash, Location: rec.Location,
 		})
@@ -151,6 +159,10 @@ func (o *Outbox) backoff(failures int) time.Duration {
 	}
 	return d/2 + rand.N(d/2+1)
 }
+
+// DroppedLocation is the storage location anchored for a block whose data
+// the disk budget dropped before upload.
+const DroppedLocation = "dropped:disk-budget"
 
 // IsPermanent reports whether a ledger error will not go away by retrying
 // (the contract refused the credential). The outbox still retries, since a

@@ -106,15 +106,60 @@ func (p *Pruner) estimate(b *store.BlockRecord) uint64 {
 }
 
 func (p *Pruner) pruneBlock(b *store.BlockRecord) error {
+	index, polls, err := p.blockData(b)
+	if err != nil {
+		return err
+	}
+	return p.st.PruneBlock(b.Height, index, polls)
+}
+
+// DropOldest deletes the readings and objects of the oldest sealed blocks
+// not yet uploaded, until an estimated excess bytes are freed: the
+// drop_oldest_unanchored disk-budget policy, which trades those readings
+// for the appliance's ability to keep polling. Their credentials are still
+// anchored (see outbox.DroppedLocation). It returns the heights dropped.
+func (p *Pruner) DropOldest(excess uint64) ([]uint64, error) {
+	var victims []*store.BlockRecord
+	freed := uint64(0)
+	err := p.st.Blocks(0, func(b *store.BlockRecord) (bool, error) {
+		if b.State != store.Sealed || b.Dropped {
+			return true, nil
+		}
+		victims = append(victims, b)
+		freed += p.estimate(b)
+		return freed < excess, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var dropped []uint64
+	for _, b := range victims {
+		index, polls, err := p.blockData(b)
+		if err != nil {
+			return dropped, err
+		}
+		if err := p.st.DropBlock(b.Height, index, polls); err != nil {
+			return dropped, err
+		}
+		dropped = append(dropped, b.Height)
+	}
+	if len(dropped) > 0 {
+		return dropped, p.st.Compact()
+	}
+	return dropped, nil
+}
+
+// blockData lists a block's index entries and poll records.
+func (p *Pruner) blockData(b *store.BlockRecord) ([]store.IndexEntry, []uint64, error) {
 	raw, err := p.st.Readings(b.FirstSeq, b.LastSeq)
 	if err != nil {
-		return fmt.Errorf("retention: block %d: %w", b.Height, err)
+		return nil, nil, fmt.Errorf("retention: block %d: %w", b.Height, err)
 	}
 	index := make([]store.IndexEntry, len(raw))
 	for i, r := range raw {
 		rd, err := reading.Decode(r)
 		if err != nil {
-			return fmt.Errorf("retention: block %d: %w", b.Height, err)
+			return nil, nil, fmt.Errorf("retention: block %d: %w", b.Height, err)
 		}
 		index[i] = store.IndexEntry{Device: rd.DeviceID, Point: rd.Point, Time: rd.ApplianceTime, Seq: rd.Seq}
 	}
@@ -126,8 +171,5 @@ func (p *Pruner) pruneBlock(b *store.BlockRecord) error {
 		polls = append(polls, first)
 		return true, nil
 	})
-	if err != nil {
-		return err
-	}
-	return p.st.PruneBlock(b.Height, index, polls)
+	return index, polls, err
 }

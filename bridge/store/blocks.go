@@ -40,6 +40,10 @@ type BlockRecord struct {
 	Location   string     `cbor:"8,keyasint,omitempty"`
 	State      BlockState `cbor:"9,keyasint"`
 	SealedAt   int64      `cbor:"10,keyasint"`
+	// Dropped is set when the disk budget deleted the block's readings and
+	// object before they were uploaded; its credential is still anchored
+	// (with a "dropped:" location) so the hash chain stays whole.
+	Dropped bool `cbor:"11,keyasint,omitempty"`
 }
 
 func decodeBlock(v []byte) (*BlockRecord, error) {

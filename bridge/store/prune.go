@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"path/filepath"
 
+	"github.com/fxamacker/cbor/v2"
 	"github.com/linxGnu/grocksdb"
 )
 
@@ -28,6 +29,33 @@ func (s *Store) PruneBlock(height uint64, index []IndexEntry, pollFirsts []uint6
 	if rec.State != Anchored {
 		return fmt.Errorf("store: block %d is %s; only anchored blocks are pruned", height, rec.State)
 	}
+	return s.deleteBlockData(rec, index, pollFirsts, nil)
+}
+
+// DropBlock deletes a sealed block's readings and object before upload, as
+// the drop_oldest_unanchored disk-budget policy does, and marks the record
+// Dropped. The block stays in the outbox: its credential is anchored all
+// the same, naming the data as dropped.
+func (s *Store) DropBlock(height uint64, index []IndexEntry, pollFirsts []uint64) error {
+	rec, err := s.Block(height)
+	if err != nil {
+		return err
+	}
+	if rec.State != Sealed || rec.Dropped {
+		return fmt.Errorf("store: block %d is %s (dropped %v); only sealed blocks not yet uploaded are dropped", height, rec.State, rec.Dropped)
+	}
+	rec.Dropped = true
+	v, err := cbor.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return s.deleteBlockData(rec, index, pollFirsts, v)
+}
+
+// deleteBlockData deletes a block's readings, index entries, polls and
+// local object, and writes its new record when given, in one batch.
+func (s *Store) deleteBlockData(rec *BlockRecord, index []IndexEntry, pollFirsts []uint64, newRecord []byte) error {
+	height := rec.Height
 	b := s.newBatch()
 	b.wb.DeleteRangeCF(s.h(cfReadings), u64(rec.FirstSeq), u64(rec.LastSeq+1))
 	for _, e := range index {
@@ -41,6 +69,9 @@ func (s *Store) PruneBlock(height uint64, index []IndexEntry, pollFirsts []uint6
 		b.del(cfPolls, u64(f))
 	}
 	b.del(cfObjects, u64(height))
+	if newRecord != nil {
+		b.put(cfBlocks, u64(height), newRecord)
+	}
 	return b.commit()
 }
 

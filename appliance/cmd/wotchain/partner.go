@@ -16,6 +16,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/envelope"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/bridge/objstore"
+	"github.com/wotchain/wotchain/bridge/outbox"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/verify"
 	"github.com/wotchain/wotchain/chaincode/rules"
@@ -109,6 +110,9 @@ func cmdFetch(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 func fetchOne(ctx context.Context, st daemon.Storage, c *rules.Credential, kid, out string, stdout io.Writer) error {
+	if c.Location == outbox.DroppedLocation {
+		return fmt.Errorf("the appliance dropped this block's readings before upload (disk budget); the credential proves %d readings existed, their data is gone", c.Count)
+	}
 	obj, err := st.Get(ctx, c.Location)
 	if err != nil {
 		return err
