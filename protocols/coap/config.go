@@ -1,47 +1,124 @@
-// Package coap polls CoAP devices (RFC 7252, plain UDP) with GET requests and
-// turns the text or JSON representations they return into protocols.Samples.
+// Package coap reads CoAP devices (RFC 7252) over UDP or DTLS and turns
+// their representations into protocols.Samples.
+//
+// A point's resource is either polled with one GET per Poll, or observed
+// (RFC 7641, `observe: true`): the source then keeps the observation open
+// between polls and Poll returns every notification received since the
+// previous Poll, oldest first, each with Received set.
+//
+// Observe semantics. CoAP Observe is eventually consistent: a device may
+// skip intermediate states and only guarantees that the latest state
+// reaches the client. The source therefore delivers every notification it
+// receives, exactly once, in arrival order; a notification older than one
+// already delivered (RFC 7641 §3.4) is discarded by go-coap. Notifications
+// are buffered per resource up to observe_buffer entries; when the buffer
+// is full the oldest is dropped and the next Poll carries a Bad sample per
+// point saying how many were lost, so data loss is never silent. When no
+// notification arrived for longer than observe_timeout (by default the
+// Max-Age of the last notification plus the request timeout), or the
+// connection was replaced, the next Poll registers again, which yields the
+// current value. A resource that answers without the Observe option is
+// registered (so effectively read) once per Poll.
 package coap
 
 import (
-	"errors"
 	"fmt"
-	"net"
-	"net/url"
-	"strings"
+	"path/filepath"
+	"time"
 
-	"github.com/wotchain/wotchain/protocols"
+	"gopkg.in/yaml.v3"
 )
 
 // Payload formats a point can be decoded from.
 const (
-	FormatText = "text" // text/plain: a single number or true/false
-	FormatJSON = "json" // application/json, optionally narrowed by Field
+	FormatText   = "text"   // text/plain: a single number or true/false
+	FormatString = "string" // text/plain taken verbatim as a string value
+	FormatJSON   = "json"   // application/json, optionally narrowed by Field
+	FormatCBOR   = "cbor"   // application/cbor, optionally narrowed by Field
+	FormatSenML  = "senml"  // application/senml+json or +cbor (RFC 8428), picked by SenMLName
 )
 
-// defaultPort is the IANA port for coap:// (RFC 7252 §6.1).
-const defaultPort = "5683"
+// Encodings of a PSK and of SenML data values.
+const (
+	EncodingText   = "text"   // the bytes as written (PSK only)
+	EncodingHex    = "hex"    // hexadecimal
+	EncodingBase64 = "base64" // base64; SenML vd values use the URL alphabet without padding
+)
+
+// Defaults applied when a key is omitted.
+const (
+	defaultPort       = "5683" // coap://, RFC 7252 §6.1
+	defaultSecurePort = "5684" // coaps://, RFC 7252 §6.2
+	// DefaultObserveBuffer is how many notifications per observed resource
+	// are kept between two polls.
+	DefaultObserveBuffer = 128
+	maxObserveBuffer     = 1 << 16
+	// defaultMaxAge is Max-Age when a notification carries none (RFC 7252 §5.10.5).
+	defaultMaxAge = 60 * time.Second
+)
 
 // Config is the protocol section of one CoAP device.
 type Config struct {
-	// URL is coap://host[:port]; the port defaults to 5683. Only plain UDP
-	// is supported for now, coaps:// (DTLS) comes later.
+	// URL is coap://host[:port] (UDP, port 5683 by default) or
+	// coaps://host[:port] (DTLS, port 5684 by default).
 	URL    string  `yaml:"url"`
 	Points []Point `yaml:"points"`
+
+	// Confirmable sends requests as CON (retransmitted until acknowledged);
+	// false sends NON. Default true.
+	Confirmable *bool `yaml:"confirmable"`
+	// Observe is the default for points that do not set their own. Default false.
+	Observe bool `yaml:"observe"`
+	// ObserveTimeout is how long an observation may stay silent before it
+	// is registered again. Zero: the Max-Age of the last notification (60s
+	// when it carries none) plus the request timeout.
+	ObserveTimeout Duration `yaml:"observe_timeout"`
+	// ObserveBuffer is how many notifications per observed resource are
+	// kept between polls (default DefaultObserveBuffer).
+	ObserveBuffer int `yaml:"observe_buffer"`
+
+	// DTLS with a pre-shared key (coaps:// only). The key itself is never
+	// written in the configuration: it is read from a file (mode 0600) or
+	// an environment variable.
+	PSKIdentity    string `yaml:"psk_identity"`
+	PSKKeyFile     string `yaml:"psk_key_file"`
+	PSKKeyEnv      string `yaml:"psk_key_env"`
+	PSKKeyEncoding string `yaml:"psk_key_encoding"` // text (default) | hex | base64
+
+	// DTLS with certificates (coaps:// only). CAFile verifies the device;
+	// CertFile and KeyFile (mode 0600) are the appliance's own certificate
+	// for devices that require one. ServerName is the name the device's
+	// certificate must carry; default the URL's host.
+	CAFile     string `yaml:"ca_file"`
+	CertFile   string `yaml:"cert_file"`
+	KeyFile    string `yaml:"key_file"`
+	ServerName string `yaml:"server_name"`
 }
 
 // Point maps one value of a CoAP resource to a named sample.
 type Point struct {
 	Name string `yaml:"name"`
 	// Path is the resource path, e.g. /sensors/env. Points sharing a path
-	// are served by a single GET per poll.
+	// are served by a single request (or observation).
 	Path string `yaml:"path"`
-	// Format is "text" (the default) or "json".
+	// Format is text (default), string, json, cbor or senml.
 	Format string `yaml:"format"`
-	// Field is, for json, the dotted path to the value inside the document
-	// (e.g. "env.temperature"; a numeric segment indexes an array). Empty
-	// means the whole payload is the value.
+	// Field is, for json and cbor, the dotted path to the value inside the
+	// document (e.g. "env.temperature"; a numeric segment indexes an array
+	// or, in CBOR, matches an integer map key). Empty means the whole
+	// payload is the value.
 	Field string `yaml:"field"`
-	Unit  string `yaml:"unit"`
+	// SenMLName is, for senml, the resolved record name (bn + n) to read.
+	// Every record with that name becomes a sample.
+	SenMLName string `yaml:"senml_name"`
+	// DataEncoding is how a SenML data value (vd) becomes a string:
+	// base64 (default, URL alphabet without padding as in RFC 8428) or hex.
+	DataEncoding string `yaml:"data_encoding"`
+	// Unit is the sample's unit. For senml, empty means the record's unit.
+	Unit string `yaml:"unit"`
+	// Observe overrides the device's observe setting for this point.
+	// Points sharing a path must agree.
+	Observe *bool `yaml:"observe"`
 }
 
 // format returns the point's format with the default applied.
@@ -52,91 +129,77 @@ func (p Point) format() string {
 	return p.Format
 }
 
-// Validate reports every problem at once, each as a *protocols.FieldError
-// naming the offending key, so an operator can fix a file in one pass.
-func (c *Config) Validate() error {
-	var errs []error
-	if _, err := c.address(); err != nil {
-		errs = append(errs, &protocols.FieldError{Field: "url", Err: err})
+// dataEncoding returns how SenML data values are rendered.
+func (p Point) dataEncoding() string {
+	if p.DataEncoding == "" {
+		return EncodingBase64
 	}
-	if len(c.Points) == 0 {
-		errs = append(errs, protocols.FieldErrorf("points", "at least one point is required"))
-	}
-	seen := make(map[string]int, len(c.Points))
-	for i, p := range c.Points {
-		prefix := fmt.Sprintf("points[%d]", i)
-		if p.Name == "" {
-			errs = append(errs, protocols.FieldErrorf(protocols.Nested(prefix, "name"), "required"))
-		} else if first, dup := seen[p.Name]; dup {
-			errs = append(errs, protocols.FieldErrorf(protocols.Nested(prefix, "name"),
-				"duplicate name %q (already used by points[%d])", p.Name, first))
-		} else {
-			seen[p.Name] = i
-		}
-		if err := validatePath(p.Path); err != nil {
-			errs = append(errs, &protocols.FieldError{Field: protocols.Nested(prefix, "path"), Err: err})
-		}
-		errs = append(errs, validateFormat(prefix, p)...)
-	}
-	return errors.Join(errs...)
+	return p.DataEncoding
 }
 
-func validatePath(p string) error {
-	switch {
-	case p == "":
-		return errors.New("required")
-	case !strings.HasPrefix(p, "/"):
-		return fmt.Errorf("must start with \"/\", got %q", p)
-	case strings.ContainsAny(p, "?#"):
-		// go-coap would encode these into the path, not as Uri-Query.
-		return fmt.Errorf("query strings and fragments are not supported, got %q", p)
+// observed reports whether the point's resource is observed.
+func (c *Config) observed(p Point) bool {
+	if p.Observe != nil {
+		return *p.Observe
 	}
+	return c.Observe
+}
+
+// confirmable reports whether requests are sent as CON.
+func (c *Config) confirmable() bool {
+	return c.Confirmable == nil || *c.Confirmable
+}
+
+func (c *Config) observeBuffer() int {
+	if c.ObserveBuffer == 0 {
+		return DefaultObserveBuffer
+	}
+	return c.ObserveBuffer
+}
+
+func (c *Config) pskKeyEncoding() string {
+	if c.PSKKeyEncoding == "" {
+		return EncodingText
+	}
+	return c.PSKKeyEncoding
+}
+
+// usesPSK and usesCerts tell which DTLS mode the keys select.
+func (c *Config) usesPSK() bool {
+	return c.PSKIdentity != "" || c.PSKKeyFile != "" || c.PSKKeyEnv != "" || c.PSKKeyEncoding != ""
+}
+
+func (c *Config) usesCerts() bool {
+	return c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" || c.ServerName != ""
+}
+
+// ResolvePaths makes the relative file paths of the configuration (key,
+// certificate and CA files) relative to dir, the directory of the
+// configuration file, as the rest of the appliance configuration is.
+func (c *Config) ResolvePaths(dir string) {
+	for _, p := range []*string{&c.PSKKeyFile, &c.CAFile, &c.CertFile, &c.KeyFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+}
+
+// Duration is a time.Duration written as "500ms", "10s", "1m".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (use e.g. 500ms, 10s, 1m)", n.Line, s)
+	}
+	*d = Duration(v)
 	return nil
 }
 
-func validateFormat(prefix string, p Point) []error {
-	var errs []error
-	switch p.format() {
-	case FormatText:
-		if p.Field != "" {
-			errs = append(errs, protocols.FieldErrorf(protocols.Nested(prefix, "field"),
-				"only valid with format %q", FormatJSON))
-		}
-	case FormatJSON:
-		if p.Field != "" && strings.Contains("."+p.Field+".", "..") {
-			errs = append(errs, protocols.FieldErrorf(protocols.Nested(prefix, "field"),
-				"empty segment in %q", p.Field))
-		}
-	default:
-		errs = append(errs, protocols.FieldErrorf(protocols.Nested(prefix, "format"),
-			"must be %q or %q, got %q", FormatText, FormatJSON, p.Format))
-	}
-	return errs
-}
-
-// address parses URL into the host:port to dial.
-func (c *Config) address() (string, error) {
-	if c.URL == "" {
-		return "", errors.New("required")
-	}
-	u, err := url.Parse(c.URL)
-	if err != nil {
-		return "", fmt.Errorf("invalid URL: %w", err)
-	}
-	switch {
-	case u.Scheme == "coaps":
-		return "", errors.New("coaps (DTLS) is not supported yet; use coap://")
-	case u.Scheme != "coap":
-		return "", fmt.Errorf("scheme must be coap, got %q", u.Scheme)
-	case u.Hostname() == "":
-		return "", fmt.Errorf("missing host in %q", c.URL)
-	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/"):
-		// Resource paths belong on the points, not on the device URL.
-		return "", fmt.Errorf("must be coap://host[:port] only, got %q", c.URL)
-	}
-	port := u.Port()
-	if port == "" {
-		port = defaultPort
-	}
-	return net.JoinHostPort(u.Hostname(), port), nil
-}
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

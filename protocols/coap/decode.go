@@ -1,30 +1,42 @@
 package coap
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxQuoted bounds how much of a device's payload is echoed into a Reason,
 // so a chatty or hostile device cannot bloat samples and logs.
 const maxQuoted = 40
 
-// decode turns a resource representation into a sample value (int64,
-// float64, bool or string). The error text is meant to be a Sample.Reason.
+// decode turns a single-value representation (text, string, json, cbor)
+// into a sample value (int64, float64, bool or string). The error text is
+// meant to be a Sample.Reason.
 func decode(format string, payload []byte, field string) (any, error) {
 	switch format {
 	case FormatText, "":
 		return decodeText(payload)
+	case FormatString:
+		return decodeString(payload)
 	case FormatJSON:
 		return decodeJSON(payload, field)
+	case FormatCBOR:
+		return decodeCBOR(payload, field)
 	}
 	return nil, fmt.Errorf("unknown format %q", format)
+}
+
+// decodeString takes a text/plain payload verbatim (status words, firmware
+// versions). It must be UTF-8: readings are stored as CBOR text.
+func decodeString(payload []byte) (any, error) {
+	if !utf8.Valid(payload) {
+		return nil, fmt.Errorf("payload is not UTF-8 text (%d bytes)", len(payload))
+	}
+	return string(payload), nil
 }
 
 // decodeText accepts a single number or boolean. Other text is refused
@@ -47,92 +59,6 @@ func decodeText(payload []byte) (any, error) {
 		return parseFloat(s)
 	}
 	return nil, fmt.Errorf("not a number or boolean: %s", quote(s))
-}
-
-// decodeJSON decodes one JSON document and picks the value at field.
-func decodeJSON(payload []byte, field string) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber() // keep integer precision; float64 would round big counters
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("empty payload")
-		}
-		return nil, fmt.Errorf("invalid JSON: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("invalid JSON: data after the top-level value")
-	}
-	v, err := lookup(doc, field)
-	if err != nil {
-		return nil, err
-	}
-	return jsonScalar(v, field)
-}
-
-// lookup follows a dotted field path; numeric segments index arrays.
-func lookup(doc any, field string) (any, error) {
-	if field == "" {
-		return doc, nil
-	}
-	cur := doc
-	segs := strings.Split(field, ".")
-	for i, seg := range segs {
-		at := strings.Join(segs[:i+1], ".")
-		switch node := cur.(type) {
-		case map[string]any:
-			v, ok := node[seg]
-			if !ok {
-				return nil, fmt.Errorf("field %q not found", at)
-			}
-			cur = v
-		case []any:
-			idx, err := strconv.Atoi(seg)
-			if err != nil || idx < 0 || idx >= len(node) {
-				return nil, fmt.Errorf("field %q not found (array of %d)", at, len(node))
-			}
-			cur = node[idx]
-		default:
-			return nil, fmt.Errorf("field %q not found (parent is %s)", at, jsonKind(cur))
-		}
-	}
-	return cur, nil
-}
-
-// jsonScalar converts a decoded JSON value into a sample value.
-func jsonScalar(v any, field string) (any, error) {
-	name := "payload"
-	if field != "" {
-		name = fmt.Sprintf("field %q", field)
-	}
-	switch x := v.(type) {
-	case json.Number:
-		if isInteger(string(x)) {
-			return parseInteger(string(x))
-		}
-		return parseFloat(string(x))
-	case bool, string:
-		return x, nil
-	}
-	return nil, fmt.Errorf("%s is %s, not a number, boolean or string", name, jsonKind(v))
-}
-
-func jsonKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case map[string]any:
-		return "an object"
-	case []any:
-		return "an array"
-	case json.Number:
-		return "a number"
-	case bool:
-		return "a boolean"
-	case string:
-		return "a string"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // parseInteger returns int64, falling back to float64 for integers beyond

@@ -14,9 +14,9 @@ import (
 // testTimeout keeps failure paths fast; loopback answers in microseconds.
 const testTimeout = 500 * time.Millisecond
 
-func startSim(t *testing.T, addr string) *coapsim.Sim {
+func startSim(t *testing.T, addr string, opts ...coapsim.Option) *coapsim.Sim {
 	t.Helper()
-	sim, err := coapsim.Start(addr, slog.New(slog.DiscardHandler))
+	sim, err := coapsim.Start(addr, slog.New(slog.DiscardHandler), opts...)
 	if err != nil {
 		t.Fatalf("start sim: %v", err)
 	}
@@ -26,7 +26,12 @@ func startSim(t *testing.T, addr string) *coapsim.Sim {
 
 func newSource(t *testing.T, url string, points ...Point) *Source {
 	t.Helper()
-	src, err := New(Config{URL: url, Points: points}, protocols.Options{
+	return newSourceCfg(t, Config{URL: url, Points: points})
+}
+
+func newSourceCfg(t *testing.T, cfg Config) *Source {
+	t.Helper()
+	src, err := New(cfg, protocols.Options{
 		DeviceID: "test-device",
 		Timeout:  testTimeout,
 		Logger:   slog.New(slog.DiscardHandler),
@@ -51,17 +56,24 @@ func demoPoints() []Point {
 
 func poll(t *testing.T, src *Source) map[string]protocols.Sample {
 	t.Helper()
+	samples := pollList(t, src)
+	byName := make(map[string]protocols.Sample, len(samples))
+	for _, s := range samples {
+		byName[s.Point] = s
+	}
+	return byName
+}
+
+// pollList polls once and fails the test on an error.
+func pollList(t *testing.T, src *Source) []protocols.Sample {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	samples, err := src.Poll(ctx)
 	if err != nil {
 		t.Fatalf("Poll: %v", err)
 	}
-	byName := make(map[string]protocols.Sample, len(samples))
-	for _, s := range samples {
-		byName[s.Point] = s
-	}
-	return byName
+	return samples
 }
 
 func TestPollDemoPoints(t *testing.T) {
@@ -250,4 +262,31 @@ func TestPollCancelled(t *testing.T) {
 		t.Fatal("Poll with cancelled context succeeded")
 	}
 	poll(t, src) // the connection is still usable afterwards
+}
+
+func TestSilentResourcesAreBadOthersGood(t *testing.T) {
+	sim := startSim(t, "127.0.0.1:0")
+	// Hung sensor tasks: no answer for these paths. Two of them, among
+	// five resources, so a client that waits for each answer before the
+	// next request cannot pass by luck of ordering.
+	sim.Silence(coapsim.PathEnv)
+	sim.Silence(coapsim.PathHumidity)
+	src := newSource(t, sim.URL(), append(demoPoints(),
+		Point{Name: "counter", Path: coapsim.PathCBOR, Format: FormatCBOR, Field: "counter"},
+		Point{Name: "total", Path: coapsim.PathLarge, Format: FormatJSON, Field: "total"})...)
+	start := time.Now()
+	got := poll(t, src)
+	for _, name := range []string{"humidity", "temperature", "co2", "fan", "site"} {
+		if s := got[name]; s.Quality != protocols.Bad || !strings.Contains(s.Reason, "no response within 500ms") {
+			t.Errorf("%s: %v %q, want Bad timeout", name, s.Quality, s.Reason)
+		}
+	}
+	for _, name := range []string{"door", "counter", "total"} {
+		if s := got[name]; s.Quality != protocols.Good {
+			t.Errorf("%s: %v %q, want Good: silent resources must not hide the others", name, s.Quality, s.Reason)
+		}
+	}
+	if d := time.Since(start); d > 2*testTimeout {
+		t.Errorf("poll took %v, want about one timeout", d)
+	}
 }
