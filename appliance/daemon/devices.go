@@ -39,7 +39,9 @@ func newSource(cfg *config.Config, d config.Device, log *slog.Logger, modbusOpts
 	case d.Protocol == "modbus" && d.Modbus != nil:
 		return modbus.New(*d.Modbus, opts, modbusOpts...)
 	case d.Protocol == "coap" && d.CoAP != nil:
-		return coap.New(*d.CoAP, opts)
+		c := *d.CoAP
+		c.ResolvePaths(filepath.Dir(cfg.Path))
+		return coap.New(c, opts)
 	}
 	return nil, fmt.Errorf("device %s: protocol %q has no settings", d.ID, d.Protocol)
 }
