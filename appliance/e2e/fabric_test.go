@@ -135,6 +135,30 @@ ledger:
 	if !strings.Contains(out, fmt.Sprintf("reading %d: verified", last.LastSeq)) {
 		t.Fatalf("partner verify:\n%s", out)
 	}
+
+	// Licensing on Fabric: the owner's admin grants a second partner key
+	// (not a recipient) press-1's data; the running appliance delivers the
+	// keys; that partner decrypts a licensed block.
+	licensed := filepath.Join(dir, "licensed.hpke")
+	mustCLI(t, "keygen", "--kind", "recipient", "--out", licensed)
+	if out, code := runCLI(t, "grant", "--config", cfgPath, "--as", "User1", "--id", "g-fabric", "--partner-msp", "PartnerMSP",
+		"--partner-key", licensed+".pub", "--devices", "press-1", "--from", rfc(0), "--to", rfc(time.Now().Add(time.Hour).UnixNano())); code == 0 || !strings.Contains(out, "forbidden") {
+		t.Fatalf("a non-admin client granted: exit %d\n%s", code, out)
+	}
+	mustCLI(t, "grant", "--config", cfgPath, "--id", "g-fabric", "--partner-msp", "PartnerMSP",
+		"--partner-key", licensed+".pub", "--devices", "press-1", "--from", rfc(0), "--to", rfc(time.Now().Add(time.Hour).UnixNano()))
+	p = start(t, cfgPath)
+	p.waitFor(t, "keys delivered", 60*time.Second, func(uint64, int) bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.delivered > 0
+	})
+	p.stop(t)
+	grantFetched := filepath.Join(dir, "fetched-grant")
+	mustCLI(t, "fetch", "--config", partnerCfg, "--block", last.BlockID, "--key", licensed, "--out", grantFetched)
+	if !decryptable(t, grantFetched, last.BlockID, licensed) {
+		t.Fatal("the licensed partner cannot decrypt a block its grant covers")
+	}
 }
 
 // follow runs `wotchain follow` until it printed want credentials (or for a

@@ -11,6 +11,8 @@ import (
 	"github.com/wotchain/wotchain/appliance/daemon"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/chaincode/rules"
+
+	fabricledger "github.com/wotchain/wotchain/fabric/gateway"
 )
 
 func parseTime(flagName, v string) (int64, error) {
@@ -21,14 +23,36 @@ func parseTime(flagName, v string) (int64, error) {
 	return t.UnixNano(), nil
 }
 
-// openOwner opens the appliance writable, as the data owner on the
-// embedded ledger. The appliance must be stopped: its store is locked.
-func openOwner(path string) (*daemon.Node, error) {
+// ownerLedger is what grant and revoke need.
+type ownerLedger interface {
+	RecordGrant(ctx context.Context, g rules.Grant) (*rules.Grant, bool, error)
+	RevokeGrant(ctx context.Context, applianceID, grantID string) (*rules.Grant, error)
+}
+
+// openOwner opens the ledger as the data owner. On the embedded ledger the
+// appliance is the owner and its store must be writable (the appliance
+// stopped); on Fabric it connects as the owner organisation's admin (as).
+func openOwner(path, as string) (ownerLedger, string, func(), error) {
 	cfg, err := loadConfig(path)
 	if err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
-	return daemon.Open(cfg, slog.New(slog.DiscardHandler), false)
+	if cfg.Ledger.Kind == "fabric" {
+		fc, err := daemon.FabricConfig(cfg, as, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return nil, "", nil, err
+		}
+		l, err := fabricledger.Connect(fc)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return l, cfg.Appliance.ID, func() { l.Close() }, nil
+	}
+	n, err := daemon.Open(cfg, slog.New(slog.DiscardHandler), false)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return n.Ledger, cfg.Appliance.ID, n.Close, nil
 }
 
 func cmdGrant(ctx context.Context, args []string, stdout io.Writer) error {
@@ -40,6 +64,7 @@ func cmdGrant(ctx context.Context, args []string, stdout io.Writer) error {
 	devices := fs.String("devices", "", "comma-separated device ids (default: all devices)")
 	from := fs.String("from", "", "start of the licensed time range (RFC 3339)")
 	to := fs.String("to", "", "end of the licensed time range (RFC 3339)")
+	as := fs.String("as", "Admin", "on Fabric: the owner organisation's admin user from the network description")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -62,13 +87,13 @@ func cmdGrant(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	g.PartnerKEM, g.PartnerKey = pub.KEM().ID(), pub.Bytes()
-	n, err := openOwner(*path)
+	led, applianceID, closeLedger, err := openOwner(*path, *as)
 	if err != nil {
 		return err
 	}
-	defer n.Close()
-	g.ApplianceID = n.Cfg.Appliance.ID
-	rec, recorded, err := n.Ledger.RecordGrant(ctx, g)
+	defer closeLedger()
+	g.ApplianceID = applianceID
+	rec, recorded, err := led.RecordGrant(ctx, g)
 	if err != nil {
 		return err
 	}
@@ -92,18 +117,19 @@ func cmdRevoke(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("revoke")
 	path := fs.String("config", "", "appliance configuration file")
 	id := fs.String("id", "", "grant id")
+	as := fs.String("as", "Admin", "on Fabric: the owner organisation's admin user from the network description")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *id == "" {
 		return fmt.Errorf("%w: --id is required", errUsage)
 	}
-	n, err := openOwner(*path)
+	led, applianceID, closeLedger, err := openOwner(*path, *as)
 	if err != nil {
 		return err
 	}
-	defer n.Close()
-	g, err := n.Ledger.RevokeGrant(ctx, n.Cfg.Appliance.ID, *id)
+	defer closeLedger()
+	g, err := led.RevokeGrant(ctx, applianceID, *id)
 	if err != nil {
 		return err
 	}
