@@ -51,7 +51,14 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	var unsealedBase atomic.Uint64
 	unsealedBase.Store(sealedUpto)
 	sealNow := make(chan struct{}, 1)
+	firstSeq, err := n.Store.NextSeq()
+	if err != nil {
+		return err
+	}
+	var lastStored atomic.Uint64
+	lastStored.Store(firstSeq - 1)
 	in, err := ingest.New(n.Store, cfg.Appliance.ID, n.Signing, func(lastSeq uint64) {
+		lastStored.Store(lastSeq)
 		if lastSeq-unsealedBase.Load() >= uint64(cfg.Seal.MaxReadings) {
 			select {
 			case sealNow <- struct{}{}:
@@ -112,7 +119,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		case <-sealTick.C:
 			sealBlocks(true)
 		case <-statusTick.C:
-			logStatus(log, devices.loops(), anchored.Load())
+			logStatus(log, devices.loops(), lastStored.Load()-(firstSeq-1), anchored.Load())
 		case <-reload:
 			reloadDevices(ctx, cfg, devices, log)
 		}
@@ -132,7 +139,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	cancel()
 	stopOutbox()
 	workers.Wait()
-	logStatus(log, devices.loops(), anchored.Load())
+	logStatus(log, nil, lastStored.Load()-(firstSeq-1), anchored.Load())
 	log.Info("appliance stopped")
 	return nil
 }
@@ -153,12 +160,12 @@ func runLicensor(ctx context.Context, lic *license.Licensor, every time.Duration
 	}
 }
 
-func logStatus(log *slog.Logger, loops []*poll.Loop, anchored uint64) {
-	var readings, errors uint64
+// logStatus logs what this run stored and anchored, and the running
+// devices' poll errors.
+func logStatus(log *slog.Logger, loops []*poll.Loop, readings, anchored uint64) {
+	var errors uint64
 	for _, l := range loops {
-		h := l.Health()
-		readings += h.Readings
-		errors += h.Errors
+		errors += l.Health().Errors
 	}
 	log.Info("status", "readings_stored", readings, "poll_errors", errors, "blocks_anchored", anchored)
 }
