@@ -1,0 +1,164 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+const namespace = "wotchain"
+
+func desc(subsystem, name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, name), help, labels, nil)
+}
+
+// Per-device metrics, read from Devices at scrape time.
+var (
+	descPolls          = desc("device", "polls_total", "Polls finished, successful or not.", "device")
+	descPollErrors     = desc("device", "poll_errors_total", "Polls that failed (device unreachable or storing failed).", "device")
+	descReadings       = desc("device", "readings_total", "Readings stored from the device since start.", "device")
+	descReconnects     = desc("device", "reconnects_total", "Connections re-established after a failure.", "device")
+	descLastGood       = desc("device", "last_good_read_timestamp_seconds", "Unix time of the last successful poll; 0 if none since start.", "device")
+	descConsecutive    = desc("device", "consecutive_errors", "Polls failed in a row; 0 when the last poll succeeded.", "device")
+	descRequestsLast   = desc("device", "requests_last_poll", "Protocol requests the last poll needed.", "device")
+	descRequests       = desc("device", "requests_total", "Protocol requests sent.", "device")
+	descConnected      = desc("device", "connected", "1 when the source holds a connection to the device.", "device")
+	descLastDuration   = desc("device", "last_poll_duration_seconds", "Duration of the last poll.", "device")
+	descPollInterval   = desc("device", "poll_interval_seconds", "Configured poll interval.", "device")
+	descReadingsStored = desc("pipeline", "readings_stored_total", "Readings durably stored (all devices, since the store was created).")
+	descBlocksSealed   = desc("pipeline", "blocks_sealed_total", "Blocks sealed.")
+	descBlocksUploaded = desc("pipeline", "blocks_uploaded_total", "Blocks whose encrypted object is in storage.")
+	descBlocksAnchored = desc("pipeline", "blocks_anchored_total", "Blocks whose credential is on the ledger.")
+	descOutboxDepth    = desc("pipeline", "outbox_depth", "Sealed blocks not yet anchored.")
+	descOutboxAge      = desc("pipeline", "outbox_oldest_age_seconds", "Age of the oldest block not yet anchored; 0 when the outbox is empty.")
+	descStorageErrors  = desc("pipeline", "storage_errors_total", "Failed block uploads since start.")
+	descLedgerErrors   = desc("pipeline", "ledger_errors_total", "Failed ledger calls since start.")
+	descLastAnchored   = desc("pipeline", "last_anchored_height", "Height of the last anchored block; absent before the first.")
+)
+
+// pollBuckets span fast Modbus reads to polls that hit their timeout.
+var pollBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+
+func (s *Server) initMetrics() {
+	s.registry = prometheus.NewRegistry()
+	s.pollDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Subsystem: "device", Name: "poll_duration_seconds",
+		Help:    "Duration of device polls, by result (ok, error).",
+		Buckets: pollBuckets,
+	}, []string{"device", "result"})
+	s.registry.MustRegister(
+		&deviceCollector{s},
+		&pipelineCollector{s},
+		s.pollDur,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+}
+
+// ObservePoll records one poll's duration for the poll-duration histogram.
+// The daemon calls it after each poll of a device; err is the poll's error.
+func (s *Server) ObservePoll(device string, d time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	s.pollDur.WithLabelValues(device, result).Observe(d.Seconds())
+}
+
+// ForgetDevice drops a removed device's histogram series.
+func (s *Server) ForgetDevice(device string) {
+	s.pollDur.DeletePartialMatch(prometheus.Labels{"device": device})
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	// A failing collector (store unreadable) is logged and left out, so
+	// the device metrics still reach Prometheus.
+	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
+		ErrorLog:      promLogger{s},
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+}
+
+type promLogger struct{ s *Server }
+
+func (l promLogger) Println(v ...any) { l.s.log.Error("metrics", "err", fmt.Sprint(v...)) }
+
+// deviceCollector exports each device's health and source statistics.
+type deviceCollector struct{ s *Server }
+
+func (c *deviceCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descPolls, descPollErrors, descReadings, descReconnects, descLastGood,
+		descConsecutive, descRequestsLast, descRequests, descConnected, descLastDuration, descPollInterval} {
+		ch <- d
+	}
+}
+
+func (c *deviceCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, d := range c.s.devices() {
+		h := d.Health
+		m := func(desc *prometheus.Desc, t prometheus.ValueType, v float64) {
+			ch <- prometheus.MustNewConstMetric(desc, t, v, d.ID)
+		}
+		m(descPolls, prometheus.CounterValue, float64(h.Polls))
+		m(descPollErrors, prometheus.CounterValue, float64(h.Errors))
+		m(descReadings, prometheus.CounterValue, float64(h.Readings))
+		m(descConsecutive, prometheus.GaugeValue, float64(h.ConsecutiveErrors))
+		m(descLastDuration, prometheus.GaugeValue, h.LastDuration.Seconds())
+		m(descPollInterval, prometheus.GaugeValue, d.Interval.Seconds())
+		lastGood := 0.0
+		if !h.LastGood.IsZero() {
+			lastGood = float64(h.LastGood.UnixNano()) / 1e9
+		}
+		m(descLastGood, prometheus.GaugeValue, lastGood)
+		if st := d.Stats; st != nil {
+			m(descReconnects, prometheus.CounterValue, float64(st.Reconnects))
+			m(descRequestsLast, prometheus.GaugeValue, float64(st.RequestsLastPoll))
+			m(descRequests, prometheus.CounterValue, float64(st.RequestsTotal))
+			connected := 0.0
+			if st.Connected {
+				connected = 1
+			}
+			m(descConnected, prometheus.GaugeValue, connected)
+		}
+	}
+}
+
+// pipelineCollector exports the pipeline's state from the store.
+type pipelineCollector struct{ s *Server }
+
+func (c *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descReadingsStored, descBlocksSealed, descBlocksUploaded, descBlocksAnchored,
+		descOutboxDepth, descOutboxAge, descStorageErrors, descLedgerErrors, descLastAnchored} {
+		ch <- d
+	}
+}
+
+func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
+	if err := c.s.needStore(); err != nil {
+		ch <- prometheus.NewInvalidMetric(descReadingsStored, err)
+		return
+	}
+	p, err := c.s.pipeline()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descReadingsStored, err)
+		return
+	}
+	m := func(desc *prometheus.Desc, t prometheus.ValueType, v float64) {
+		ch <- prometheus.MustNewConstMetric(desc, t, v)
+	}
+	m(descReadingsStored, prometheus.CounterValue, float64(p.NextSeq-1))
+	m(descBlocksSealed, prometheus.CounterValue, float64(p.Sealed))
+	m(descBlocksUploaded, prometheus.CounterValue, float64(p.Uploaded))
+	m(descBlocksAnchored, prometheus.CounterValue, float64(p.Anchored))
+	m(descOutboxDepth, prometheus.GaugeValue, float64(p.OutboxDepth))
+	m(descOutboxAge, prometheus.GaugeValue, p.oldestAge(time.Now()).Seconds())
+	m(descStorageErrors, prometheus.CounterValue, float64(p.Counters.StorageErrors))
+	m(descLedgerErrors, prometheus.CounterValue, float64(p.Counters.LedgerErrors))
+	if p.LastAnchored != nil {
+		m(descLastAnchored, prometheus.GaugeValue, float64(p.LastAnchored.Height))
+	}
+}
