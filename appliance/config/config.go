@@ -27,6 +27,7 @@ type Config struct {
 	Retention  Retention   `yaml:"retention"`
 	Budget     Budget      `yaml:"budget"`
 	Log        Log         `yaml:"log"`
+	HTTP       HTTP        `yaml:"http"`
 	Simulators *Simulators `yaml:"simulators"`
 	Devices    []Device    `yaml:"devices"`
 
@@ -138,6 +139,13 @@ func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
 type Recipient struct {
 	Name          string `yaml:"name"`
 	PublicKeyFile string `yaml:"public_key_file"`
+}
+
+// HTTP is the operators' API, metrics and status page. It has no
+// authentication: keep it on loopback or behind a proxy that has.
+type HTTP struct {
+	Enabled *bool  `yaml:"enabled"` // default true
+	Listen  string `yaml:"listen"`  // default 127.0.0.1:8080
 }
 
 // Log configures log/slog output.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -138,6 +139,13 @@ func (c *Config) applyDefaults() {
 	if c.Budget.OnFull == "" {
 		c.Budget.OnFull = "pause_devices"
 	}
+	if c.HTTP.Enabled == nil {
+		on := true
+		c.HTTP.Enabled = &on
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = "127.0.0.1:8080"
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -243,6 +251,9 @@ func (c *Config) validate(view bool) []*protocols.FieldError {
 	}
 	if c.Budget.MaxBytes > 0 && c.Retention.KeepBytes >= c.Budget.MaxBytes {
 		add("retention.keep_bytes", "must be below budget.max_bytes, or the cap is reached before retention prunes")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		add("http.listen", "%v (want host:port)", err)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wotchain/wotchain/appliance/config"
+	"github.com/wotchain/wotchain/appliance/httpapi"
 	"github.com/wotchain/wotchain/bridge/poll"
 	"github.com/wotchain/wotchain/protocols"
 )
@@ -21,6 +22,10 @@ type pool struct {
 	sink    poll.Sink
 	sources *sources
 	log     *slog.Logger
+	// observe is given to every loop (poll latency for the metrics);
+	// forget is called for each device removed by a reload.
+	observe func(device string, took time.Duration, err error)
+	forget  func(device string)
 
 	mu      sync.Mutex
 	running map[string]*running
@@ -56,6 +61,9 @@ func (p *pool) apply(ctx context.Context, defs []config.Device) (started, stoppe
 			p.stop(r)
 			delete(p.running, id)
 			stopped = append(stopped, id)
+			if p.forget != nil {
+				p.forget(id)
+			}
 		case !reflect.DeepEqual(d, r.def):
 			p.stop(r)
 			delete(p.running, id)
@@ -99,6 +107,7 @@ func (p *pool) start(ctx context.Context, d config.Device) error {
 		return fmt.Errorf("device %s: %w", d.ID, err)
 	}
 	l := poll.NewLoop(poll.Device{ID: d.ID, Interval: d.Interval.D(), Timeout: d.Interval.D() + d.Timeout.D(), Source: src}, p.sink, p.log)
+	l.Observe = p.observe
 	r := &running{def: d, loop: l, src: src}
 	p.run(ctx, r)
 	p.running[d.ID] = r
@@ -194,5 +203,22 @@ func (p *pool) loops() []*poll.Loop {
 	for _, r := range p.running {
 		out = append(out, r.loop)
 	}
+	return out
+}
+
+// statuses describes the running devices for the HTTP API.
+func (p *pool) statuses(last func(id string) []httpapi.PointValue) []httpapi.DeviceStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]httpapi.DeviceStatus, 0, len(p.running))
+	for id, r := range p.running {
+		ds := httpapi.DeviceStatus{ID: id, Protocol: r.def.Protocol, Interval: r.def.Interval.D(), Health: r.loop.Health(), Last: last(id)}
+		if sr, ok := r.src.(protocols.StatsReporter); ok {
+			st := sr.Stats()
+			ds.Stats = &st
+		}
+		out = append(out, ds)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wotchain/wotchain/appliance/config"
+	"github.com/wotchain/wotchain/appliance/httpapi"
 	"github.com/wotchain/wotchain/bridge/ingest"
 	"github.com/wotchain/wotchain/bridge/license"
 	"github.com/wotchain/wotchain/bridge/outbox"
@@ -42,7 +44,6 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	ob := outbox.New(n.Store, n.Storage, n.Ledger, log.With("component", "outbox"))
 	var anchored atomic.Uint64
-	ob.OnAnchored = func(*store.BlockRecord) { anchored.Add(1) }
 
 	sealedUpto := uint64(0)
 	if last, err := n.Store.LastBlock(); err == nil {
@@ -70,14 +71,50 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 
-	devices := newPool(in, newSources(cfg, log), log)
+	// The operators' HTTP API; it stops before the store closes (defers run
+	// in reverse), so no request reaches a closed RocksDB handle.
+	lv := httpapi.NewLastValues()
+	var ready atomic.Bool
+	var devices *pool
+	api := httpapi.New(httpapi.Options{
+		ApplianceID: cfg.Appliance.ID, Store: n.Store, OwnerKey: n.Owner, Credentials: n.Ledger, Objects: n.Storage,
+		Logger:  log.With("component", "http"),
+		Devices: httpapi.DevicesFunc(func() []httpapi.DeviceStatus { return devices.statuses(lv.Values) }),
+		Pipeline: httpapi.PipelineFunc(func() httpapi.PipelineCounters {
+			storageErrs, ledgerErrs := ob.Errors()
+			return httpapi.PipelineCounters{StorageErrors: storageErrs, LedgerErrors: ledgerErrs}
+		}),
+		Ready: func(context.Context) error {
+			if !ready.Load() {
+				return errors.New("starting")
+			}
+			return nil
+		},
+	})
+	ob.OnAnchored = func(*store.BlockRecord) { anchored.Add(1); api.Notify() }
+	devices = newPool(lv.Sink(in), newSources(cfg, log), log)
+	devices.observe = api.ObservePoll
+	devices.forget = func(id string) { api.ForgetDevice(id); lv.Forget(id) }
+	httpCtx, stopHTTP := context.WithCancel(context.Background())
+	var httpDone sync.WaitGroup
+	defer func() { stopHTTP(); httpDone.Wait() }()
+	if *cfg.HTTP.Enabled {
+		httpDone.Add(1)
+		go func() {
+			defer httpDone.Done()
+			if err := api.Serve(httpCtx, cfg.HTTP.Listen); err != nil {
+				log.Error("HTTP API not available; the appliance runs on", "listen", cfg.HTTP.Listen, "err", err)
+			}
+		}()
+	}
 	if _, _, _, err := devices.apply(ctx, cfg.Devices); err != nil {
 		devices.stopAll()
 		return err
 	}
 	defer devices.stopAll()
 	log.Info("appliance running", "appliance", cfg.Appliance.ID, "devices", len(cfg.Devices),
-		"seal_every", cfg.Seal.MaxReadings, "seal_interval", cfg.Seal.Interval.D(), "storage", cfg.Storage.Kind, "ledger", cfg.Ledger.Kind)
+		"seal_every", cfg.Seal.MaxReadings, "seal_interval", cfg.Seal.Interval.D(), "storage", cfg.Storage.Kind, "ledger", cfg.Ledger.Kind,
+		"http", httpURL(cfg))
 
 	sealBlocks := func(flush bool) {
 		blocks, err := sealer.Seal(flush)
@@ -101,6 +138,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	lic := license.New(n.Store, n.Ledger, n.Storage, n.Owner, cfg.Appliance.ID, log.With("component", "license"))
 	go func() { defer workers.Done(); runLicensor(obCtx, lic, cfg.Seal.Interval.D(), log) }()
 	ob.Notify() // resume blocks left in the outbox by the last run
+	ready.Store(true)
 
 	b := &budget{st: n.Store, max: uint64(cfg.Budget.MaxBytes), policy: cfg.Budget.OnFull, devices: devices,
 		seal: func() { sealBlocks(true) }, log: log.With("component", "budget")}
@@ -168,4 +206,11 @@ func logStatus(log *slog.Logger, loops []*poll.Loop, readings, anchored uint64) 
 		errors += l.Health().Errors
 	}
 	log.Info("status", "readings_stored", readings, "poll_errors", errors, "blocks_anchored", anchored)
+}
+
+func httpURL(cfg *config.Config) string {
+	if !*cfg.HTTP.Enabled {
+		return "off"
+	}
+	return "http://" + cfg.HTTP.Listen + "/"
 }

@@ -113,6 +113,7 @@ devices:
         - {name: humidity, path: /sensors/humidity, unit: "%%"}
         - {name: co2, path: /sensors/env, format: json, field: co2, unit: ppm}
 `, maxReadings, sealInterval, modbus, opcua, coap)
+	cfg += fmt.Sprintf("http:\n  listen: %s\n", freeTCP(t))
 	cfg += strings.Join(extra, "")
 	path := filepath.Join(dir, "appliance.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {

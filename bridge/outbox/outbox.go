@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/wotchain/wotchain/bridge/store"
@@ -35,6 +36,8 @@ type Outbox struct {
 	ledger  Ledger
 	log     *slog.Logger
 	wake    chan struct{}
+
+	storageErrors, ledgerErrors atomic.Uint64
 
 	// MinBackoff and MaxBackoff bound the wait after a failed step.
 	MinBackoff, MaxBackoff time.Duration
@@ -91,6 +94,7 @@ func (o *Outbox) Step(ctx context.Context) (bool, error) {
 		}
 		loc, err := o.storage.Put(ctx, rec.ObjectHash, obj)
 		if err != nil {
+			o.storageErrors.Add(1)
 			return true, fmt.Errorf("upload block %d: %w", rec.Height, err)
 		}
 		rec.Location, rec.State = loc, store.Uploaded
@@ -103,6 +107,7 @@ func (o *Outbox) Step(ctx context.Context) (bool, error) {
 			Header: rec.Header, HeaderSig: rec.HeaderSig, ObjectHash: rec.ObjectHash, Location: rec.Location,
 		})
 		if err != nil {
+			o.ledgerErrors.Add(1)
 			return true, fmt.Errorf("anchor block %d: %w", rec.Height, err)
 		}
 		rec.State = store.Anchored
@@ -158,6 +163,11 @@ func (o *Outbox) backoff(failures int) time.Duration {
 		d = o.MaxBackoff
 	}
 	return d/2 + rand.N(d/2+1)
+}
+
+// Errors returns how many uploads and anchoring calls failed since start.
+func (o *Outbox) Errors() (storage, ledger uint64) {
+	return o.storageErrors.Load(), o.ledgerErrors.Load()
 }
 
 // DroppedLocation is the storage location anchored for a block whose data

@@ -42,6 +42,10 @@ type Loop struct {
 	sink Sink
 	log  *slog.Logger
 
+	// Observe, if set before Run, is told the duration and outcome of
+	// every poll (for the metrics' latency histogram).
+	Observe func(device string, took time.Duration, err error)
+
 	mu     sync.Mutex
 	health Health
 }
@@ -89,6 +93,9 @@ func (l *Loop) Once(ctx context.Context) {
 	var first, last uint64
 	if err == nil {
 		first, last, err = l.sink.Ingest(l.dev.ID, samples, time.Now())
+	}
+	if l.Observe != nil {
+		l.Observe(l.dev.ID, took, err)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
