@@ -1,0 +1,565 @@
+package publish
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/wotchain/wotchain/bridge/store"
+)
+
+// Store is what the publisher reads: readings by sequence number and its
+// durable cursor. *store.Store implements it.
+type Store interface {
+	NextSeq() (uint64, error)
+	Reading(seq uint64) ([]byte, error)
+	Readings(first, last uint64) ([][]byte, error)
+	BlockForSeq(seq uint64) (*store.BlockRecord, error)
+	Cursor(name string) (uint64, error)
+	SetCursor(name string, v uint64) error
+}
+
+// Options are the publisher's settings that do not come from its section.
+type Options struct {
+	ApplianceID string
+	Logger      *slog.Logger // nil: discard
+}
+
+// Stats describe the publisher for health and metrics.
+type Stats struct {
+	Published uint64 // messages the broker acknowledged since start (repeats after a reconnect included)
+	AckedSeq  uint64 // every reading up to this seq is acknowledged
+	Lag       uint64 // stored readings not yet acknowledged: next seq - 1 - AckedSeq
+	Connected bool
+	Errors    uint64 // failed connects, publishes, timeouts and store errors
+	LastError string
+	// Skipped counts readings deleted locally (retention, disk budget)
+	// before they were published; they are passed over with a warning.
+	Skipped uint64
+}
+
+// Publisher publishes every stored reading, in sequence order, with QoS 1.
+// Its position is the store cursor Config.CursorName(), advanced only for
+// readings the broker acknowledged (PUBACK), so an outage or a restart
+// loses nothing: publishing resumes after the last acknowledged reading.
+// Messages in flight when a connection drops are sent again, so a reading
+// can arrive twice (at-least-once); per point, messages stay in sequence
+// order.
+type Publisher struct {
+	cfg      Config
+	st       Store
+	log      *slog.Logger
+	app      string
+	broker   string
+	clientID string
+	tls      *tls.Config
+	password string
+
+	wake chan struct{}
+
+	// acked is the in-memory acknowledged position; the cursor may lag it
+	// by at most cursorEvery.
+	acked     atomic.Uint64
+	published atomic.Uint64
+	skipped   atomic.Uint64
+	errors    atomic.Uint64
+	connected atomic.Bool
+	// connectedOnce is set by a successful connect, so the backoff starts
+	// short again after a connection that worked.
+	connectedOnce atomic.Bool
+	lastStore     atomic.Uint64 // latest seq known to be stored, for Stats when the store read fails
+	mu            sync.Mutex
+	lastError     string
+}
+
+// cursorEvery bounds how often the cursor is written (a synced write) while
+// acknowledgements stream in; it is also written whenever the publisher
+// catches up or stops. A crash can thus repeat at most this much, never skip.
+const cursorEvery = 200 * time.Millisecond
+
+// maxWriteTimeout caps the client's write timeout.
+const maxWriteTimeout = 3 * time.Second
+
+// drainTimeout bounds the wait for acknowledgements at stop.
+const drainTimeout = 2 * time.Second
+
+// readBatch is how many readings are read from the store at a time.
+const readBatch = 256
+
+// New checks the configuration and reads the password and TLS files, so a
+// missing file shows at start-up rather than at the first connect.
+func New(cfg Config, st Store, opts Options) (*Publisher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("mqtt: %w", err)
+	}
+	broker, err := brokerAddress(cfg.Broker)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: broker: %w", err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Publisher{
+		cfg: cfg, st: st, app: opts.ApplianceID, broker: broker,
+		clientID: cfg.ClientID,
+		log:      log.With("component", "mqtt", "broker", cfg.Broker),
+		wake:     make(chan struct{}, 1),
+	}
+	if p.clientID == "" {
+		p.clientID = "wotchain-" + opts.ApplianceID + "-" + cfg.name()
+	}
+	if cfg.Username != "" {
+		if p.password, err = readPassword(&cfg); err != nil {
+			return nil, fmt.Errorf("mqtt: %w", err)
+		}
+	}
+	if strings.HasPrefix(broker, "mqtts://") {
+		if p.tls, err = tlsConfig(cfg.TLS); err != nil {
+			return nil, fmt.Errorf("mqtt: %w", err)
+		}
+	}
+	acked, err := st.Cursor(cfg.CursorName())
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: read cursor %s: %w", cfg.CursorName(), err)
+	}
+	p.acked.Store(acked)
+	return p, nil
+}
+
+// Notify tells the publisher that readings up to lastSeq are stored. It
+// never blocks; call it from the ingest stage's committed callback.
+func (p *Publisher) Notify(lastSeq uint64) {
+	for {
+		cur := p.lastStore.Load()
+		if lastSeq <= cur || p.lastStore.CompareAndSwap(cur, lastSeq) {
+			break
+		}
+	}
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns the current statistics.
+func (p *Publisher) Stats() Stats {
+	acked := p.acked.Load()
+	stored := p.lastStore.Load()
+	if next, err := p.st.NextSeq(); err == nil && next-1 > stored {
+		stored = next - 1
+	}
+	s := Stats{
+		Published: p.published.Load(),
+		Skipped:   p.skipped.Load(),
+		AckedSeq:  acked,
+		Connected: p.connected.Load(),
+		Errors:    p.errors.Load(),
+	}
+	if stored > acked {
+		s.Lag = stored - acked
+	}
+	p.mu.Lock()
+	s.LastError = p.lastError
+	p.mu.Unlock()
+	return s
+}
+
+func (p *Publisher) fail(err error) {
+	p.errors.Add(1)
+	p.mu.Lock()
+	p.lastError = err.Error()
+	p.mu.Unlock()
+}
+
+// Run publishes until ctx ends, reconnecting with backoff after any failure.
+// It returns nil when ctx ends.
+func (p *Publisher) Run(ctx context.Context) error {
+	p.log.Info("publishing", "from_seq", p.acked.Load()+1, "topic", p.cfg.topic(), "max_inflight", p.cfg.maxInflight())
+	const minDelay = 500 * time.Millisecond
+	delay := minDelay
+	for ctx.Err() == nil {
+		err := p.session(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		if err == nil {
+			continue
+		}
+		p.fail(err)
+		if p.connectedOnce.Swap(false) {
+			delay = minDelay
+		}
+		p.log.Warn("mqtt connection failed; readings stay stored and are published after reconnecting",
+			"err", err, "acked_seq", p.acked.Load(), "retry_in", delay)
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, p.cfg.maxReconnectDelay())
+	}
+	p.log.Info("publisher stopped", "acked_seq", p.acked.Load())
+	return nil
+}
+
+// session connects, publishes until an error or the end of ctx, and
+// disconnects. Resuming always starts after the acknowledged position, so
+// whatever was in flight on a failed connection is published again.
+func (p *Publisher) session(ctx context.Context) error {
+	lost := make(chan error, 1)
+	opts := mqtt.NewClientOptions().
+		AddBroker(p.broker).
+		SetClientID(p.clientID).
+		SetProtocolVersion(4). // MQTT 3.1.1, no fallback probing
+		SetCleanSession(true). // resending is ours to do, from the cursor
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetKeepAlive(p.cfg.keepAlive()).
+		SetPingTimeout(p.cfg.ackTimeout()).
+		SetConnectTimeout(p.cfg.connectTimeout()).
+		// The write timeout also bounds how long Publish can block handing a
+		// message to a connection that has just died (paho notices the loss
+		// after the fact), so keep it short.
+		SetWriteTimeout(min(p.cfg.ackTimeout(), maxWriteTimeout)).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			p.connected.Store(false)
+			select {
+			case lost <- err:
+			default:
+			}
+		})
+	if p.cfg.Username != "" {
+		opts.SetUsername(p.cfg.Username).SetPassword(p.password)
+	}
+	if p.tls != nil {
+		opts.SetTLSConfig(p.tls)
+	}
+	c := mqtt.NewClient(opts)
+	tok := c.Connect()
+	if !waitToken(ctx, tok, p.cfg.connectTimeout()+time.Second) {
+		c.Disconnect(0)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("connect to %s: timed out", p.cfg.Broker)
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("connect to %s: %w", p.cfg.Broker, err)
+	}
+	p.connected.Store(true)
+	p.connectedOnce.Store(true)
+	p.log.Info("mqtt connected", "client_id", p.clientID, "resume_after_seq", p.acked.Load())
+	err := p.stream(ctx, c, lost)
+	p.connected.Store(false)
+	c.Disconnect(250)
+	if serr := p.saveCursor(); serr != nil && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// inflight is a published message awaiting its PUBACK, or, with a nil
+// token, a range of deleted readings ending at seq that needs none.
+type inflight struct {
+	seq uint64
+	tok mqtt.Token
+	at  time.Time
+}
+
+// stream publishes readings after the acknowledged position in sequence
+// order, keeping at most max_inflight unacknowledged. Acknowledgements are
+// taken strictly in order, so the position only ever covers a gap-free
+// prefix of acknowledged readings.
+func (p *Publisher) stream(ctx context.Context, c mqtt.Client, lost <-chan error) error {
+	poll := time.NewTicker(p.cfg.pollInterval())
+	defer poll.Stop()
+	ackTimer := time.NewTimer(time.Hour)
+	defer ackTimer.Stop()
+	var window []inflight
+	// Whatever ends the stream, acknowledgements already received count.
+	defer func() { p.harvest(window) }()
+	next := p.acked.Load() + 1
+	lastSave := time.Now()
+	for {
+		select {
+		case err := <-lost:
+			return fmt.Errorf("connection lost: %w", err)
+		default:
+		}
+		// Fill the window from the store.
+		if room := p.cfg.maxInflight() - len(window); room > 0 {
+			nextSeq, err := p.st.NextSeq()
+			if err != nil {
+				return fmt.Errorf("read store position: %w", err)
+			}
+			if stored := nextSeq - 1; next <= stored {
+				last := min(stored, next+uint64(min(room, readBatch))-1)
+				raws, deleted, err := readStored(p.st, next, last)
+				if err != nil {
+					return fmt.Errorf("read readings %d..%d: %w", next, last, err)
+				}
+				if deleted != nil {
+					// Gone for good: pass over the block once everything
+					// before it is acknowledged.
+					p.log.Warn("readings were deleted locally before they were published (retention or disk budget); skipping them",
+						"seq_first", next, "seq_last", deleted.LastSeq, "block", deleted.Height, "dropped_unanchored", deleted.Dropped)
+					p.skipped.Add(deleted.LastSeq - next + 1)
+					window = append(window, inflight{seq: deleted.LastSeq})
+					next = deleted.LastSeq + 1
+					continue
+				}
+				last = next + uint64(len(raws)) - 1
+				for i, raw := range raws {
+					seq := next + uint64(i)
+					m, err := NewMessage(raw)
+					if err != nil {
+						return fmt.Errorf("reading %d: %w", seq, err)
+					}
+					payload, err := json.Marshal(m)
+					if err != nil {
+						return fmt.Errorf("reading %d: encode: %w", seq, err)
+					}
+					tok := c.Publish(Topic(p.cfg.topic(), m.Appliance, m.Device, m.Point), 1, p.cfg.Retain, payload)
+					if isDone(tok) && tok.Error() != nil {
+						// Not sent at all (not connected, or the hand-over
+						// timed out): publishing more would fail the same way.
+						return fmt.Errorf("publish reading %d: %w", seq, tok.Error())
+					}
+					window = append(window, inflight{seq: seq, tok: tok, at: time.Now()})
+				}
+				next = last + 1
+				continue // more may fit; acknowledgements are collected below
+			}
+		}
+
+		if len(window) == 0 {
+			// Caught up: make the position durable, then sleep.
+			if err := p.saveCursor(); err != nil {
+				return err
+			}
+			lastSave = time.Now()
+			select {
+			case <-ctx.Done():
+				return nil
+			case err := <-lost:
+				return fmt.Errorf("connection lost: %w", err)
+			case <-p.wake:
+			case <-poll.C:
+			}
+			continue
+		}
+
+		// Wait for the oldest message's acknowledgement.
+		if head := window[0]; head.tok != nil {
+			ackTimer.Reset(time.Until(head.at.Add(p.cfg.ackTimeout())))
+			select {
+			case <-ctx.Done():
+				window = p.drain(window)
+				return nil
+			case <-head.tok.Done():
+			case err := <-lost:
+				return fmt.Errorf("connection lost: %w", err)
+			case <-ackTimer.C:
+				return fmt.Errorf("no acknowledgement of reading %d within %s", head.seq, p.cfg.ackTimeout())
+			}
+		}
+		var err error
+		if window, err = p.harvest(window); err != nil {
+			return err
+		}
+		if time.Since(lastSave) >= cursorEvery {
+			if err := p.saveCursor(); err != nil {
+				return err
+			}
+			lastSave = time.Now()
+		}
+	}
+}
+
+// drain waits briefly for the acknowledgements of messages in flight when
+// the publisher stops, so that a clean restart repeats nothing.
+func (p *Publisher) drain(window []inflight) []inflight {
+	deadline := time.NewTimer(min(p.cfg.ackTimeout(), drainTimeout))
+	defer deadline.Stop()
+wait:
+	for _, f := range window {
+		if f.tok == nil {
+			continue
+		}
+		select {
+		case <-f.tok.Done():
+		case <-deadline.C:
+			break wait
+		}
+	}
+	rest, _ := p.harvest(window)
+	return rest
+}
+
+// harvest takes the acknowledged prefix off the window and advances the
+// acknowledged position over it. It stops at the first message not yet
+// acknowledged, or at one that failed, whose error it returns.
+func (p *Publisher) harvest(window []inflight) ([]inflight, error) {
+	n, sent := 0, uint64(0)
+	var err error
+	for _, f := range window {
+		if f.tok == nil {
+			n++
+			continue
+		}
+		if !isDone(f.tok) {
+			break
+		}
+		if e := f.tok.Error(); e != nil {
+			err = fmt.Errorf("publish reading %d: %w", f.seq, e)
+			break
+		}
+		n++
+		sent++
+	}
+	if n > 0 {
+		p.acked.Store(window[n-1].seq)
+		p.published.Add(sent)
+	}
+	return window[n:], err
+}
+
+// saveCursor makes the acknowledged position durable.
+func (p *Publisher) saveCursor() error {
+	acked := p.acked.Load()
+	if err := p.st.SetCursor(p.cfg.CursorName(), acked); err != nil {
+		return fmt.Errorf("save cursor %s at %d: %w", p.cfg.CursorName(), acked, err)
+	}
+	return nil
+}
+
+// readStored reads readings first..last, or fewer when a deleted range
+// starts inside it. When reading first itself was deleted (retention and
+// the disk budget delete whole sealed blocks), it returns the block that
+// held it instead.
+func readStored(st Store, first, last uint64) ([][]byte, *store.BlockRecord, error) {
+	raws, err := st.Readings(first, last)
+	if err == nil {
+		return raws, nil, nil
+	}
+	var out [][]byte
+	for seq := first; seq <= last; seq++ {
+		raw, rerr := st.Reading(seq)
+		if rerr == nil {
+			out = append(out, raw)
+			continue
+		}
+		if len(out) > 0 {
+			return out, nil, nil // up to the gap; the next read meets it first
+		}
+		if !store.IsNotFound(rerr) {
+			return nil, nil, rerr
+		}
+		rec, berr := st.BlockForSeq(seq)
+		if berr != nil {
+			return nil, nil, fmt.Errorf("%w, and no sealed block holds reading %d: %v", err, seq, berr)
+		}
+		return nil, rec, nil
+	}
+	return out, nil, nil
+}
+
+func isDone(t mqtt.Token) bool {
+	select {
+	case <-t.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// waitToken waits for t, the end of ctx or the timeout; it reports whether t completed.
+func waitToken(ctx context.Context, t mqtt.Token, timeout time.Duration) bool {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-t.Done():
+		return true
+	case <-ctx.Done():
+	case <-timer.C:
+	}
+	return false
+}
+
+func readPassword(cfg *Config) (string, error) {
+	if cfg.PasswordEnv != "" {
+		pw, ok := os.LookupEnv(cfg.PasswordEnv)
+		if !ok || pw == "" {
+			return "", fmt.Errorf("password_env: environment variable %s is not set", cfg.PasswordEnv)
+		}
+		return pw, nil
+	}
+	if cfg.PasswordFile == "" {
+		return "", errors.New("username: set password_file or password_env")
+	}
+	b, err := readPrivateFile(cfg.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("password_file: %w", err)
+	}
+	// Editors end files with a newline; a password never does.
+	pw := strings.TrimRight(string(b), "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("password_file %s is empty", cfg.PasswordFile)
+	}
+	return pw, nil
+}
+
+// readPrivateFile reads a secret, refusing a file that group or others can
+// read, as the appliance does for its own keys.
+func readPrivateFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s is readable by group or others (mode %04o): chmod 600 it", path, fi.Mode().Perm())
+	}
+	return os.ReadFile(path)
+}
+
+func tlsConfig(t TLS) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file %s: no PEM certificate", t.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		keyPEM, err := readPrivateFile(t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.key_file: %w", err)
+		}
+		certPEM, err := os.ReadFile(t.CertFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file: %w", err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file %s with key_file %s: %w", t.CertFile, t.KeyFile, err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}

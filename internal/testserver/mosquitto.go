@@ -1,0 +1,296 @@
+package testserver
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Mosquitto is a running Eclipse Mosquitto broker (Debian package
+// "mosquitto") with two listeners on 127.0.0.1:
+//
+//   - Addr: plain MQTT, anonymous access;
+//   - TLSAddr: TLS with a test CA, a client certificate required, and, when
+//     mosquitto_passwd is installed, username and password required.
+//
+// Persistence is on, so a Stop/Restart keeps persistent sessions and their
+// queued messages, as a production broker would.
+type Mosquitto struct {
+	Addr    string // 127.0.0.1:port, plain
+	TLSAddr string // 127.0.0.1:port, TLS (and auth)
+	Dir     string
+
+	CAFile         string // PEM CA that signed the server and client certificates
+	ClientCertFile string // PEM client certificate accepted by TLSAddr
+	ClientKeyFile  string // its key (mode 0600)
+
+	// Username and Password are required on TLSAddr; empty when
+	// mosquitto_passwd is not installed (TLSAddr then accepts any client
+	// holding a certificate). PasswordFile holds Password (mode 0600) for
+	// clients that read it from a file.
+	Username     string
+	Password     string
+	PasswordFile string
+
+	bin  string
+	conf string
+	proc *Proc
+}
+
+// mosquittoBinary finds the broker: WOTCHAIN_MOSQUITTO_BIN, PATH, or the
+// Debian location (/usr/sbin is often not on a user's PATH).
+func mosquittoBinary() (string, error) {
+	if p := os.Getenv("WOTCHAIN_MOSQUITTO_BIN"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("WOTCHAIN_MOSQUITTO_BIN: %w", err)
+		}
+		return p, nil
+	}
+	if p, err := exec.LookPath("mosquitto"); err == nil {
+		return p, nil
+	}
+	const debian = "/usr/sbin/mosquitto"
+	if _, err := os.Stat(debian); err != nil {
+		return "", fmt.Errorf("mosquitto not on PATH and not at %s (apt-get install mosquitto)", debian)
+	}
+	return debian, nil
+}
+
+// StartMosquitto starts a broker with a fresh directory and waits until both
+// listeners accept connections. It is killed when the test ends.
+func StartMosquitto(t testing.TB) *Mosquitto {
+	t.Helper()
+	bin, err := mosquittoBinary()
+	if err != nil {
+		MissingServer(t, "%v", err)
+	}
+	m := &Mosquitto{
+		Addr:    fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+		TLSAddr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+		Dir:     t.TempDir(),
+		bin:     bin,
+	}
+	m.writeCerts(t)
+	m.writePasswords(t)
+	m.writeConfig(t)
+	m.start(t)
+	return m
+}
+
+func (m *Mosquitto) start(t testing.TB) {
+	t.Helper()
+	m.proc = Command(t, exec.Command(m.bin, "-c", m.conf))
+	deadline := time.Now().Add(15 * time.Second)
+	for _, addr := range []string{m.Addr, m.TLSAddr} {
+		for {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			select {
+			case <-m.proc.done:
+				t.Fatalf("mosquitto exited during start-up:\n%s", m.proc.Output())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("mosquitto did not listen on %s within 15s: %v\n%s", addr, err, m.proc.Output())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// Stop shuts the broker down the way an operator would (SIGTERM): clients
+// are disconnected and persistent sessions are saved. It falls back to
+// SIGKILL after 10 s.
+func (m *Mosquitto) Stop(t testing.TB) {
+	t.Helper()
+	_ = m.proc.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.proc.done:
+	case <-time.After(10 * time.Second):
+		t.Logf("mosquitto ignored SIGTERM for 10s; killing it")
+		m.proc.Kill()
+	}
+}
+
+// Kill kills the broker (a crash): what it had not saved is lost.
+func (m *Mosquitto) Kill(t testing.TB) {
+	t.Helper()
+	m.proc.Kill()
+}
+
+// Restart starts the broker again on the same addresses, configuration and
+// persistence directory.
+func (m *Mosquitto) Restart(t testing.TB) {
+	t.Helper()
+	m.start(t)
+}
+
+// Output is what the broker logged so far (since its last start).
+func (m *Mosquitto) Output() string { return m.proc.Output() }
+
+func (m *Mosquitto) writeConfig(t testing.TB) {
+	t.Helper()
+	_, plainPort, _ := net.SplitHostPort(m.Addr)
+	_, tlsPort, _ := net.SplitHostPort(m.TLSAddr)
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	w("per_listener_settings true")
+	// As root, mosquitto would switch to the "mosquitto" user, which cannot
+	// read the test's 0700 temporary directory.
+	w("user %s", currentUser())
+	w("persistence true")
+	w("persistence_location %s/", m.Dir)
+	// An offline persistent session queues everything (the default keeps
+	// only 1000 messages, which a broker-outage test can exceed).
+	w("max_queued_messages 0")
+	w("log_dest stderr")
+	w("log_type error")
+	w("log_type warning")
+	w("log_type notice")
+	w("log_type information")
+	w("")
+	w("listener %s 127.0.0.1", plainPort)
+	w("allow_anonymous true")
+	w("")
+	w("listener %s 127.0.0.1", tlsPort)
+	w("cafile %s", m.CAFile)
+	w("certfile %s", filepath.Join(m.Dir, "server.pem"))
+	w("keyfile %s", filepath.Join(m.Dir, "server.key"))
+	w("require_certificate true")
+	if m.Username != "" {
+		w("allow_anonymous false")
+		w("password_file %s", filepath.Join(m.Dir, "passwd"))
+	} else {
+		w("allow_anonymous true")
+	}
+	m.conf = filepath.Join(m.Dir, "mosquitto.conf")
+	if err := os.WriteFile(m.conf, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func currentUser() string {
+	if os.Geteuid() == 0 {
+		return "root"
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "nobody" // ignored by mosquitto when not run as root
+}
+
+// writePasswords creates the broker's password file with mosquitto_passwd
+// (its hash format is mosquitto's own), if the tool is installed.
+func (m *Mosquitto) writePasswords(t testing.TB) {
+	t.Helper()
+	tool, err := exec.LookPath("mosquitto_passwd")
+	if err != nil {
+		t.Logf("mosquitto_passwd not installed: the TLS listener accepts clients without a password")
+		return
+	}
+	m.Username, m.Password = "wotchain-test", "s3cret-"+randomHex(t, 8)
+	out, err := exec.Command(tool, "-b", "-c", filepath.Join(m.Dir, "passwd"), m.Username, m.Password).CombinedOutput()
+	if err != nil {
+		t.Fatalf("mosquitto_passwd: %v: %s", err, out)
+	}
+	m.PasswordFile = filepath.Join(m.Dir, "client.password")
+	if err := os.WriteFile(m.PasswordFile, []byte(m.Password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func randomHex(t testing.TB, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", b)
+}
+
+// writeCerts creates a test CA, a server certificate for 127.0.0.1 and
+// localhost, and a client certificate.
+func (m *Mosquitto) writeCerts(t testing.TB) {
+	t.Helper()
+	caKey := newKey(t)
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "wotchain test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.CAFile = filepath.Join(m.Dir, "ca.pem")
+	writePEM(t, m.CAFile, "CERTIFICATE", caDER, 0o644)
+
+	leaf := func(serial int64, name string, usage x509.ExtKeyUsage, certFile, keyFile string) {
+		key := newKey(t)
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial),
+			Subject:      pkix.Name{CommonName: name},
+			NotBefore:    now.Add(-time.Hour),
+			NotAfter:     now.Add(24 * time.Hour),
+			KeyUsage:     x509.KeyUsageDigitalSignature,
+			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		}
+		if usage == x509.ExtKeyUsageServerAuth {
+			tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+			tmpl.DNSNames = []string{"localhost"}
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writePEM(t, certFile, "CERTIFICATE", der, 0o644)
+		writePEM(t, keyFile, "PRIVATE KEY", keyDER, 0o600)
+	}
+	leaf(2, "127.0.0.1", x509.ExtKeyUsageServerAuth, filepath.Join(m.Dir, "server.pem"), filepath.Join(m.Dir, "server.key"))
+	m.ClientCertFile, m.ClientKeyFile = filepath.Join(m.Dir, "client.pem"), filepath.Join(m.Dir, "client.key")
+	leaf(3, "wotchain-test-client", x509.ExtKeyUsageClientAuth, m.ClientCertFile, m.ClientKeyFile)
+}
+
+func newKey(t testing.TB) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func writePEM(t testing.TB, path, typ string, der []byte, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode); err != nil {
+		t.Fatal(err)
+	}
+}
