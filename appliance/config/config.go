@@ -12,6 +12,8 @@ import (
 	"github.com/dustin/go-humanize"
 	"gopkg.in/yaml.v3"
 
+	"github.com/wotchain/wotchain/bridge/aggregate"
+	"github.com/wotchain/wotchain/bridge/publish"
 	"github.com/wotchain/wotchain/protocols/coap"
 	"github.com/wotchain/wotchain/protocols/modbus"
 	"github.com/wotchain/wotchain/protocols/opcua"
@@ -19,17 +21,19 @@ import (
 
 // Config is the whole appliance configuration.
 type Config struct {
-	Appliance  Appliance   `yaml:"appliance"`
-	Seal       Seal        `yaml:"seal"`
-	Storage    Storage     `yaml:"storage"`
-	Ledger     Ledger      `yaml:"ledger"`
-	Recipients []Recipient `yaml:"recipients"`
-	Retention  Retention   `yaml:"retention"`
-	Budget     Budget      `yaml:"budget"`
-	Log        Log         `yaml:"log"`
-	HTTP       HTTP        `yaml:"http"`
-	Simulators *Simulators `yaml:"simulators"`
-	Devices    []Device    `yaml:"devices"`
+	Appliance  Appliance         `yaml:"appliance"`
+	Seal       Seal              `yaml:"seal"`
+	Storage    Storage           `yaml:"storage"`
+	Ledger     Ledger            `yaml:"ledger"`
+	Recipients []Recipient       `yaml:"recipients"`
+	Retention  Retention         `yaml:"retention"`
+	Budget     Budget            `yaml:"budget"`
+	Log        Log               `yaml:"log"`
+	HTTP       HTTP              `yaml:"http"`
+	MQTT       *publish.Config   `yaml:"mqtt"`      // live publishing; absent: off
+	Aggregate  *aggregate.Config `yaml:"aggregate"` // window aggregates; absent: off
+	Simulators *Simulators       `yaml:"simulators"`
+	Devices    []Device          `yaml:"devices"`
 
 	// Path is the file the configuration was loaded from.
 	Path string `yaml:"-"`

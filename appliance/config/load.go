@@ -7,12 +7,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/wotchain/wotchain/bridge/aggregate"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/protocols"
 )
@@ -54,6 +56,9 @@ func parse(path string, data []byte, view bool) (*Config, error) {
 		cfg.Path = path
 	}
 	cfg.applyDefaults()
+	if cfg.MQTT != nil {
+		cfg.MQTT.ResolvePaths(cfg.Resolve)
+	}
 	if errs := cfg.validate(view); len(errs) > 0 {
 		msgs := make([]string, len(errs))
 		for i, fe := range errs {
@@ -263,6 +268,19 @@ func (c *Config) validate(view bool) []*protocols.FieldError {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		add("log.format", "unknown format %q (text, json)", c.Log.Format)
 	}
+	for name, sec := range map[string]interface{ Validate() error }{"mqtt": c.MQTT, "aggregate": c.Aggregate} {
+		if reflect.ValueOf(sec).IsNil() {
+			continue
+		}
+		for _, err := range flatten(sec.Validate()) {
+			var fe *protocols.FieldError
+			if errors.As(err, &fe) {
+				errs = append(errs, &protocols.FieldError{Field: protocols.Nested(name, fe.Field), Err: fe.Err})
+			} else {
+				errs = append(errs, &protocols.FieldError{Field: name, Err: err})
+			}
+		}
+	}
 	if len(c.Devices) == 0 && !view {
 		add("devices", "at least one device is required")
 	}
@@ -280,6 +298,8 @@ func (d *Device) validate(f string, seen map[string]bool) []*protocols.FieldErro
 	}
 	if !idPattern.MatchString(d.ID) {
 		add(f+".id", "required: letters, digits, '.', '_' or '-' (got %q)", d.ID)
+	} else if aggregate.IsAggregateDevice(d.ID) {
+		add(f+".id", "ids starting with %q name aggregates", aggregate.DevicePrefix)
 	} else if seen[d.ID] {
 		add(f+".id", "device %q is defined twice", d.ID)
 	}

@@ -11,8 +11,8 @@ import (
 )
 
 // runRetention prunes the local store on the retention interval.
-func runRetention(ctx context.Context, st *store.Store, cfg *config.Config, log *slog.Logger) {
-	pr := retention.New(st, retention.Policy{KeepFor: cfg.Retention.KeepFor.D(), KeepBytes: uint64(cfg.Retention.KeepBytes)}, log)
+func runRetention(ctx context.Context, st *store.Store, cfg *config.Config, consumed func() uint64, log *slog.Logger) {
+	pr := retention.New(st, retention.Policy{KeepFor: cfg.Retention.KeepFor.D(), KeepBytes: uint64(cfg.Retention.KeepBytes), Consumed: consumed}, log)
 	t := time.NewTicker(cfg.Retention.Every.D())
 	defer t.Stop()
 	for {

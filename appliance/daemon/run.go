@@ -5,16 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/wotchain/wotchain/appliance/config"
 	"github.com/wotchain/wotchain/appliance/httpapi"
+	"github.com/wotchain/wotchain/bridge/aggregate"
 	"github.com/wotchain/wotchain/bridge/ingest"
 	"github.com/wotchain/wotchain/bridge/license"
 	"github.com/wotchain/wotchain/bridge/outbox"
 	"github.com/wotchain/wotchain/bridge/poll"
+	"github.com/wotchain/wotchain/bridge/publish"
 	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/bridge/store"
 )
@@ -58,8 +61,18 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	var lastStored atomic.Uint64
 	lastStored.Store(firstSeq - 1)
+	// Local consumers of the stored readings: live MQTT publishing and
+	// window aggregation, each resuming from its own durable position.
+	var pub *publish.Publisher
+	var agg *aggregate.Aggregator
 	in, err := ingest.New(n.Store, cfg.Appliance.ID, n.Signing, func(lastSeq uint64) {
 		lastStored.Store(lastSeq)
+		if pub != nil {
+			pub.Notify(lastSeq)
+		}
+		if agg != nil {
+			agg.Notify(lastSeq)
+		}
 		if lastSeq-unsealedBase.Load() >= uint64(cfg.Seal.MaxReadings) {
 			select {
 			case sealNow <- struct{}{}:
@@ -69,6 +82,29 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	})
 	if err != nil {
 		return err
+	}
+
+	if cfg.MQTT != nil {
+		if pub, err = publish.New(*cfg.MQTT, n.Store, publish.Options{ApplianceID: cfg.Appliance.ID, Logger: log.With("component", "mqtt")}); err != nil {
+			return err
+		}
+	}
+	if cfg.Aggregate != nil {
+		agg, err = aggregate.New(*cfg.Aggregate, n.Store, in, aggregate.Options{
+			StateFile: filepath.Join(cfg.Resolve(cfg.Appliance.DataDir), "aggregate.state"), Logger: log.With("component", "aggregate")})
+		if err != nil {
+			return err
+		}
+	}
+	consumed := func() uint64 {
+		c := ^uint64(0)
+		if pub != nil {
+			c = min(c, pub.Stats().AckedSeq)
+		}
+		if agg != nil {
+			c = min(c, agg.Stats().ProcessedSeq)
+		}
+		return c
 	}
 
 	// The operators' HTTP API; it stops before the store closes (defers run
@@ -134,7 +170,21 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	obCtx, stopOutbox := context.WithCancel(context.Background())
 	workers.Add(3)
 	go func() { defer workers.Done(); ob.Run(obCtx) }()
-	go func() { defer workers.Done(); runRetention(obCtx, n.Store, cfg, log.With("component", "retention")) }()
+	go func() {
+		defer workers.Done()
+		runRetention(obCtx, n.Store, cfg, consumed, log.With("component", "retention"))
+	}()
+	if pub != nil {
+		// It keeps draining through the shutdown window, like the outbox.
+		workers.Add(1)
+		go func() { defer workers.Done(); runConsumer(obCtx, "mqtt", pub.Run, log) }()
+	}
+	aggCtx, stopAgg := context.WithCancel(context.Background())
+	var aggDone sync.WaitGroup
+	if agg != nil {
+		aggDone.Add(1)
+		go func() { defer aggDone.Done(); runConsumer(aggCtx, "aggregate", agg.Run, log) }()
+	}
 	lic := license.New(n.Store, n.Ledger, n.Storage, n.Owner, cfg.Appliance.ID, log.With("component", "license"))
 	go func() { defer workers.Done(); runLicensor(obCtx, lic, cfg.Seal.Interval.D(), log) }()
 	ob.Notify() // resume blocks left in the outbox by the last run
@@ -163,6 +213,10 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 	}
 	devices.stopAll()
+	// The aggregator stores the windows it can close, then its state, before
+	// the last seal, so those aggregates are sealed too.
+	stopAgg()
+	aggDone.Wait()
 	sealBlocks(true)
 	// Give the outbox a moment to anchor the final block; whatever is left
 	// stays in the outbox and is resumed on the next start.
@@ -206,6 +260,14 @@ func logStatus(log *slog.Logger, loops []*poll.Loop, readings, anchored uint64) 
 		errors += l.Health().Errors
 	}
 	log.Info("status", "readings_stored", readings, "poll_errors", errors, "blocks_anchored", anchored)
+}
+
+// runConsumer runs a reading consumer until ctx ends; an error stops only
+// that consumer (readings stay stored), and is logged.
+func runConsumer(ctx context.Context, name string, run func(context.Context) error, log *slog.Logger) {
+	if err := run(ctx); err != nil && ctx.Err() == nil {
+		log.Error(name+" stopped; readings stay stored and it resumes from its position at the next start", "err", err)
+	}
 }
 
 func httpURL(cfg *config.Config) string {

@@ -107,6 +107,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/status", s.handleStatus)
 	mux.HandleFunc("GET /api/devices", s.handleDevices)
 	mux.HandleFunc("GET /api/readings", s.handleReadings)
+	mux.HandleFunc("GET /api/aggregates", s.handleAggregates)
 	mux.HandleFunc("GET /api/blocks", s.handleBlocks)
 	mux.HandleFunc("GET /api/blocks/{id}", s.handleBlock)
 	mux.HandleFunc("GET /api/blocks/{id}/proof", s.handleProof)

@@ -56,7 +56,11 @@ func Query(ctx context.Context, st QueryStore, req Request) ([]Window, error) {
 	dev := AggregateDevice(req.Device)
 	// A window lies in the range when its end does, and its start, end -
 	// size, is not before From. Aggregates are indexed by their end.
-	from, to := req.From.Add(req.Window).UnixNano(), req.To.UnixNano()
+	// A zero From means "from the first": its UnixNano would overflow.
+	from, to := int64(0), req.To.UnixNano()
+	if !req.From.IsZero() {
+		from = req.From.Add(req.Window).UnixNano()
+	}
 	if from > to {
 		return nil, nil
 	}

@@ -18,6 +18,10 @@ import (
 type Policy struct {
 	KeepFor   time.Duration // keep readings of blocks whose last reading is younger
 	KeepBytes uint64        // prune oldest anchored blocks while the store is larger
+	// Consumed, if set, is the highest seq every local consumer of readings
+	// (MQTT publisher, aggregator) has finished with; blocks holding later
+	// readings are kept so store-and-forward loses nothing.
+	Consumed func() uint64
 }
 
 // Pruner applies a Policy to a store.
@@ -49,9 +53,13 @@ func (p *Pruner) Prune(now time.Time) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("retention: %w", err)
 	}
+	consumed := ^uint64(0)
+	if p.policy.Consumed != nil {
+		consumed = p.policy.Consumed()
+	}
 	var blocks []*store.BlockRecord
 	err = p.st.Blocks(from, func(b *store.BlockRecord) (bool, error) {
-		if b.State != store.Anchored {
+		if b.State != store.Anchored || b.LastSeq > consumed {
 			return false, nil
 		}
 		old := p.policy.KeepFor > 0 && now.Sub(time.Unix(0, lastTime(b))) > p.policy.KeepFor

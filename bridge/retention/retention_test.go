@@ -128,3 +128,18 @@ func TestPruneBySize(t *testing.T) {
 		t.Fatalf("the oldest block was not pruned first: %v", err)
 	}
 }
+
+// Readings a local consumer (MQTT, aggregation) has not finished with stay.
+func TestPruneKeepsUnconsumed(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	st := chain(t, 6, 0, t0)
+	b2, _ := st.Block(2)
+	p := New(st, Policy{KeepFor: time.Hour, Consumed: func() uint64 { return b2.LastSeq }}, slog.New(slog.DiscardHandler))
+	if n, err := p.Prune(t0.Add(365 * 24 * time.Hour)); err != nil || n != 3 {
+		t.Fatalf("pruned %d, %v; want blocks 0..2 only", n, err)
+	}
+	b3, _ := st.Block(3)
+	if _, err := st.Reading(b3.FirstSeq); err != nil {
+		t.Fatalf("an unconsumed block was pruned: %v", err)
+	}
+}
