@@ -156,6 +156,9 @@ type HTTP struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug | info (default) | warn | error
 	Format string `yaml:"format"` // text (default) | json
+	// Components sets a level per component (outbox, license, retention,
+	// budget, http, mqtt, aggregate, simulator), overriding Level.
+	Components map[string]string `yaml:"components"`
 }
 
 // Simulators starts in-process simulated devices (demo and tests only).

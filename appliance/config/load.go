@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/wotchain/wotchain/appliance/logging"
 	"github.com/wotchain/wotchain/bridge/aggregate"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/protocols"
@@ -264,6 +265,11 @@ func (c *Config) validate(view bool) []*protocols.FieldError {
 	case "debug", "info", "warn", "error":
 	default:
 		add("log.level", "unknown level %q (debug, info, warn, error)", c.Log.Level)
+	}
+	for name, l := range c.Log.Components {
+		if !logging.ValidLevel(l) {
+			add("log.components."+name, "unknown level %q (debug, info, warn, error)", l)
+		}
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		add("log.format", "unknown format %q (text, json)", c.Log.Format)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wotchain/wotchain/appliance/config"
 	"github.com/wotchain/wotchain/appliance/daemon"
+	"github.com/wotchain/wotchain/appliance/logging"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/bridge/verify"
 )
@@ -45,14 +46,8 @@ func loadConfig(path string) (*config.Config, error) {
 
 func loadViewConfig(path string) (*config.Config, error) { return config.LoadView(path) }
 
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Log.Level)) // validated by config
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, error) {
+	return logging.New(w, cfg.Log.Format, cfg.Log.Level, cfg.Log.Components)
 }
 
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
@@ -65,7 +60,11 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return daemon.Run(ctx, cfg, newLogger(cfg, stderr))
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	return daemon.Run(ctx, cfg, log)
 }
 
 func cmdCheck(args []string, stdout io.Writer) error {
