@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -45,11 +46,11 @@ func parse(path string, data []byte, view bool) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
-		return nil, decodeError(path, err)
+		return nil, decodeError(path, data, err)
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, decodeError(path, err)
+		return nil, decodeError(path, data, err)
 	}
 	if abs, err := filepath.Abs(path); err == nil {
 		cfg.Path = abs
@@ -76,28 +77,56 @@ var (
 )
 
 // decodeError turns yaml.v3's messages into "file:line: message" lines.
-func decodeError(path string, err error) error {
+func decodeError(path string, data []byte, err error) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		msgs := make([]string, len(te.Errors))
 		for i, m := range te.Errors {
-			msgs[i] = located(path, unknownField.ReplaceAllString(m, "unknown key $1 (in $2)"))
+			msgs[i] = located(path, data, unknownField.ReplaceAllString(m, "unknown key $1 (in $2)"))
 		}
 		return errors.New(strings.Join(msgs, "\n"))
 	}
 	if err.Error() == "EOF" {
 		return fmt.Errorf("%s: the file is empty", path)
 	}
-	return errors.New(located(path, err.Error()))
+	return errors.New(located(path, data, err.Error()))
 }
 
 // located rewrites "line N: msg" as "path:N: msg".
-func located(path, msg string) string {
+func located(path string, data []byte, msg string) string {
 	msg = strings.TrimPrefix(msg, "yaml: ")
+	// A quoted value may span lines; keep one error per line.
+	msg = strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(msg)
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		return path + ":" + m[1] + ": " + msg[len(m[0]):]
 	}
-	return path + ": " + msg
+	return fmt.Sprintf("%s:%d: %s", path, unlocatedLine(data, msg), msg)
+}
+
+// unlocatedLine finds the line of a yaml.v3 error that names none: a
+// reader error is at the first byte that is not printable UTF-8, an unknown
+// alias at its first use, and anything else on line 1 (yaml.v3 leaves the
+// line out only when its 0-based mark is 0).
+func unlocatedLine(data []byte, msg string) int {
+	off := -1
+	switch {
+	case strings.Contains(msg, "UTF-8") || strings.Contains(msg, "control characters") || strings.Contains(msg, "Unicode"):
+		for i := 0; i < len(data); {
+			r, n := utf8.DecodeRune(data[i:])
+			if (r == utf8.RuneError && n <= 1) || (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f {
+				off = i
+				break
+			}
+			i += n
+		}
+	case strings.HasPrefix(msg, "unknown anchor '"):
+		name := strings.TrimSuffix(strings.TrimPrefix(msg, "unknown anchor '"), "' referenced")
+		off = bytes.Index(data, []byte("*"+name))
+	}
+	if off < 0 {
+		return 1
+	}
+	return 1 + bytes.Count(data[:off], []byte("\n"))
 }
 
 func (c *Config) applyDefaults() {

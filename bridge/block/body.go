@@ -98,7 +98,7 @@ func Open(h *Header, b *Body, pub ed25519.PublicKey) (*Opened, error) {
 		if err != nil {
 			return nil, fmt.Errorf("block %d poll %d: %w", h.Height, i, err)
 		}
-		if p.FirstSeq != next || p.LastSeq > h.LastSeq || p.ApplianceID != h.ApplianceID {
+		if p.FirstSeq != next || p.FirstSeq < h.FirstSeq || p.LastSeq > h.LastSeq || p.ApplianceID != h.ApplianceID {
 			return nil, fmt.Errorf("block %d poll %d: covers %d..%d, expected to start at %d", h.Height, i, p.FirstSeq, p.LastSeq, next)
 		}
 		lo, hi := p.FirstSeq-h.FirstSeq, p.LastSeq-h.FirstSeq+1

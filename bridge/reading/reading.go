@@ -154,6 +154,9 @@ func Decode(data []byte) (*Reading, error) {
 	if string(again) != string(data) {
 		return nil, errors.New("decode reading: not in canonical encoding")
 	}
+	if r.Float != nil && (math.IsNaN(*r.Float) || math.IsInf(*r.Float, 0)) {
+		return nil, fmt.Errorf("decode reading %d: value %v is not a finite number", r.Seq, *r.Float)
+	}
 	if r.Quality > Bad {
 		return nil, fmt.Errorf("decode reading %d: unknown quality %d", r.Seq, r.Quality)
 	}

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -46,10 +48,14 @@ type BlockRecord struct {
 	Dropped bool `cbor:"11,keyasint,omitempty"`
 }
 
-func decodeBlock(v []byte) (*BlockRecord, error) {
+func decodeBlock(height uint64, v []byte) (*BlockRecord, error) {
 	var r BlockRecord
 	if err := cbor.Unmarshal(v, &r); err != nil {
 		return nil, fmt.Errorf("store: corrupt block record: %w", err)
+	}
+	sum := sha256.Sum256(r.Header)
+	if r.Height != height || r.BlockID != hex.EncodeToString(sum[:]) {
+		return nil, fmt.Errorf("store: corrupt block record at height %d: it says height %d, block %s", height, r.Height, r.BlockID)
 	}
 	return &r, nil
 }
@@ -89,16 +95,20 @@ func (s *Store) Block(height uint64) (*BlockRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("block %d: %w", height, err)
 	}
-	return decodeBlock(v)
+	return decodeBlock(height, v)
 }
 
 // LastBlock returns the most recently sealed block, or ErrNotFound.
 func (s *Store) LastBlock() (*BlockRecord, error) {
-	_, v, err := s.seekForPrev(cfBlocks, u64(^uint64(0)))
+	k, v, err := s.seekForPrev(cfBlocks, u64(^uint64(0)))
 	if err != nil {
 		return nil, err
 	}
-	return decodeBlock(v)
+	height, err := getU64(k)
+	if err != nil {
+		return nil, err
+	}
+	return decodeBlock(height, v)
 }
 
 // BlockForSeq returns the block that holds reading seq, or ErrNotFound if it is not sealed yet.
@@ -128,8 +138,12 @@ func (s *Store) BlockForSeq(seq uint64) (*BlockRecord, error) {
 
 // Blocks calls fn for each block from height from upwards.
 func (s *Store) Blocks(from uint64, fn func(*BlockRecord) (bool, error)) error {
-	return s.scan(cfBlocks, u64(from), nil, func(_, v []byte) (bool, error) {
-		rec, err := decodeBlock(v)
+	return s.scan(cfBlocks, u64(from), nil, func(k, v []byte) (bool, error) {
+		height, err := getU64(k)
+		if err != nil {
+			return false, err
+		}
+		rec, err := decodeBlock(height, v)
 		if err != nil {
 			return false, err
 		}

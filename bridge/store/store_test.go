@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -221,7 +222,7 @@ func TestFindSeq(t *testing.T) {
 
 func blockRec(height, first, last uint64) *BlockRecord {
 	return &BlockRecord{
-		Height: height, BlockID: fmt.Sprintf("%064x", height+1), Header: []byte{byte(height)}, HeaderSig: []byte("sig"),
+		Height: height, BlockID: fmt.Sprintf("%x", sha256.Sum256([]byte{byte(height)})), Header: []byte{byte(height)}, HeaderSig: []byte("sig"),
 		FirstSeq: first, LastSeq: last, ObjectHash: fmt.Sprintf("%064x", 100+height), State: Sealed, SealedAt: int64(height),
 	}
 }

@@ -174,7 +174,14 @@ func GetCredential(st State, blockID string) (*Credential, error) {
 	if v == nil {
 		return nil, fmt.Errorf("%w: credential for block %s", ErrNotFound, blockID)
 	}
-	return decodeCredential(v)
+	c, err := decodeCredential(v)
+	if err != nil {
+		return nil, err
+	}
+	if c.BlockID != blockID {
+		return nil, fmt.Errorf("credential %s: the ledger holds block %s's credential under it", blockID, c.BlockID)
+	}
+	return c, nil
 }
 
 // decodeCredential parses a credential read from the ledger and re-derives

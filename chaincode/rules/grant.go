@@ -157,6 +157,9 @@ func GetGrant(st State, applianceID, grantID string) (*Grant, error) {
 	if err := json.Unmarshal(v, &g); err != nil {
 		return nil, fmt.Errorf("grant %s: corrupt ledger record: %w", grantID, err)
 	}
+	if g.ApplianceID != applianceID || g.ID != grantID {
+		return nil, fmt.Errorf("grant %s of appliance %s: the ledger record is grant %q of appliance %q", grantID, applianceID, g.ID, g.ApplianceID)
+	}
 	return &g, nil
 }
 
@@ -180,6 +183,9 @@ func ListGrants(st State, applianceID string, limit int, bookmark string) (*Gran
 		var g Grant
 		if err := json.Unmarshal(e.Value, &g); err != nil {
 			return nil, fmt.Errorf("grant at %q: corrupt ledger record: %w", e.Key, err)
+		}
+		if k, err := CompositeKey(keyGrant, g.ApplianceID, g.ID); err != nil || k != e.Key {
+			return nil, fmt.Errorf("grant at %q: the ledger record is grant %q of appliance %q", e.Key, g.ID, g.ApplianceID)
 		}
 		page.Grants = append(page.Grants, &g)
 	}
