@@ -6,7 +6,7 @@ BIN     := bin/wotchain
 FUZZTIME ?= 10s
 VERSION ?= 0.1.0
 
-.PHONY: all deps test-deps build demo demo-fabric fabric-up fabric-down deb test vet fuzz clean
+.PHONY: all deps test-deps build demo demo-fabric fabric-up fabric-down deb test vet fuzz reliability-long clean
 
 all: build
 
@@ -60,9 +60,13 @@ vet:
 fuzz: deps
 	@$(GO) list -f '{{.ImportPath}}' ./... | while read -r pkg; do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 100x $$pkg || exit 1; \
 	  done; \
 	done
+
+# The long form of the crash test (docs/RELIABILITY.md): 50 kill -9 under load.
+reliability-long: deps
+	WOTCHAIN_E2E_KILLS=50 $(GO) test -count=1 -timeout 30m -run Killed -v ./appliance/e2e/
 
 clean:
 	rm -rf bin data dist

@@ -146,6 +146,9 @@ func (o *Outbox) Run(ctx context.Context) {
 			return
 		case busy:
 			failures = 0
+			if ctx.Err() != nil {
+				return
+			}
 			continue
 		}
 		select {

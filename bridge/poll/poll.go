@@ -5,6 +5,7 @@ package poll
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -112,12 +113,34 @@ func (l *Loop) Once(ctx context.Context) {
 		}
 		return
 	}
+	l.health.Readings += last - first + 1
+	// A device that answers but whose every value is Bad (garbage, every
+	// point refused) is failing too: its Bad readings are stored as
+	// evidence, and its health says so.
+	if reason, allBad := allBad(samples); allBad {
+		l.health.Errors++
+		l.health.ConsecutiveErrors++
+		l.health.LastError = reason
+		if l.health.ConsecutiveErrors == 1 || l.health.ConsecutiveErrors%10 == 0 {
+			l.log.Warn("every value of the poll is bad", "reason", reason, "consecutive", l.health.ConsecutiveErrors)
+		}
+		return
+	}
 	if l.health.ConsecutiveErrors > 0 {
 		l.log.Info("device recovered", "after_errors", l.health.ConsecutiveErrors)
 	}
 	l.health.ConsecutiveErrors = 0
 	l.health.LastError = ""
 	l.health.LastGood = time.Now()
-	l.health.Readings += last - first + 1
 	l.log.Debug("poll stored", "seq_first", first, "seq_last", last, "took", took)
+}
+
+// allBad reports whether every sample is Bad, with the first reason.
+func allBad(samples []protocols.Sample) (string, bool) {
+	for _, s := range samples {
+		if s.Quality != protocols.Bad {
+			return "", false
+		}
+	}
+	return fmt.Sprintf("all %d points bad: %s: %s", len(samples), samples[0].Point, samples[0].Reason), true
 }

@@ -92,3 +92,23 @@ func TestLoopSkipsEmptyPollsAndStopsOnCancel(t *testing.T) {
 		t.Fatal("Run did not return after cancel")
 	}
 }
+
+// A device whose every value is Bad is failing: readings stored, health in error.
+func TestAllBadPollIsAnError(t *testing.T) {
+	src := &fakeSource{samples: []protocols.Sample{{Point: "a", Quality: protocols.Bad, Reason: "exception 2"}, {Point: "b", Quality: protocols.Bad, Reason: "exception 2"}}}
+	sink := &fakeSink{}
+	l := NewLoop(Device{ID: "d", Interval: time.Second, Timeout: time.Second, Source: src}, sink, slog.New(slog.DiscardHandler))
+	l.Once(context.Background())
+	h := l.Health()
+	if len(sink.polls) != 1 || h.Readings != 2 {
+		t.Fatalf("bad values were not stored: %+v", h)
+	}
+	if h.ConsecutiveErrors != 1 || h.Errors != 1 || !h.LastGood.IsZero() || h.LastError != "all 2 points bad: a: exception 2" {
+		t.Fatalf("health after an all-bad poll: %+v", h)
+	}
+	src.samples[1] = protocols.Sample{Point: "b", Value: 1.0}
+	l.Once(context.Background())
+	if h = l.Health(); h.ConsecutiveErrors != 0 || h.LastGood.IsZero() {
+		t.Fatalf("one good value should count as a good poll: %+v", h)
+	}
+}
