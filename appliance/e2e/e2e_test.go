@@ -119,7 +119,7 @@ func TestDemoRunVerifiesAndDetectsTampering(t *testing.T) {
 // had acknowledged is stored exactly once, sequence numbers have no gaps,
 // and every block is anchored exactly once and verifies.
 func TestKilledAndRestartedLosesNothing(t *testing.T) {
-	kills := 3
+	kills := 10 // the CI form; WOTCHAIN_E2E_KILLS=50 (make reliability-long) is the long one
 	if v := os.Getenv("WOTCHAIN_E2E_KILLS"); v != "" {
 		kills, _ = strconv.Atoi(v)
 	}
