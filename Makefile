@@ -64,9 +64,11 @@ fuzz: deps
 	  done; \
 	done
 
-# The long form of the crash test (docs/RELIABILITY.md): 50 kill -9 under load.
-reliability-long: deps
+# The long forms of the fault tests (docs/RELIABILITY.md): 50 kill -9 under
+# load, and ledger and storage down for minutes.
+reliability-long: test-deps
 	WOTCHAIN_E2E_KILLS=50 $(GO) test -count=1 -timeout 30m -run Killed -v ./appliance/e2e/
+	WOTCHAIN_E2E_OUTAGE=3m $(GO) test -count=1 -timeout 30m -run 'UplinksDown' -v ./appliance/e2e/
 
 clean:
 	rm -rf bin data dist
