@@ -14,6 +14,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/wotchain/wotchain/internal/secret"
 )
 
 const (
@@ -26,12 +28,8 @@ var ErrNotExist = fs.ErrNotExist
 
 // checkPrivateFile refuses a private key that others can read or write.
 func checkPrivateFile(path string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("key file %s has permissions %04o; it must not be accessible by group or others (chmod 600 %s)", path, perm, path)
+	if err := secret.Check(path); err != nil {
+		return fmt.Errorf("key file %w", err)
 	}
 	return nil
 }

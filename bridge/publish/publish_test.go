@@ -449,7 +449,7 @@ func TestNewRefusesUnreadableSecrets(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{"world-readable password file", Config{Broker: "mqtt://h", Username: "u", PasswordFile: open}, "readable by group or others"},
+		{"world-readable password file", Config{Broker: "mqtt://h", Username: "u", PasswordFile: open}, "must not be accessible by group or others"},
 		{"empty password file", Config{Broker: "mqtt://h", Username: "u", PasswordFile: empty}, "is empty"},
 		{"missing password file", Config{Broker: "mqtt://h", Username: "u", PasswordFile: filepath.Join(dir, "nope")}, "no such file"},
 		{"unset password env", Config{Broker: "mqtt://h", Username: "u", PasswordEnv: "WOTCHAIN_TEST_UNSET_PW"}, "WOTCHAIN_TEST_UNSET_PW is not set"},

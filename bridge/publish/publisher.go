@@ -17,6 +17,8 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/wotchain/wotchain/bridge/store"
+
+	"github.com/wotchain/wotchain/internal/secret"
 )
 
 // Store is what the publisher reads: readings by sequence number and its
@@ -499,38 +501,12 @@ func waitToken(ctx context.Context, t mqtt.Token, timeout time.Duration) bool {
 
 func readPassword(cfg *Config) (string, error) {
 	if cfg.PasswordEnv != "" {
-		pw, ok := os.LookupEnv(cfg.PasswordEnv)
-		if !ok || pw == "" {
-			return "", fmt.Errorf("password_env: environment variable %s is not set", cfg.PasswordEnv)
-		}
-		return pw, nil
+		return secret.Value("password_env", cfg.PasswordEnv, "")
 	}
 	if cfg.PasswordFile == "" {
 		return "", errors.New("username: set password_file or password_env")
 	}
-	b, err := readPrivateFile(cfg.PasswordFile)
-	if err != nil {
-		return "", fmt.Errorf("password_file: %w", err)
-	}
-	// Editors end files with a newline; a password never does.
-	pw := strings.TrimRight(string(b), "\r\n")
-	if pw == "" {
-		return "", fmt.Errorf("password_file %s is empty", cfg.PasswordFile)
-	}
-	return pw, nil
-}
-
-// readPrivateFile reads a secret, refusing a file that group or others can
-// read, as the appliance does for its own keys.
-func readPrivateFile(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s is readable by group or others (mode %04o): chmod 600 it", path, fi.Mode().Perm())
-	}
-	return os.ReadFile(path)
+	return secret.Value("password_file", "", cfg.PasswordFile)
 }
 
 func tlsConfig(t TLS) (*tls.Config, error) {
@@ -547,7 +523,7 @@ func tlsConfig(t TLS) (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	if t.CertFile != "" {
-		keyPEM, err := readPrivateFile(t.KeyFile)
+		keyPEM, err := secret.ReadFile(t.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("tls.key_file: %w", err)
 		}

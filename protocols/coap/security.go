@@ -10,6 +10,8 @@ import (
 	"os"
 
 	piondtls "github.com/pion/dtls/v3"
+
+	"github.com/wotchain/wotchain/internal/secret"
 )
 
 // dtlsOptions loads the DTLS credentials the configuration names. It runs
@@ -132,13 +134,4 @@ func loadCAs(path string) (*x509.CertPool, error) {
 
 // checkPrivateFile refuses a secret that group or others can access, as
 // the appliance does for its own keys.
-func checkPrivateFile(path string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%s has permissions %04o; it must not be accessible by group or others (chmod 600 %s)", path, perm, path)
-	}
-	return nil
-}
+func checkPrivateFile(path string) error { return secret.Check(path) }

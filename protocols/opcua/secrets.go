@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/wotchain/wotchain/internal/secret"
 )
 
 // credentials are the user identity a session activates with, read once by
@@ -62,36 +64,14 @@ func loadCredentials(cfg *Config) (credentials, error) {
 
 func readPassword(cfg *Config) (string, error) {
 	if cfg.PasswordEnv != "" {
-		pw, ok := os.LookupEnv(cfg.PasswordEnv)
-		if !ok || pw == "" {
-			return "", fmt.Errorf("password_env: environment variable %s is not set", cfg.PasswordEnv)
-		}
-		return pw, nil
+		return secret.Value("password_env", cfg.PasswordEnv, "")
 	}
-	b, err := readPrivateFile(cfg.PasswordFile)
-	if err != nil {
-		return "", fmt.Errorf("password_file: %w", err)
-	}
-	// Editors end files with a newline; a password never does.
-	pw := strings.TrimRight(string(b), "\r\n")
-	if pw == "" {
-		return "", fmt.Errorf("password_file %s is empty", cfg.PasswordFile)
-	}
-	return pw, nil
+	return secret.Value("password_file", "", cfg.PasswordFile)
 }
 
 // readPrivateFile reads a secret, refusing a file that group or others can
 // read, as the appliance does for its own keys.
-func readPrivateFile(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s is readable by group or others (mode %04o): chmod 600 it", path, fi.Mode().Perm())
-	}
-	return os.ReadFile(path)
-}
+func readPrivateFile(path string) ([]byte, error) { return secret.ReadFile(path) }
 
 // readCertFile reads one certificate, PEM or DER, and returns its DER.
 func readCertFile(path string) ([]byte, error) {

@@ -32,7 +32,7 @@ func TestPasswordFile(t *testing.T) {
 	}
 
 	cfg.PasswordFile = writeFile(t, filepath.Join(dir, "open"), "s3cret", 0o644)
-	if _, err := loadCredentials(&cfg); err == nil || !strings.Contains(err.Error(), "readable by group or others") {
+	if _, err := loadCredentials(&cfg); err == nil || !strings.Contains(err.Error(), "must not be accessible by group or others") {
 		t.Fatalf("world-readable password file: err = %v", err)
 	}
 
