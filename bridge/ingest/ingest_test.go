@@ -3,7 +3,12 @@ package ingest
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
+	"fmt"
+	"maps"
 	"math"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,5 +98,148 @@ func TestIngestNumbersSignsAndResumes(t *testing.T) {
 	}
 	if first, last, err := in.Ingest("oven", samples[:1], at.Add(time.Second)); err != nil || first != 5 || last != 5 {
 		t.Fatalf("after restart Ingest = %d..%d, %v", first, last, err)
+	}
+}
+
+// TestGroupCommitConcurrent runs many devices at once, with some group
+// commits failing, and checks what the store holds: exactly the polls that
+// were acknowledged, numbered without a gap, each with a valid signature.
+func TestGroupCommitConcurrent(t *testing.T) {
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	var lastNotified atomic.Uint64
+	in, err := New(st, "app-1", priv, func(last uint64) {
+		if prev := lastNotified.Swap(last); prev >= last {
+			t.Errorf("committed callback went from %d to %d", prev, last)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls, groups atomic.Int64
+	errDisk := errors.New("disk on fire")
+	in.commit = func(polls []store.Poll) error {
+		groups.Add(1)
+		if len(polls) > 1 {
+			calls.Add(1)
+		}
+		if groups.Load()%7 == 3 { // every 7th group fails
+			return errDisk
+		}
+		return st.CommitPolls(polls)
+	}
+
+	const devices, polls = 16, 40
+	type ack struct{ first, last uint64 }
+	acks := make(chan ack, devices*polls)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for d := range devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dev := fmt.Sprintf("dev-%d", d)
+			for p := range polls {
+				samples := make([]protocols.Sample, 1+(d+p)%5)
+				for i := range samples {
+					samples[i] = protocols.Sample{Point: fmt.Sprintf("p%d", i), Value: float64(p), Quality: protocols.Good}
+				}
+				first, last, err := in.Ingest(dev, samples, time.Unix(1_700_000_000+int64(p), 0))
+				if err != nil {
+					if !errors.Is(err, errDisk) && !errors.Is(err, errEarlierFailed) {
+						t.Errorf("Ingest: %v", err)
+					}
+					failed.Add(1)
+					continue
+				}
+				if last-first+1 != uint64(len(samples)) {
+					t.Errorf("range %d..%d for %d samples", first, last, len(samples))
+				}
+				acks <- ack{first, last}
+			}
+		}()
+	}
+	wg.Wait()
+	close(acks)
+	if failed.Load() == 0 || calls.Load() == 0 {
+		t.Fatalf("test did not exercise failures (%d) and multi-poll groups (%d)", failed.Load(), calls.Load())
+	}
+
+	want := map[uint64]uint64{}
+	for a := range acks {
+		want[a.first] = a.last
+	}
+	next, err := st.NextSeq()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint64]uint64{}
+	expect := uint64(1)
+	err = st.Polls(1, func(first uint64, rec []byte) (bool, error) {
+		p, err := reading.DecodePoll(rec)
+		if err != nil {
+			return false, err
+		}
+		if p.FirstSeq != expect {
+			t.Fatalf("stored polls jump from %d to %d", expect, p.FirstSeq)
+		}
+		raws, err := st.Readings(p.FirstSeq, p.LastSeq)
+		if err != nil {
+			return false, err
+		}
+		var leaves [][]byte
+		for _, raw := range raws {
+			leaves = append(leaves, reading.LeafHash(raw))
+		}
+		if err := p.Verify(pub, leaves); err != nil {
+			t.Errorf("poll %d: %v", first, err)
+		}
+		got[p.FirstSeq] = p.LastSeq
+		expect = p.LastSeq + 1
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if expect != next {
+		t.Fatalf("polls end at %d, next seq is %d", expect, next)
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("stored polls differ from acknowledged ones: %d stored, %d acknowledged", len(got), len(want))
+	}
+	if lastNotified.Load() != next-1 {
+		t.Fatalf("last committed callback %d, last seq %d", lastNotified.Load(), next-1)
+	}
+}
+
+// TestPrepareFailureFailsLaterPolls checks the cascade when a poll cannot
+// be prepared after it reserved its numbers: it and every later reservation
+// fail, earlier ones are unaffected, and numbering resumes at its first seq.
+func TestPrepareFailureFailsLaterPolls(t *testing.T) {
+	in := &Ingester{next: 10}
+	tickets := make([]*ticket, 4)
+	for i := range tickets {
+		tickets[i] = &ticket{first: in.next, done: make(chan struct{})}
+		in.next += 5
+		in.queue = append(in.queue, tickets[i])
+	}
+	tickets[0].ready = true
+	tickets[3].ready = true
+	errBad := errors.New("cannot encode")
+	in.failFrom(tickets[1], errBad)
+	if in.next != 15 || len(in.queue) != 1 || in.queue[0] != tickets[0] {
+		t.Fatalf("after failure next=%d queue=%d", in.next, len(in.queue))
+	}
+	select { // the ready later poll is released; the others' callers are running
+	case <-tickets[3].done:
+	default:
+		t.Fatal("ready later poll not released")
+	}
+	if tickets[1].err != errBad || !errors.Is(tickets[2].err, errEarlierFailed) || !errors.Is(tickets[3].err, errEarlierFailed) {
+		t.Fatalf("polls got %v, %v, %v", tickets[1].err, tickets[2].err, tickets[3].err)
 	}
 }

@@ -11,13 +11,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+
 	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/bridge/envelope"
-	"github.com/wotchain/wotchain/bridge/merkle"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
 )
@@ -43,6 +44,24 @@ func New(st *store.Store, applianceID string, key ed25519.PrivateKey, recipients
 		return nil, errors.New("seal: no recipients")
 	}
 	return &Sealer{st: st, applianceID: applianceID, key: key, recipients: recipients, maxReadings: uint64(maxReadings), now: time.Now}, nil
+}
+
+// merkleRoot is the RFC 6962 root over the leaf hashes, computed the way
+// merkle.New computes its root (a compact range) but without building the
+// tree's levels for proofs, which sealing never asks for: that halves the
+// hashing. TestMerkleRootMatchesTree pins it to merkle.New.
+func merkleRoot(leaves [][]byte) ([]byte, error) {
+	if len(leaves) == 0 {
+		return nil, errors.New("merkle: a tree needs at least one leaf")
+	}
+	rf := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	r := rf.NewEmptyRange(0)
+	for _, h := range leaves {
+		if err := r.Append(h, nil); err != nil {
+			return nil, err
+		}
+	}
+	return r.GetRootHash(nil)
 }
 
 type pollRange struct {
@@ -121,29 +140,14 @@ func (s *Sealer) sealOne(height uint64, prev []byte, polls []pollRange) (*store.
 		Version: block.Version, ApplianceID: s.applianceID, Height: height, PrevHash: prev,
 		FirstSeq: first, LastSeq: last, Count: last - first + 1, SealedAt: s.now().UnixNano(),
 	}
-	devices := map[string]bool{}
-	for i, b := range raw {
-		r, err := reading.Decode(b)
-		if err != nil {
-			return nil, fmt.Errorf("seal block %d: reading %d: %w", height, first+uint64(i), err)
-		}
-		if i == 0 || r.ApplianceTime < h.FirstTime {
-			h.FirstTime = r.ApplianceTime
-		}
-		if i == 0 || r.ApplianceTime > h.LastTime {
-			h.LastTime = r.ApplianceTime
-		}
-		devices[r.DeviceID] = true
-	}
-	for d := range devices {
-		h.Devices = append(h.Devices, d)
-	}
-	slices.Sort(h.Devices)
-	tree, err := merkle.New(body.LeafHashes())
+	sum, err := summarise(raw, first)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("seal block %d: %w", height, err)
 	}
-	h.MerkleRoot = tree.Root()
+	h.FirstTime, h.LastTime, h.Devices = sum.firstTime, sum.lastTime, sum.devices
+	if h.MerkleRoot, err = merkleRoot(sum.leaves); err != nil {
+		return nil, fmt.Errorf("seal block %d: %w", height, err)
+	}
 	hb, err := h.Encode()
 	if err != nil {
 		return nil, err

@@ -2,9 +2,12 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/linxGnu/grocksdb"
 )
 
 var metaNextSeq = []byte("next_seq")
@@ -30,24 +33,58 @@ type StoredReading struct {
 	Encoded []byte
 }
 
+// Poll is one signed poll as the ingest stage commits it: its readings
+// carry consecutive seqs from FirstSeq, and Record is the signed poll record.
+type Poll struct {
+	FirstSeq uint64
+	Readings []StoredReading
+	Record   []byte
+}
+
 // CommitPoll durably stores one signed poll: its readings (consecutive seqs
 // from FirstSeq), their index entries, the poll record and the next seq, in
 // one synced batch. Either all of it survives a crash or none of it.
 func (s *Store) CommitPoll(firstSeq uint64, readings []StoredReading, pollRecord []byte) error {
-	if len(readings) == 0 {
-		return errors.New("store: empty poll")
+	return s.CommitPolls([]Poll{{FirstSeq: firstSeq, Readings: readings, Record: pollRecord}})
+}
+
+// CommitPolls durably stores several consecutive polls in one synced batch
+// (group commit: one fsync for all of them). The polls must follow each
+// other without a gap; the next seq is written once, after the last one.
+// Either every poll survives a crash or none does.
+func (s *Store) CommitPolls(polls []Poll) error {
+	if len(polls) == 0 {
+		return errors.New("store: no polls to commit")
 	}
 	b := s.newBatch()
-	for i, r := range readings {
-		if r.Seq != firstSeq+uint64(i) {
+	// RocksDB copies keys into the batch, so one scratch buffer serves every
+	// key: no allocation per reading on the ingest hot path.
+	var key []byte
+	next := polls[0].FirstSeq
+	for _, p := range polls {
+		if len(p.Readings) == 0 {
 			b.wb.Destroy()
-			return fmt.Errorf("store: poll reading %d has seq %d, want %d", i, r.Seq, firstSeq+uint64(i))
+			return errors.New("store: empty poll")
 		}
-		b.put(cfReadings, u64(r.Seq), r.Encoded)
-		b.put(cfIndex, indexKey(r.Device, r.Point, r.Time, r.Seq), nil)
+		if p.FirstSeq != next {
+			b.wb.Destroy()
+			return fmt.Errorf("store: poll at seq %d does not follow seq %d", p.FirstSeq, next-1)
+		}
+		for i, r := range p.Readings {
+			if r.Seq != p.FirstSeq+uint64(i) {
+				b.wb.Destroy()
+				return fmt.Errorf("store: poll reading %d has seq %d, want %d", i, r.Seq, p.FirstSeq+uint64(i))
+			}
+			key = binary.BigEndian.AppendUint64(key[:0], r.Seq)
+			b.put(cfReadings, key, r.Encoded)
+			key = appendIndexKey(key[:0], r.Device, r.Point, r.Time, r.Seq)
+			b.put(cfIndex, key, nil)
+		}
+		key = binary.BigEndian.AppendUint64(key[:0], p.FirstSeq)
+		b.put(cfPolls, key, p.Record)
+		next = p.FirstSeq + uint64(len(p.Readings))
 	}
-	b.put(cfPolls, u64(firstSeq), pollRecord)
-	b.put(cfMeta, metaNextSeq, u64(firstSeq+uint64(len(readings))))
+	b.put(cfMeta, metaNextSeq, u64(next))
 	return b.commit()
 }
 
@@ -60,27 +97,53 @@ func (s *Store) Reading(seq uint64) ([]byte, error) {
 	return v, nil
 }
 
+// maxArena bounds one allocation of Readings' value arena.
+const maxArena = 4 << 20
+
 // Readings returns readings first..last inclusive; a gap is an error.
 func (s *Store) Readings(first, last uint64) ([][]byte, error) {
 	if last < first {
 		return nil, fmt.Errorf("store: reading range %d..%d is inverted", first, last)
 	}
+	// The sealer reads whole blocks through here: the values are copied into
+	// one arena (one allocation, not one per reading) and keys are checked
+	// in place, without copies.
+	ro := grocksdb.NewDefaultReadOptions()
+	defer ro.Destroy()
+	ro.SetIterateUpperBound(u64(last + 1))
+	it := s.db.NewIteratorCF(ro, s.h(cfReadings))
+	defer it.Close()
 	out := make([][]byte, 0, last-first+1)
+	var arena []byte
+	copied := 0
 	next := first
-	err := s.scan(cfReadings, u64(first), u64(last+1), func(k, v []byte) (bool, error) {
-		seq, err := getU64(k)
+	for it.Seek(u64(first)); it.Valid(); it.Next() {
+		seq, err := getU64(it.Key().Data())
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		if seq != next {
-			return false, fmt.Errorf("store: reading %d missing", next)
+			return nil, fmt.Errorf("store: reading %d missing", next)
 		}
+		v := it.Value().Data()
+		if len(arena)+len(v) > cap(arena) {
+			// Size the arena for the readings still to come, from the
+			// average size so far, in pieces of at most maxArena.
+			avg := len(v)
+			if n := len(out); n > 0 {
+				avg = max(avg, copied/n)
+			}
+			want := uint64(avg+avg/8) * min(last-next+1, maxArena)
+			arena = make([]byte, 0, max(len(v), int(min(want, maxArena))))
+		}
+		copied += len(v)
+		start := len(arena)
+		arena = append(arena, v...)
+		out = append(out, arena[start:len(arena):len(arena)])
 		next++
-		out = append(out, v)
-		return true, nil
-	})
-	if err != nil {
-		return nil, err
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("store: scan readings: %w", err)
 	}
 	if next != last+1 {
 		return nil, fmt.Errorf("store: reading %d missing", next)
@@ -124,14 +187,16 @@ func (s *Store) PollAt(seq uint64) (firstSeq uint64, record []byte, err error) {
 // indexKey orders a point's readings by appliance time, then seq. Device ids
 // and point names never contain NUL (the config refuses them).
 func indexKey(device, point string, t int64, seq uint64) []byte {
-	var b bytes.Buffer
-	b.WriteString(device)
-	b.WriteByte(0)
-	b.WriteString(point)
-	b.WriteByte(0)
-	b.Write(u64(uint64(t)))
-	b.Write(u64(seq))
-	return b.Bytes()
+	return appendIndexKey(make([]byte, 0, len(device)+len(point)+18), device, point, t, seq)
+}
+
+func appendIndexKey(b []byte, device, point string, t int64, seq uint64) []byte {
+	b = append(b, device...)
+	b = append(b, 0)
+	b = append(b, point...)
+	b = append(b, 0)
+	b = binary.BigEndian.AppendUint64(b, uint64(t))
+	return binary.BigEndian.AppendUint64(b, seq)
 }
 
 // FindSeq returns the seq of the reading of device/point taken at or most

@@ -43,6 +43,13 @@ const (
 
 var cfNames = [cfCount]string{"default", "readings", "polls", "index", "blocks", "blockseq", "objects", "outbox", "meta", "ledger"}
 
+// memtableBudget bounds the memory of all memtables together, and
+// blockCacheSize that of cached table blocks (data, index and filters).
+const (
+	memtableBudget = 32 << 20
+	blockCacheSize = 16 << 20
+)
+
 // ErrNotFound is returned (wrapped) when a record does not exist.
 var ErrNotFound = errors.New("not found")
 
@@ -55,6 +62,8 @@ type Store struct {
 	opts    *grocksdb.Options
 	ro      *grocksdb.ReadOptions
 	wo      *grocksdb.WriteOptions
+	bbto    *grocksdb.BlockBasedTableOptions // nil when read-only
+	cache   *grocksdb.Cache                  // nil when read-only
 }
 
 // Open opens or creates the database in dir.
@@ -66,6 +75,21 @@ func Open(dir string) (*Store, error) {
 	opts.SetCreateIfMissing(true)
 	opts.SetCreateIfMissingColumnFamilies(true)
 	opts.SetCompression(grocksdb.LZ4Compression)
+	// RocksDB's default memtable is 64 MiB per column family, and readings,
+	// index and objects each take a steady stream, so resident memory grew
+	// past 200 MiB at 10,000 points a second (docs/BENCHMARKS.md). One
+	// budget for all families bounds it: RocksDB flushes the largest
+	// memtable when the budget is reached.
+	opts.SetDbWriteBufferSize(memtableBudget)
+	opts.SetWriteBufferSize(memtableBudget / 2)
+	// Index and filter blocks live in the (bounded) block cache instead of
+	// beside every open table file, so memory does not grow with the data.
+	cache := grocksdb.NewLRUCache(blockCacheSize)
+	bbto := grocksdb.NewDefaultBlockBasedTableOptions()
+	bbto.SetBlockCache(cache)
+	bbto.SetCacheIndexAndFilterBlocks(true)
+	bbto.SetPinL0FilterAndIndexBlocksInCache(true)
+	opts.SetBlockBasedTableFactory(bbto)
 	cfOpts := make([]*grocksdb.Options, cfCount)
 	for i := range cfOpts {
 		cfOpts[i] = opts
@@ -73,6 +97,8 @@ func Open(dir string) (*Store, error) {
 	db, handles, err := grocksdb.OpenDbColumnFamilies(opts, dir, cfNames[:], cfOpts)
 	if err != nil {
 		opts.Destroy()
+		bbto.Destroy()
+		cache.Destroy()
 		if strings.Contains(err.Error(), "lock file") {
 			return nil, fmt.Errorf("store %s is in use by a running appliance; stop it first: %w", dir, err)
 		}
@@ -112,6 +138,10 @@ func (s *Store) Close() {
 	s.ro.Destroy()
 	s.wo.Destroy()
 	s.opts.Destroy()
+	if s.bbto != nil {
+		s.bbto.Destroy()
+		s.cache.Destroy()
+	}
 }
 
 func (s *Store) h(c cf) *grocksdb.ColumnFamilyHandle { return s.handles[c] }

@@ -406,3 +406,104 @@ func TestLedgerState(t *testing.T) {
 		t.Fatalf("Scan(0xff) = %q", got)
 	}
 }
+
+func TestMemoryReportsMemtables(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	before := s.Memory()
+	p := Poll{FirstSeq: 1, Record: []byte("poll")}
+	for i := range 2000 {
+		seq := uint64(i + 1)
+		p.Readings = append(p.Readings, StoredReading{Seq: seq, Device: "d", Point: "p", Time: int64(i), Encoded: make([]byte, 1000)})
+	}
+	if err := s.CommitPolls([]Poll{p}); err != nil {
+		t.Fatal(err)
+	}
+	if after := s.Memory(); after.Memtables < before.Memtables+2_000_000 {
+		t.Fatalf("memtables %d -> %d after writing", before.Memtables, after.Memtables)
+	}
+}
+
+// TestCommitPollsGroup commits consecutive polls in one batch and refuses
+// a group with a gap, leaving nothing of it behind.
+func TestCommitPollsGroup(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	poll := func(first uint64, n int) Poll {
+		p := Poll{FirstSeq: first, Record: []byte(fmt.Sprintf("poll-%d", first))}
+		for i := range n {
+			seq := first + uint64(i)
+			p.Readings = append(p.Readings, StoredReading{Seq: seq, Device: "d", Point: fmt.Sprint("p", i), Time: 5, Encoded: enc(seq)})
+		}
+		return p
+	}
+	if err := s.CommitPolls(nil); err == nil {
+		t.Fatal("empty group committed")
+	}
+	if err := s.CommitPolls([]Poll{poll(1, 2), poll(4, 1)}); err == nil {
+		t.Fatal("group with a gap committed")
+	}
+	if err := s.CommitPolls([]Poll{poll(1, 2), {FirstSeq: 3, Record: []byte("p")}}); err == nil {
+		t.Fatal("group with an empty poll committed")
+	}
+	if next, _ := s.NextSeq(); next != 1 {
+		t.Fatalf("refused groups left next seq %d", next)
+	}
+	if err := s.CommitPolls([]Poll{poll(1, 2), poll(3, 3), poll(6, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	checkFilledLike(t, s)
+}
+
+// checkFilledLike checks seqs 1..6 in polls starting at 1, 3 and 6.
+func checkFilledLike(t *testing.T, s *Store) {
+	t.Helper()
+	if next, err := s.NextSeq(); err != nil || next != 7 {
+		t.Fatalf("next seq %d, %v", next, err)
+	}
+	raws, err := s.Readings(1, 6)
+	if err != nil || len(raws) != 6 {
+		t.Fatalf("readings: %d, %v", len(raws), err)
+	}
+	for i, r := range raws {
+		if string(r) != string(enc(uint64(i+1))) {
+			t.Fatalf("reading %d is %q", i+1, r)
+		}
+	}
+	var firsts []uint64
+	if err := s.Polls(1, func(first uint64, _ []byte) (bool, error) { firsts = append(firsts, first); return true, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(firsts) != "[1 3 6]" {
+		t.Fatalf("polls start at %v", firsts)
+	}
+	if _, err := s.Readings(1, 7); err == nil {
+		t.Fatal("reading 7 found")
+	}
+}
+
+// TestReadingsAcrossArenas reads values larger than one arena piece.
+func TestReadingsAcrossArenas(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	p := Poll{FirstSeq: 1, Record: []byte("poll")}
+	for i := range 5 {
+		v := bytes.Repeat([]byte{byte('a' + i)}, (maxArena/2)*(i%3)+i+1)
+		p.Readings = append(p.Readings, StoredReading{Seq: uint64(i + 1), Device: "d", Point: "p", Encoded: v})
+	}
+	if err := s.CommitPolls([]Poll{p}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Readings(1, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range p.Readings {
+		if !bytes.Equal(got[i], r.Encoded) {
+			t.Fatalf("reading %d: %d bytes, want %d", i+1, len(got[i]), len(r.Encoded))
+		}
+		if cap(got[i]) != len(got[i]) {
+			t.Fatalf("reading %d can grow into its neighbour", i+1)
+		}
+	}
+}

@@ -21,6 +21,9 @@ Usage:
   wotchain verify  --config FILE (--seq N | --device ID --point NAME [--at TIME])
                                                  prove one reading end to end; exit 1 if any check fails
 
+Sizing:
+  wotchain bench   [--stages ...] [--quick] [--dir DIR]  measure this machine (docs/BENCHMARKS.md)
+
 Devices:
   wotchain browse  opcua://host:port [--config FILE --device ID] [--root NODE] [--depth N] [--uris]
                                                  list an OPC UA server's nodes to write a config
@@ -75,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdRevoke(ctx, args[1:], stdout)
 	case "grants":
 		err = cmdGrants(ctx, args[1:], stdout)
+	case "bench":
+		err = cmdBench(ctx, args[1:], stdout)
 	case "browse":
 		err = cmdBrowse(ctx, args[1:], stdout)
 	case "scan":
