@@ -117,6 +117,17 @@ func (e *Embedded) Anchor(ctx context.Context, sub rules.Submission) (cred *rule
 	return cred, recorded, err
 }
 
+// AnchorBatch records consecutive blocks of one appliance in one
+// transaction (rules.RecordCredentials): all of them or, if the rules refuse
+// one, none. The results are in submission order.
+func (e *Embedded) AnchorBatch(ctx context.Context, subs []rules.Submission) (out []rules.Anchored, err error) {
+	err = e.run(ctx, func(t *tx) error {
+		out, err = rules.RecordCredentials(t, e.caller, subs)
+		return err
+	})
+	return out, err
+}
+
 // Credential returns the credential of a block.
 func (e *Embedded) Credential(ctx context.Context, blockID string) (c *rules.Credential, err error) {
 	err = e.run(ctx, func(t *tx) error { c, err = rules.GetCredential(t, blockID); return err })

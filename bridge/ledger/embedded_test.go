@@ -193,3 +193,69 @@ func TestListingsThroughEmbedded(t *testing.T) {
 		t.Fatalf("ListByDevice second page: %+v, %v", p, err)
 	}
 }
+
+func TestAnchorBatch(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var hdrs [][]byte
+	var prev []byte
+	for h := range uint64(6) {
+		hb := header(t, h, prev)
+		hdrs = append(hdrs, hb)
+		prev = prevOf(hb)
+	}
+	subs := func(from, to int) []rules.Submission {
+		var out []rules.Submission
+		for i := from; i < to; i++ {
+			out = append(out, f.sub(hdrs[i], i))
+		}
+		return out
+	}
+	if _, _, err := f.led.Anchor(ctx, f.sub(hdrs[0], 0)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.led.AnchorBatch(ctx, subs(0, 3))
+	if err != nil || len(out) != 3 {
+		t.Fatalf("AnchorBatch: %d results, %v", len(out), err)
+	}
+	for i, want := range []bool{false, true, true} {
+		if out[i].Recorded != want || out[i].Credential.Height != uint64(i) {
+			t.Fatalf("result %d: recorded=%v height %d", i, out[i].Recorded, out[i].Credential.Height)
+		}
+	}
+	again := NewEmbedded(f.st.Ledger(), "appliance-"+appID, slog.New(slog.DiscardHandler))
+	if c, err := again.Credential(ctx, block.ID(hdrs[2])); err != nil || c.Height != 2 {
+		t.Fatalf("batch not committed: %+v, %v", c, err)
+	}
+
+	before := f.snapshot(t)
+	// Block 4 fails after the rules have written block 3 and part of block 4.
+	bad := subs(3, 6)
+	h4bad := header(t, 4, prevOf(hdrs[3]), "press", "\U0010FFFF")
+	bad[1] = f.sub(h4bad, 4)
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, c := range []struct {
+		name string
+		subs []rules.Submission
+		ctx  context.Context
+		want error
+	}{
+		{"fails after partial writes", bad, ctx, rules.ErrInvalid},
+		{"broken link in the middle", []rules.Submission{f.sub(hdrs[3], 3), f.sub(header(t, 4, prevOf(hdrs[2])), 4)}, ctx, rules.ErrBrokenChain},
+		{"conflict first", append([]rules.Submission{f.sub(hdrs[2], 99)}, subs(3, 6)...), ctx, rules.ErrConflict},
+		{"canceled context", subs(3, 6), canceled, context.Canceled},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := f.led.AnchorBatch(c.ctx, c.subs); !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			if after := f.snapshot(t); !maps.Equal(before, after) {
+				t.Fatalf("refused batch changed the ledger state: %d keys before, %d after", len(before), len(after))
+			}
+		})
+	}
+	if out, err := f.led.AnchorBatch(ctx, subs(3, 6)); err != nil || len(out) != 3 || !out[2].Recorded {
+		t.Fatalf("blocks 3..5: %+v, %v", out, err)
+	}
+}

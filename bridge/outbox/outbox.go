@@ -2,8 +2,14 @@
 // The state of every block is in the store, so after a restart the outbox
 // resumes where it stopped; both steps are idempotent (content-addressed
 // upload, the contract's same-credential rule), so repeating one after a
-// crash never stores or anchors a block twice. Blocks go in height order:
-// the ledger accepts a block only after its predecessor.
+// crash never stores or anchors a block twice.
+//
+// Uploading and anchoring run as two lanes, each with its own retries, so a
+// ledger outage does not hold up uploads. Both go in height order: uploads
+// take the lowest sealed block, and anchoring takes the run of uploaded
+// blocks at the head of the outbox (the ledger accepts a block only after
+// its predecessor, so a block is anchored only after every lower one). A
+// ledger with AnchorBatch records such a run in one transaction.
 package outbox
 
 import (
@@ -12,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,13 +36,28 @@ type Ledger interface {
 	Anchor(ctx context.Context, sub rules.Submission) (*rules.Credential, bool, error)
 }
 
+// BatchLedger is a Ledger that also records consecutive blocks of one
+// appliance in one transaction, results in submission order. The
+// transaction is all or nothing; a ledger that cannot make it so returns,
+// with its error, the results of the blocks it did record, in order.
+type BatchLedger interface {
+	Ledger
+	AnchorBatch(ctx context.Context, subs []rules.Submission) ([]rules.Anchored, error)
+}
+
 // Outbox drives pending blocks to the ledger.
 type Outbox struct {
 	st      *store.Store
 	storage Storage
 	ledger  Ledger
+	batch   BatchLedger // nil: the ledger anchors one block per call
 	log     *slog.Logger
-	wake    chan struct{}
+
+	// Notify wakes both lanes; an upload wakes the anchoring lane.
+	wakeUpload, wakeAnchor chan struct{}
+	// uploadFrom is a height below which no block is sealed: blocks only
+	// move forward, so the upload lane need not read them again.
+	uploadFrom uint64
 
 	storageErrors, ledgerErrors atomic.Uint64
 
@@ -44,93 +66,241 @@ type Outbox struct {
 	// StepTimeout bounds one upload or anchoring call, so a server that
 	// accepts connections but never answers cannot stall the outbox.
 	StepTimeout time.Duration
-	// OnAnchored, if set, is called for each newly anchored block.
+	// MaxBatch and MaxBatchBytes (rules.SubmissionSize) bound the blocks
+	// anchored in one transaction when the ledger has AnchorBatch; the
+	// contract's rules.MaxBatchCount and rules.MaxBatchBytes bound them in
+	// turn. A block larger than MaxBatchBytes is anchored on its own.
+	MaxBatch, MaxBatchBytes int
+	// OnAnchored, if set, is called for each newly anchored block, in
+	// height order.
 	OnAnchored func(*store.BlockRecord)
 }
 
 // New returns an outbox; call Run to start it.
 func New(st *store.Store, storage Storage, ledger Ledger, log *slog.Logger) *Outbox {
-	return &Outbox{st: st, storage: storage, ledger: ledger, log: log, wake: make(chan struct{}, 1),
-		MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, StepTimeout: time.Minute}
+	o := &Outbox{st: st, storage: storage, ledger: ledger, log: log,
+		wakeUpload: make(chan struct{}, 1), wakeAnchor: make(chan struct{}, 1),
+		MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, StepTimeout: time.Minute,
+		MaxBatch: 64, MaxBatchBytes: rules.MaxBatchBytes}
+	o.batch, _ = ledger.(BatchLedger)
+	return o
 }
 
 // Notify tells the outbox that new blocks were sealed.
 func (o *Outbox) Notify() {
+	wake(o.wakeUpload)
+	wake(o.wakeAnchor)
+}
+
+func wake(ch chan struct{}) {
 	select {
-	case o.wake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
 
-// Step advances the lowest pending block by one state. It reports whether
-// there was anything to do.
+// Step does one piece of work: it anchors the uploaded blocks at the head
+// of the outbox if there are any, else uploads the lowest sealed block. It
+// reports whether there was anything to do. Run does the same work in two
+// lanes, so that uploads go on while anchoring fails; Step and Run must not
+// run at the same time.
 func (o *Outbox) Step(ctx context.Context) (bool, error) {
-	if o.StepTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.StepTimeout)
-		defer cancel()
+	busy, err := o.stepAnchor(ctx)
+	if busy || err != nil {
+		return busy, err
 	}
+	return o.stepUpload(ctx)
+}
+
+func (o *Outbox) stepContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if o.StepTimeout > 0 {
+		return context.WithTimeout(ctx, o.StepTimeout)
+	}
+	return ctx, func() {}
+}
+
+// stepUpload uploads the lowest sealed block, if any.
+func (o *Outbox) stepUpload(ctx context.Context) (bool, error) {
+	ctx, cancel := o.stepContext(ctx)
+	defer cancel()
 	pending, err := o.st.Outbox()
-	if err != nil || len(pending) == 0 {
+	if err != nil {
 		return false, err
 	}
-	rec, err := o.st.Block(pending[0])
-	if err != nil {
-		return true, err
+	for _, h := range pending {
+		if h < o.uploadFrom {
+			continue
+		}
+		rec, err := o.st.Block(h)
+		if err != nil {
+			return true, err
+		}
+		switch rec.State {
+		case store.Uploaded:
+			o.uploadFrom = h + 1
+		case store.Sealed:
+			if err := o.upload(ctx, rec); err != nil {
+				return true, err
+			}
+			o.uploadFrom = h + 1
+			wake(o.wakeAnchor)
+			return true, nil
+		default:
+			return true, fmt.Errorf("block %d in the outbox is %s", rec.Height, rec.State)
+		}
 	}
-	switch {
-	case rec.State == store.Sealed && rec.Dropped:
+	return false, nil
+}
+
+func (o *Outbox) upload(ctx context.Context, rec *store.BlockRecord) error {
+	if rec.Dropped {
 		// The data is gone; the credential still links the chain and tells
 		// partners the readings existed and were dropped at the appliance.
 		rec.Location, rec.State = DroppedLocation, store.Uploaded
 		if err := o.st.UpdateBlock(rec); err != nil {
-			return true, err
+			return err
 		}
 		o.log.Warn("block dropped by the disk budget: anchoring its credential without data", "height", rec.Height)
-	case rec.State == store.Sealed:
-		obj, err := o.st.Object(rec.Height)
-		if err != nil {
-			return true, err
+		return nil
+	}
+	obj, err := o.st.Object(rec.Height)
+	if err != nil {
+		return err
+	}
+	loc, err := o.storage.Put(ctx, rec.ObjectHash, obj)
+	if err != nil {
+		o.storageErrors.Add(1)
+		return fmt.Errorf("upload block %d: %w", rec.Height, err)
+	}
+	rec.Location, rec.State = loc, store.Uploaded
+	if err := o.st.UpdateBlock(rec); err != nil {
+		return err
+	}
+	o.log.Info("block uploaded", "height", rec.Height, "object", rec.ObjectHash, "location", loc)
+	return nil
+}
+
+// headRun returns the uploaded blocks at the head of the outbox, lowest
+// first, as many as one anchoring call takes; none when the lowest pending
+// block is not uploaded yet.
+func (o *Outbox) headRun() ([]*store.BlockRecord, error) {
+	pending, err := o.st.Outbox()
+	if err != nil {
+		return nil, err
+	}
+	maxCount, maxBytes := 1, min(o.MaxBatchBytes, rules.MaxBatchBytes)
+	if o.batch != nil {
+		maxCount = max(1, min(o.MaxBatch, rules.MaxBatchCount))
+	}
+	var run []*store.BlockRecord
+	size := 0
+	for _, h := range pending {
+		if len(run) == maxCount {
+			break
 		}
-		loc, err := o.storage.Put(ctx, rec.ObjectHash, obj)
+		rec, err := o.st.Block(h)
 		if err != nil {
-			o.storageErrors.Add(1)
-			return true, fmt.Errorf("upload block %d: %w", rec.Height, err)
+			return nil, err
 		}
-		rec.Location, rec.State = loc, store.Uploaded
-		if err := o.st.UpdateBlock(rec); err != nil {
-			return true, err
+		switch rec.State {
+		case store.Sealed:
+			return run, nil
+		case store.Uploaded:
+		default:
+			return nil, fmt.Errorf("block %d in the outbox is %s", rec.Height, rec.State)
 		}
-		o.log.Info("block uploaded", "height", rec.Height, "object", rec.ObjectHash, "location", loc)
-	case rec.State == store.Uploaded:
-		_, recorded, err := o.ledger.Anchor(ctx, rules.Submission{
-			Header: rec.Header, HeaderSig: rec.HeaderSig, ObjectHash: rec.ObjectHash, Location: rec.Location,
-		})
-		if err != nil {
+		n := rules.SubmissionSize(submission(rec))
+		if len(run) > 0 && size+n > maxBytes {
+			break
+		}
+		run, size = append(run, rec), size+n
+	}
+	return run, nil
+}
+
+func submission(rec *store.BlockRecord) rules.Submission {
+	return rules.Submission{Header: rec.Header, HeaderSig: rec.HeaderSig, ObjectHash: rec.ObjectHash, Location: rec.Location}
+}
+
+// stepAnchor anchors the run of uploaded blocks at the head of the outbox:
+// one block through Anchor, several through AnchorBatch.
+func (o *Outbox) stepAnchor(ctx context.Context) (bool, error) {
+	ctx, cancel := o.stepContext(ctx)
+	defer cancel()
+	run, err := o.headRun()
+	if err != nil || len(run) == 0 {
+		return err != nil, err
+	}
+	var results []rules.Anchored
+	if len(run) == 1 {
+		// One block keeps the single transaction and its BlockAnchored event.
+		var c *rules.Credential
+		var recorded bool
+		if c, recorded, err = o.ledger.Anchor(ctx, submission(run[0])); err == nil {
+			results = []rules.Anchored{{Credential: c, Recorded: recorded}}
+		}
+	} else {
+		subs := make([]rules.Submission, len(run))
+		for i, rec := range run {
+			subs[i] = submission(rec)
+		}
+		results, err = o.batch.AnchorBatch(ctx, subs)
+	}
+	if len(results) > len(run) || (err == nil && len(results) != len(run)) {
+		o.ledgerErrors.Add(1)
+		return true, fmt.Errorf("anchor %s: the ledger answered with %d credentials", span(run), len(results))
+	}
+	for i, r := range results {
+		if r.Credential == nil || r.Credential.BlockID != run[i].BlockID {
 			o.ledgerErrors.Add(1)
-			return true, fmt.Errorf("anchor block %d: %w", rec.Height, err)
+			return true, fmt.Errorf("anchor %s: the ledger answered for block %d with another credential", span(run), run[i].Height)
 		}
+	}
+	// What the ledger recorded is marked even when it then failed.
+	for i, r := range results {
+		rec := run[i]
 		rec.State = store.Anchored
 		if err := o.st.UpdateBlock(rec); err != nil {
 			return true, err
 		}
 		o.log.Info("block anchored", "height", rec.Height, "block", rec.BlockID, "readings", rec.LastSeq-rec.FirstSeq+1,
-			"seq_first", rec.FirstSeq, "seq_last", rec.LastSeq, "already_on_ledger", !recorded)
+			"seq_first", rec.FirstSeq, "seq_last", rec.LastSeq, "already_on_ledger", !r.Recorded, "batch", len(run))
 		if o.OnAnchored != nil {
 			o.OnAnchored(rec)
 		}
-	default:
-		return true, fmt.Errorf("block %d in the outbox is %s", rec.Height, rec.State)
+	}
+	if err != nil {
+		o.ledgerErrors.Add(1)
+		return true, fmt.Errorf("anchor %s: %w", span(run[len(results):]), err)
 	}
 	return true, nil
 }
 
-// Run steps until ctx ends, backing off exponentially (with jitter) after
-// failures and sleeping until Notify when idle.
+// span names a run of blocks in errors.
+func span(run []*store.BlockRecord) string {
+	if len(run) == 1 {
+		return fmt.Sprintf("block %d", run[0].Height)
+	}
+	return fmt.Sprintf("blocks %d..%d", run[0].Height, run[len(run)-1].Height)
+}
+
+// Run uploads and anchors until ctx ends, in two lanes that each back off
+// exponentially (with jitter) after failures and sleep until there is work
+// when idle. A newly sealed block cuts a backoff short, so a server that
+// is down is tried at most once per seal besides the backoff, and one that
+// is back is found at the next seal.
 func (o *Outbox) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); o.runLane(ctx, "upload", o.wakeUpload, o.stepUpload) }()
+	go func() { defer wg.Done(); o.runLane(ctx, "anchor", o.wakeAnchor, o.stepAnchor) }()
+	wg.Wait()
+}
+
+func (o *Outbox) runLane(ctx context.Context, lane string, woken <-chan struct{}, step func(context.Context) (bool, error)) {
 	failures := 0
 	for {
-		busy, err := o.Step(ctx)
+		busy, err := step(ctx)
 		var wait <-chan time.Time
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -140,7 +310,7 @@ func (o *Outbox) Run(ctx context.Context) {
 			if IsPermanent(err) {
 				level = slog.LevelError // the ledger refused: an operator must act
 			}
-			o.log.Log(ctx, level, "outbox step failed; will retry", "err", err, "retry_in", d, "attempt", failures)
+			o.log.Log(ctx, level, "outbox step failed; will retry", "lane", lane, "err", err, "retry_in", d, "attempt", failures)
 			wait = time.After(d)
 		case err != nil:
 			return
@@ -154,7 +324,7 @@ func (o *Outbox) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-o.wake:
+		case <-woken:
 		case <-wait:
 		}
 	}

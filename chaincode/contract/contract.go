@@ -95,6 +95,29 @@ func (c *Contract) RecordCredential(ctx contractapi.TransactionContextInterface,
 	return encode(wire.Anchored{Credential: cred, Recorded: recorded})
 }
 
+// maxBatchArg bounds the JSON argument of RecordCredentials before it is
+// decoded: JSON carries header and signature in base64 (4/3) plus field
+// names, so twice the rules' byte limit is ample for any batch they accept.
+const maxBatchArg = 2*rules.MaxBatchBytes + rules.MaxBatchCount*256
+
+// RecordCredentials anchors consecutive blocks of one appliance in one
+// transaction and returns []wire.Anchored in submission order. It emits one
+// rules.EventBlocksAnchored event; a refused block fails the whole batch.
+func (c *Contract) RecordCredentials(ctx contractapi.TransactionContextInterface, submissionsJSON string) (string, error) {
+	caller, err := callerOf(ctx)
+	if err != nil {
+		return "", tagged(err)
+	}
+	if len(submissionsJSON) > maxBatchArg {
+		return "", tagged(fmt.Errorf("%w: batch argument of %d bytes exceeds the limit of %d", rules.ErrInvalid, len(submissionsJSON), maxBatchArg))
+	}
+	var subs []rules.Submission
+	if err := decodeArg(submissionsJSON, &subs); err != nil {
+		return "", tagged(err)
+	}
+	return encodeResult(rules.RecordCredentials(stubState{ctx.GetStub()}, caller, subs))
+}
+
 // GetCredential returns the credential of a block.
 func (c *Contract) GetCredential(ctx contractapi.TransactionContextInterface, blockID string) (string, error) {
 	return encodeResult(rules.GetCredential(stubState{ctx.GetStub()}, blockID))

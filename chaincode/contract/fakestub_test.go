@@ -32,6 +32,7 @@ type world struct {
 	history map[string][]*queryresult.KeyModification
 	txs     int
 	clock   time.Time // timestamp of the last transaction; each invoke advances it by a second
+	last    *txStub   // the last invoke's stub, to inspect its events
 }
 
 func newWorld() *world {
@@ -79,6 +80,7 @@ func (w *world) invoke(cc shim.Chaincode, who identity, fn string, args ...strin
 	w.clock = w.clock.Add(time.Second)
 	stub := &txStub{world: w, txID: fmt.Sprintf("tx%d", w.txs), ts: timestamppb.New(w.clock), creator: who.creator, args: append([]string{fn}, args...), writes: map[string][]byte{}}
 	resp := cc.Invoke(stub)
+	w.last = stub
 	if resp.GetStatus() == shim.OK {
 		for k, v := range stub.writes {
 			w.state[k] = v
@@ -92,13 +94,14 @@ func (w *world) invoke(cc shim.Chaincode, who identity, fn string, args ...strin
 // interface is nil, so any other call panics and shows up in the test.
 type txStub struct {
 	shim.ChaincodeStubInterface
-	world   *world
-	txID    string
-	ts      *timestamppb.Timestamp // the proposal's timestamp; nil = missing
-	creator []byte
-	args    []string
-	writes  map[string][]byte
-	events  []string
+	world    *world
+	txID     string
+	ts       *timestamppb.Timestamp // the proposal's timestamp; nil = missing
+	creator  []byte
+	args     []string
+	writes   map[string][]byte
+	events   []string
+	payloads [][]byte
 }
 
 func (s *txStub) GetFunctionAndParameters() (string, []string) { return s.args[0], s.args[1:] }
@@ -125,11 +128,12 @@ func (s *txStub) PutState(key string, value []byte) error {
 	return nil
 }
 
-func (s *txStub) SetEvent(name string, _ []byte) error {
+func (s *txStub) SetEvent(name string, payload []byte) error {
 	if len(s.events) > 0 {
 		return fmt.Errorf("fabric allows one event per transaction")
 	}
 	s.events = append(s.events, name)
+	s.payloads = append(s.payloads, payload)
 	return nil
 }
 

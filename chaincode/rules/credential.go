@@ -16,7 +16,8 @@ const (
 	keyHeight     = "height" // [appliance, height] -> block id
 	keyDevice     = "device" // [device, appliance, height] -> block id
 
-	// EventBlockAnchored is emitted with the credential as payload.
+	// EventBlockAnchored is emitted by RecordCredential with the credential
+	// (JSON) as payload. Batches emit EventBlocksAnchored instead (batch.go).
 	EventBlockAnchored = "BlockAnchored"
 
 	maxLocation = 1024
@@ -59,62 +60,80 @@ type Submission struct {
 // retried transaction never anchors a block twice; anything that differs
 // from what is recorded for that block or height is a conflict.
 func RecordCredential(st State, caller Caller, sub Submission) (cred *Credential, recorded bool, err error) {
+	c, v, recorded, err := recordCredential(st, caller, sub)
+	if err != nil || !recorded {
+		return c, false, err
+	}
+	if err := st.SetEvent(EventBlockAnchored, v); err != nil {
+		return nil, false, err
+	}
+	return c, true, nil
+}
+
+// recordCredential applies RecordCredential's checks and writes, and
+// returns the credential's JSON when it recorded it, but emits no event:
+// Fabric keeps one event per transaction, so a batch emits its own.
+func recordCredential(st State, caller Caller, sub Submission) (cred *Credential, encoded []byte, recorded bool, err error) {
 	h, err := block.ParseHeader(sub.Header)
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return nil, nil, false, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if len(sub.ObjectHash) != 64 || strings.Trim(sub.ObjectHash, "0123456789abcdef") != "" {
-		return nil, false, fmt.Errorf("%w: object hash %q is not hex SHA-256", ErrInvalid, sub.ObjectHash)
+		return nil, nil, false, fmt.Errorf("%w: object hash %q is not hex SHA-256", ErrInvalid, sub.ObjectHash)
 	}
 	if sub.Location == "" || len(sub.Location) > maxLocation {
-		return nil, false, fmt.Errorf("%w: storage location empty or longer than %d", ErrInvalid, maxLocation)
+		return nil, nil, false, fmt.Errorf("%w: storage location empty or longer than %d", ErrInvalid, maxLocation)
 	}
 	app, err := GetAppliance(st, h.ApplianceID)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	if caller.MSPID != app.AnchorMSP || caller.ID != app.AnchorID {
-		return nil, false, fmt.Errorf("%w: %s may not anchor for appliance %s", ErrForbidden, caller, app.ID)
+		return nil, nil, false, fmt.Errorf("%w: %s may not anchor for appliance %s", ErrForbidden, caller, app.ID)
 	}
 	if err := block.VerifyHeaderSig(app.PublicKey, sub.Header, sub.HeaderSig); err != nil {
-		return nil, false, fmt.Errorf("%w: appliance %s block %d: %v", ErrBadSignature, app.ID, h.Height, err)
+		return nil, nil, false, fmt.Errorf("%w: appliance %s block %d: %v", ErrBadSignature, app.ID, h.Height, err)
 	}
 	c := newCredential(h, sub, caller)
 
 	if existing, err := GetCredential(st, c.BlockID); err == nil {
 		if existing.ObjectHash == c.ObjectHash && existing.Location == c.Location {
-			return existing, false, nil
+			return existing, nil, false, nil
 		}
-		return nil, false, fmt.Errorf("%w: block %s is recorded with object %s at %s", ErrConflict, c.BlockID, existing.ObjectHash, existing.Location)
+		return nil, nil, false, fmt.Errorf("%w: block %s is recorded with object %s at %s", ErrConflict, c.BlockID, existing.ObjectHash, existing.Location)
 	} else if !isNotFound(err) {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	heightKey, err := CompositeKey(keyHeight, h.ApplianceID, heightAttr(h.Height))
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	if other, err := st.GetState(heightKey); err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	} else if other != nil {
-		return nil, false, fmt.Errorf("%w: appliance %s height %d already holds block %s", ErrConflict, h.ApplianceID, h.Height, other)
+		return nil, nil, false, fmt.Errorf("%w: appliance %s height %d already holds block %s", ErrConflict, h.ApplianceID, h.Height, other)
 	}
 	if h.Height > 0 {
 		prevKey, err := CompositeKey(keyHeight, h.ApplianceID, heightAttr(h.Height-1))
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		prev, err := st.GetState(prevKey)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		if prev == nil {
-			return nil, false, fmt.Errorf("%w: block %d of %s arrives before block %d", ErrBrokenChain, h.Height, h.ApplianceID, h.Height-1)
+			return nil, nil, false, fmt.Errorf("%w: block %d of %s arrives before block %d", ErrBrokenChain, h.Height, h.ApplianceID, h.Height-1)
 		}
 		if string(prev) != c.PrevBlockID {
-			return nil, false, fmt.Errorf("%w: block %d of %s names previous %s, ledger holds %s", ErrBrokenChain, h.Height, h.ApplianceID, c.PrevBlockID, prev)
+			return nil, nil, false, fmt.Errorf("%w: block %d of %s names previous %s, ledger holds %s", ErrBrokenChain, h.Height, h.ApplianceID, c.PrevBlockID, prev)
 		}
 	}
-	return c, true, writeCredential(st, c, heightKey)
+	v, err := writeCredential(st, c, heightKey)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return c, v, true, nil
 }
 
 func newCredential(h *block.Header, sub Submission, caller Caller) *Credential {
@@ -131,31 +150,32 @@ func newCredential(h *block.Header, sub Submission, caller Caller) *Credential {
 	return c
 }
 
-func writeCredential(st State, c *Credential, heightKey string) error {
+// writeCredential writes a credential and its indexes and returns its JSON.
+func writeCredential(st State, c *Credential, heightKey string) ([]byte, error) {
 	v, err := json.Marshal(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	credKey, err := CompositeKey(keyCredential, c.BlockID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := st.PutState(credKey, v); err != nil {
-		return err
+		return nil, err
 	}
 	if err := st.PutState(heightKey, []byte(c.BlockID)); err != nil {
-		return err
+		return nil, err
 	}
 	for _, d := range c.Devices {
 		k, err := CompositeKey(keyDevice, d, c.ApplianceID, heightAttr(c.Height))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := st.PutState(k, []byte(c.BlockID)); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return st.SetEvent(EventBlockAnchored, v)
+	return v, nil
 }
 
 // heightAttr pads heights so composite keys sort numerically.

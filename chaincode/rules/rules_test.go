@@ -17,8 +17,9 @@ import (
 
 // memState is an in-memory State with Fabric-like composite-key scans.
 type memState struct {
-	kv     map[string][]byte
-	events []string
+	kv       map[string][]byte
+	events   []string
+	payloads [][]byte
 }
 
 func newMemState() *memState { return &memState{kv: map[string][]byte{}} }
@@ -36,8 +37,9 @@ func (m *memState) PutState(key string, value []byte) error {
 	return nil
 }
 
-func (m *memState) SetEvent(name string, _ []byte) error {
+func (m *memState) SetEvent(name string, payload []byte) error {
 	m.events = append(m.events, name)
+	m.payloads = append(m.payloads, slices.Clone(payload))
 	return nil
 }
 

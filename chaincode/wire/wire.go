@@ -14,6 +14,10 @@ import (
 const (
 	TxRegisterAppliance = "RegisterAppliance" // (appliance JSON)
 	TxRecordCredential  = "RecordCredential"  // (submission JSON) -> Anchored
+	// TxRecordCredentials anchors consecutive blocks of one appliance in one
+	// transaction (rules.RecordCredentials; at most rules.MaxBatchCount and
+	// rules.MaxBatchBytes), emitting one rules.EventBlocksAnchored event.
+	TxRecordCredentials = "RecordCredentials" // (JSON array of submissions) -> []Anchored, in the same order
 	TxGetCredential     = "GetCredential"     // (block id) -> rules.Credential
 	TxCredentialAt      = "CredentialAt"      // (appliance id, height) -> rules.Credential
 	TxListByAppliance   = "ListByAppliance"   // (appliance id, limit, bookmark) -> rules.Page
@@ -28,12 +32,10 @@ const (
 	TxListGrants  = "ListGrants"  // (appliance id, limit, bookmark) -> rules.GrantPage
 )
 
-// Anchored is RecordCredential's result: the credential on the ledger and
-// whether this transaction recorded it (false: it was already there).
-type Anchored struct {
-	Credential *rules.Credential `json:"credential"`
-	Recorded   bool              `json:"recorded"`
-}
+// Anchored is RecordCredential's result (and one entry of
+// RecordCredentials'): the credential on the ledger and whether this
+// transaction recorded it (false: it was already there).
+type Anchored = rules.Anchored
 
 // Granted is RecordGrant's result: the grant on the ledger and whether this
 // transaction recorded it (false: the identical grant was already there, with

@@ -2,6 +2,7 @@ package fabricledger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/chaincode/wire"
 )
@@ -54,6 +56,44 @@ func TestRetryable(t *testing.T) {
 	} {
 		if got := retryable(tc.err); got != tc.want {
 			t.Errorf("retryable(%v) = %v", tc.err, got)
+		}
+	}
+}
+
+func TestUnknownFunction(t *testing.T) {
+	st, err := status.New(codes.Aborted, "failed to endorse transaction, see attached details for more info").
+		WithDetails(&gwproto.ErrorDetail{Address: "127.0.0.1:7051", MspId: "ManufacturerMSP",
+			Message: "chaincode response 500, Function RecordCredentials not found in contract wotchain"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As submit returns it: mapped, wrapping the gateway's error.
+	mapped := mapError(wire.TxRecordCredentials, "endorse", st.Err())
+	if !unknownFunction(mapped, wire.TxRecordCredentials) {
+		t.Fatalf("unknownFunction(%v) = false", mapped)
+	}
+	if unknownFunction(mapped, wire.TxRecordCredential) {
+		t.Fatal("another transaction's absence taken for RecordCredential's")
+	}
+	tagged := mapError(wire.TxRecordCredentials, "endorse", status.Error(codes.Unknown, "chaincode response 500, "+wire.Message(fmt.Errorf("%w: block 3", rules.ErrBrokenChain))))
+	if unknownFunction(tagged, wire.TxRecordCredentials) || unknownFunction(errors.New("Function"), wire.TxRecordCredentials) {
+		t.Fatal("a contract error taken for a missing function")
+	}
+}
+
+func TestBatchResult(t *testing.T) {
+	subs := []rules.Submission{{Header: []byte("h0")}, {Header: []byte("h1")}}
+	ok := []rules.Anchored{{Credential: &rules.Credential{BlockID: block.ID([]byte("h0"))}}, {Credential: &rules.Credential{BlockID: block.ID([]byte("h1"))}, Recorded: true}}
+	res, _ := json.Marshal(ok)
+	if out, err := batchResult(res, subs); err != nil || len(out) != 2 || !out[1].Recorded {
+		t.Fatalf("batchResult: %+v, %v", out, err)
+	}
+	swapped, _ := json.Marshal([]rules.Anchored{ok[1], ok[0]})
+	short, _ := json.Marshal(ok[:1])
+	nullCred, _ := json.Marshal([]rules.Anchored{ok[0], {}})
+	for name, res := range map[string][]byte{"swapped": swapped, "short": short, "null credential": nullCred, "not JSON": []byte("{")} {
+		if _, err := batchResult(res, subs); err == nil {
+			t.Errorf("%s result accepted", name)
 		}
 	}
 }

@@ -3,7 +3,11 @@ package fabricledger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"slices"
 	"time"
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
@@ -11,30 +15,40 @@ import (
 	"github.com/wotchain/wotchain/chaincode/rules"
 )
 
-// AnchoredEvent is a committed BlockAnchored event: a credential that a
-// valid transaction recorded.
+// AnchoredEvent is a credential that a valid transaction recorded: the
+// payload of a BlockAnchored event (RecordCredential), or one of the
+// credentials of a BlocksAnchored event (RecordCredentials, a batch).
 type AnchoredEvent struct {
 	BlockNumber uint64 // ledger block holding the transaction
 	TxID        string
+	Index       int // position in the transaction's event: 0 for a single credential
 	Credential  *rules.Credential
 }
 
-// FollowAnchored calls handle for every BlockAnchored event committed on the
-// channel, in ledger order. It starts after the position saved in
-// checkpointFile (from the first block when the file is new; "" keeps the
-// position in memory only) and saves the position after each event handle
-// accepts, so a restarted follower resumes without gaps. An event may be
-// handled twice if the process stops between handle and the save: handle
-// must be idempotent. A broken event stream is reopened with backoff from
-// the saved position. FollowAnchored returns nil when ctx is done, or the
-// first error handle returns.
+// FollowAnchored calls handle for every credential announced by a
+// BlockAnchored or BlocksAnchored event committed on the channel, in ledger
+// order and, within a batch, in height order. It starts after the position
+// saved in checkpointFile (from the first block when the file is new; ""
+// keeps the position in memory only) and saves the position after each
+// credential handle accepts, so a restarted follower resumes without gaps,
+// also in the middle of a batch (the position inside a batch is kept in
+// checkpointFile+".batch": the gateway's checkpoint counts transactions). A
+// credential may be handled twice if the process stops between handle and
+// the save: handle must be idempotent. A broken event stream is reopened
+// with backoff from the saved position. FollowAnchored returns nil when ctx
+// is done, or the first error handle returns.
 func (l *Ledger) FollowAnchored(ctx context.Context, checkpointFile string, handle func(context.Context, AnchoredEvent) error) error {
 	type checkpointer interface {
 		client.Checkpoint
 		CheckpointChaincodeEvent(*client.ChaincodeEvent) error
 	}
 	var cp checkpointer = memoryCheckpoint{new(client.InMemoryCheckpointer)}
+	mark := &batchMark{}
 	if checkpointFile != "" {
+		var err error
+		if mark, err = loadBatchMark(checkpointFile + ".batch"); err != nil {
+			return err
+		}
 		fcp, err := client.NewFileCheckpointer(checkpointFile)
 		if err != nil {
 			return fmt.Errorf("event checkpoint %s: %w", checkpointFile, err)
@@ -50,7 +64,7 @@ func (l *Ledger) FollowAnchored(ctx context.Context, checkpointFile string, hand
 		events, err := network.ChaincodeEvents(streamCtx, l.cfg.Chaincode, client.WithStartBlock(0), client.WithCheckpoint(cp))
 		if err == nil {
 			wait = l.cfg.Retry.Initial
-			err = l.drain(streamCtx, events, cp, handle)
+			err = l.drain(streamCtx, events, cp, mark, handle)
 			if err != nil {
 				cancel()
 				return err
@@ -73,20 +87,103 @@ func (l *Ledger) FollowAnchored(ctx context.Context, checkpointFile string, hand
 // drain handles events until the stream closes (nil) or handle fails.
 func (l *Ledger) drain(ctx context.Context, events <-chan *client.ChaincodeEvent, cp interface {
 	CheckpointChaincodeEvent(*client.ChaincodeEvent) error
-}, handle func(context.Context, AnchoredEvent) error) error {
+}, mark *batchMark, handle func(context.Context, AnchoredEvent) error) error {
 	for ev := range events {
-		if ev.EventName == rules.EventBlockAnchored {
-			var c rules.Credential
-			if err := json.Unmarshal(ev.Payload, &c); err != nil {
-				return fmt.Errorf("event of transaction %s in block %d: corrupt credential: %w", ev.TransactionID, ev.BlockNumber, err)
-			}
-			if err := handle(ctx, AnchoredEvent{BlockNumber: ev.BlockNumber, TxID: ev.TransactionID, Credential: &c}); err != nil {
+		creds, err := anchoredCredentials(ev)
+		if err != nil {
+			return err
+		}
+		// Credentials handled before a restart in the middle of this batch.
+		done := mark.handled(ev)
+		for i := done; i < len(creds); i++ {
+			if err := handle(ctx, AnchoredEvent{BlockNumber: ev.BlockNumber, TxID: ev.TransactionID, Index: i, Credential: creds[i]}); err != nil {
 				return err
+			}
+			if i+1 < len(creds) {
+				if err := mark.save(ev, i+1); err != nil {
+					return err
+				}
 			}
 		}
 		if err := cp.CheckpointChaincodeEvent(ev); err != nil {
 			return fmt.Errorf("save event checkpoint: %w", err)
 		}
+	}
+	return nil
+}
+
+// anchoredCredentials decodes the credentials an event announces: one for
+// BlockAnchored, a list for BlocksAnchored, none for other events.
+func anchoredCredentials(ev *client.ChaincodeEvent) ([]*rules.Credential, error) {
+	var creds []*rules.Credential
+	var err error
+	switch ev.EventName {
+	case rules.EventBlockAnchored:
+		var c rules.Credential
+		err = json.Unmarshal(ev.Payload, &c)
+		creds = []*rules.Credential{&c}
+	case rules.EventBlocksAnchored:
+		err = json.Unmarshal(ev.Payload, &creds)
+		if err == nil && slices.Contains(creds, nil) {
+			err = errors.New("null credential in the list")
+		}
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s event of transaction %s in block %d: corrupt credential: %w", ev.EventName, ev.TransactionID, ev.BlockNumber, err)
+	}
+	return creds, nil
+}
+
+// batchMark is how many credentials of one transaction's event have been
+// handled, saved (path != "") while a follower works through a batch.
+type batchMark struct {
+	path          string
+	BlockNumber   uint64 `json:"blockNumber"`
+	TransactionID string `json:"transactionId"`
+	Handled       int    `json:"handled"`
+}
+
+func loadBatchMark(path string) (*batchMark, error) {
+	m := &batchMark{path: path}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return m, nil
+	}
+	if err == nil {
+		err = json.Unmarshal(b, m)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("batch event checkpoint %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// handled returns how many of ev's credentials were handled already.
+func (m *batchMark) handled(ev *client.ChaincodeEvent) int {
+	if m.TransactionID == ev.TransactionID && m.BlockNumber == ev.BlockNumber {
+		return m.Handled
+	}
+	return 0
+}
+
+func (m *batchMark) save(ev *client.ChaincodeEvent, handled int) error {
+	m.BlockNumber, m.TransactionID, m.Handled = ev.BlockNumber, ev.TransactionID, handled
+	if m.path == "" {
+		return nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("save batch event checkpoint: %w", err)
+	}
+	// Replaced whole, so a crash leaves the old mark or the new one.
+	tmp := m.path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("save batch event checkpoint: %w", err)
+	}
+	if err := os.Rename(tmp, m.path); err != nil {
+		return fmt.Errorf("save batch event checkpoint: %w", err)
 	}
 	return nil
 }

@@ -9,9 +9,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,34 +36,8 @@ func TestFabricNetwork(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-	// EnsureBinaries and Down log through the default logger.
-	prev := slog.Default()
-	slog.SetDefault(log)
-	t.Cleanup(func() { slog.SetDefault(prev) })
-
 	start := time.Now()
-	bins, err := network.EnsureBinaries(ctx, "")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("cannot build Fabric binaries: %v", err)
-		}
-		t.Skipf("skipping: cannot build Fabric binaries (set CI=true to make this a failure): %v", err)
-	}
-	t.Logf("Fabric binaries ready in %s", time.Since(start).Round(time.Millisecond))
-
-	dir := t.TempDir()
-	t.Cleanup(func() {
-		if err := network.Down(context.Background(), dir, false); err != nil {
-			t.Errorf("network down: %v", err)
-		}
-	})
-	upStart := time.Now()
-	net, err := network.Up(ctx, network.Options{Dir: dir, Binaries: bins, StopWithCaller: true, Log: log})
-	if err != nil {
-		t.Fatalf("network up: %v", err)
-	}
-	t.Logf("network up in %s", time.Since(upStart).Round(time.Millisecond))
+	net := startNetwork(ctx, t)
 
 	admin := connect(t, net, network.ManufacturerMSP, "Admin")
 	anchor := connect(t, net, network.ManufacturerMSP, "User1") // the appliance's anchoring identity
@@ -172,12 +149,146 @@ func TestFabricNetwork(t *testing.T) {
 		t.Errorf("block 1 links to %s, want %s", c.PrevBlockID, cred.BlockID)
 	}
 
+	last := anchorBatches(ctx, t, priv, app.ID, next, anchor, stranger, partner)
+
 	// The appliance was registered without OwnerMSP, so its owner is the
 	// registering manufacturer (checked above through the partner's read).
 	licensing(ctx, t, net, app.ID, admin, stranger, partner)
 
-	followAnchored(ctx, t, partner, cred.BlockID)
+	followAnchored(ctx, t, partner, cred.BlockID, last)
 	t.Logf("total %s", time.Since(start).Round(time.Millisecond))
+}
+
+// startNetwork brings a two-organisation network up in a temporary
+// directory, down again at cleanup. Fabric's binaries come from the cache
+// (network.EnsureBinaries) and are built there on first use (1-2 minutes).
+// If they cannot be built the caller is skipped, unless CI=true, where that
+// is a failure.
+func startNetwork(ctx context.Context, tb testing.TB) *network.Network {
+	tb.Helper()
+	log := slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// EnsureBinaries and Down log through the default logger.
+	prev := slog.Default()
+	slog.SetDefault(log)
+	tb.Cleanup(func() { slog.SetDefault(prev) })
+
+	start := time.Now()
+	bins, err := network.EnsureBinaries(ctx, "")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("cannot build Fabric binaries: %v", err)
+		}
+		tb.Skipf("skipping: cannot build Fabric binaries (set CI=true to make this a failure): %v", err)
+	}
+	tb.Logf("Fabric binaries ready in %s", time.Since(start).Round(time.Millisecond))
+
+	dir := tb.TempDir()
+	tb.Cleanup(func() {
+		if err := network.Down(context.Background(), dir, false); err != nil {
+			tb.Errorf("network down: %v", err)
+		}
+	})
+	upStart := time.Now()
+	net, err := network.Up(ctx, network.Options{Dir: dir, Binaries: bins, StopWithCaller: true, Log: log})
+	if err != nil {
+		tb.Fatalf("network up: %v", err)
+	}
+	tb.Logf("network up in %s", time.Since(upStart).Round(time.Millisecond))
+	return net
+}
+
+// anchorBatches anchors blocks 2.. of the appliance in batches on top of
+// block 1 (next, already recorded) and returns the last height anchored:
+// a batch mixing block 1 again with new blocks, refused batches that record
+// nothing, and a batch as large as the contract allows in bytes, which must
+// fit through gRPC's and the orderer's message limits.
+func anchorBatches(ctx context.Context, t *testing.T, priv ed25519.PrivateKey, applianceID string, next rules.Submission,
+	anchor, stranger, partner *fabricledger.Ledger) uint64 {
+	t.Helper()
+	_, otherPriv, _ := ed25519.GenerateKey(rand.Reader)
+	chain := func(from uint64, prev rules.Submission, n int, mk func(height uint64, prev []byte) rules.Submission) []rules.Submission {
+		var out []rules.Submission
+		for i := range n {
+			p, _ := hex.DecodeString(block.ID(prev.Header))
+			prev = mk(from+uint64(i), p)
+			out = append(out, prev)
+		}
+		return out
+	}
+	plain := func(height uint64, prev []byte) rules.Submission {
+		return submissionAt(t, priv, applianceID, height, prev)
+	}
+
+	batch := append([]rules.Submission{next}, chain(2, next, 3, plain)...)
+	start := time.Now()
+	out, err := anchor.AnchorBatch(ctx, batch)
+	if err != nil {
+		t.Fatalf("anchor batch of blocks 1..4: %v", err)
+	}
+	t.Logf("batch of 4 blocks committed in %s", time.Since(start).Round(time.Millisecond))
+	for i, a := range out {
+		if a.Recorded != (i > 0) || a.Credential.BlockID != block.ID(batch[i].Header) || a.Credential.Height != uint64(i+1) {
+			t.Fatalf("batch result %d: recorded=%v %+v", i, a.Recorded, a.Credential)
+		}
+	}
+	if c := eventually(t, func() (*rules.Credential, error) { return partner.CredentialAt(ctx, applianceID, 4) },
+		func(*rules.Credential) bool { return true }); c.PrevBlockID != block.ID(batch[2].Header) {
+		t.Fatalf("partner reads block 4 linked to %s", c.PrevBlockID)
+	}
+
+	good := chain(5, batch[3], 3, plain)
+	badSig := slices.Clone(good)
+	badSig[1].HeaderSig = block.SignHeader(otherPriv, badSig[1].Header)
+	for _, tc := range []struct {
+		name string
+		l    *fabricledger.Ledger
+		subs []rules.Submission
+		want error
+		msg  string
+	}{
+		{"bad signature in the middle", anchor, badSig, rules.ErrBadSignature, "block 6"},
+		{"unregistered identity", stranger, good, rules.ErrForbidden, "block 5"},
+		{"not linked to the ledger", anchor, good[1:], rules.ErrBrokenChain, "block 6"},
+		{"a block twice", anchor, []rules.Submission{good[0], good[0]}, rules.ErrInvalid, "batch entry 1"},
+	} {
+		if _, err := tc.l.AnchorBatch(ctx, tc.subs); !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: %v, want %v naming %q", tc.name, err, tc.want, tc.msg)
+		}
+	}
+	// Refused batches are refused at endorsement: nothing reached the ledger.
+	if _, err := anchor.CredentialAt(ctx, applianceID, 5); !errors.Is(err, rules.ErrNotFound) {
+		t.Fatalf("block 5 after refused batches: %v, want ErrNotFound", err)
+	}
+	if out, err := anchor.AnchorBatch(ctx, good); err != nil || len(out) != 3 || !out[2].Recorded {
+		t.Fatalf("batch of blocks 5..7: %+v, %v", out, err)
+	}
+
+	// As large as the contract takes: locations of 1000 bytes and headers
+	// naming long device names, which the credential repeats and indexes.
+	var devices []string
+	for d := range 10 {
+		devices = append(devices, fmt.Sprintf("device-%02d-%s", d, strings.Repeat("x", 190)))
+	}
+	large := func(height uint64, prev []byte) rules.Submission {
+		s := submissionWith(t, priv, applianceID, height, prev, devices)
+		s.Location = "s3://blocks/" + strings.Repeat("p", 1000-len("s3://blocks/")-64) + block.ID(s.Header)
+		return s
+	}
+	var big []rules.Submission
+	size := 0
+	for _, s := range chain(8, good[2], rules.MaxBatchCount, large) {
+		if size+rules.SubmissionSize(s) > rules.MaxBatchBytes {
+			break
+		}
+		big, size = append(big, s), size+rules.SubmissionSize(s)
+	}
+	start = time.Now()
+	out, err = anchor.AnchorBatch(ctx, big)
+	if err != nil || len(out) != len(big) || !out[len(out)-1].Recorded {
+		t.Fatalf("batch of %d blocks, %d bytes: %d results, %v", len(big), size, len(out), err)
+	}
+	t.Logf("batch of %d blocks, %d bytes of submissions, committed in %s", len(big), size, time.Since(start).Round(time.Millisecond))
+	return out[len(out)-1].Credential.Height
 }
 
 // licensing runs the grant verbs: only an admin of the owner grants or
@@ -283,10 +394,13 @@ func eventually[T any](t *testing.T, read func() (T, error), ok func(T) bool) T 
 	}
 }
 
-// followAnchored reads the BlockAnchored events from the ledger's start,
+// followAnchored reads the anchoring events from the ledger's start,
 // stops after the first, and checks that a follower restarted from the same
-// checkpoint file resumes with the next one (block 1).
-func followAnchored(ctx context.Context, t *testing.T, l *fabricledger.Ledger, firstBlockID string) {
+// checkpoint file resumes with the next one (block 1); then that blocks
+// anchored in batches come one by one, in order, up to last, and that a
+// follower stopped in the middle of a batch resumes after the last block it
+// accepted.
+func followAnchored(ctx context.Context, t *testing.T, l *fabricledger.Ledger, firstBlockID string, last uint64) {
 	t.Helper()
 	checkpoint := filepath.Join(t.TempDir(), "events.checkpoint")
 	errStop := errors.New("stop")
@@ -325,9 +439,41 @@ func followAnchored(ctx context.Context, t *testing.T, l *fabricledger.Ledger, f
 	if ev := next(); ev.Credential.Height != 1 {
 		t.Fatalf("after checkpointing height 0, follower resumed at %+v", ev.Credential)
 	}
+
+	// Blocks 2..4 came in one batch event: stop at block 3, in its middle.
+	follow := func(stopAt uint64) []uint64 {
+		t.Helper()
+		var heights []uint64
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		err := l.FollowAnchored(ctx, checkpoint, func(_ context.Context, ev fabricledger.AnchoredEvent) error {
+			if ev.Credential.Height == stopAt {
+				return errStop
+			}
+			heights = append(heights, ev.Credential.Height)
+			return nil
+		})
+		if !errors.Is(err, errStop) {
+			t.Fatalf("follow until block %d: %v after heights %v", stopAt, err, heights)
+		}
+		return heights
+	}
+	if got := follow(3); !slices.Equal(got, []uint64{1, 2}) {
+		t.Fatalf("follower saw heights %v, want 1 and 2 before stopping at 3", got)
+	}
+	got := follow(last)
+	got = append(got, last) // refused, so not handled: seen again by the next run
+	for i, h := range got {
+		if h != uint64(3+i) {
+			t.Fatalf("follower restarted in a batch saw heights %v, want 3..%d once each, in order", got, last)
+		}
+	}
+	if ev := next(); ev.Credential.Height != last {
+		t.Fatalf("follower resumed at %d, want %d", ev.Credential.Height, last)
+	}
 }
 
-func connect(t *testing.T, net *network.Network, mspID, user string) *fabricledger.Ledger {
+func connect(t testing.TB, net *network.Network, mspID, user string) *fabricledger.Ledger {
 	t.Helper()
 	org, err := net.Org(mspID)
 	if err != nil {
@@ -355,7 +501,13 @@ func submission(t *testing.T, priv ed25519.PrivateKey, applianceID string) rules
 }
 
 // submissionAt is a signed block at height, linked to prev.
-func submissionAt(t *testing.T, priv ed25519.PrivateKey, applianceID string, height uint64, prev []byte) rules.Submission {
+func submissionAt(t testing.TB, priv ed25519.PrivateKey, applianceID string, height uint64, prev []byte) rules.Submission {
+	t.Helper()
+	return submissionWith(t, priv, applianceID, height, prev, []string{"dev-a", "dev-b"})
+}
+
+// submissionWith is a signed block at height of devices, linked to prev.
+func submissionWith(t testing.TB, priv ed25519.PrivateKey, applianceID string, height uint64, prev []byte, devices []string) rules.Submission {
 	t.Helper()
 	root := sha256.Sum256([]byte("readings"))
 	first := height*10 + 1
@@ -363,7 +515,7 @@ func submissionAt(t *testing.T, priv ed25519.PrivateKey, applianceID string, hei
 		Version: block.Version, ApplianceID: applianceID, Height: height, PrevHash: prev,
 		FirstSeq: first, LastSeq: first + 9, Count: 10,
 		FirstTime: int64(height)*10_000 + 1_000, LastTime: int64(height)*10_000 + 2_000,
-		Devices: []string{"dev-a", "dev-b"}, MerkleRoot: root[:], SealedAt: int64(height)*10_000 + 3_000,
+		Devices: devices, MerkleRoot: root[:], SealedAt: int64(height)*10_000 + 3_000,
 	}
 	hb, err := h.Encode()
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
@@ -29,6 +30,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/chaincode/wire"
 )
@@ -37,6 +39,9 @@ import (
 // the peers at commit (e.g. an MVCC read conflict or an unmet endorsement
 // policy): nothing it wrote is on the ledger.
 var ErrInvalidated = errors.New("transaction invalidated at commit")
+
+// maxRecvMsgSize bounds a reply from the peer; Fabric's own limit is 100 MiB.
+const maxRecvMsgSize = 32 << 20
 
 // Config says where and as whom to connect.
 type Config struct {
@@ -106,6 +111,7 @@ type Ledger struct {
 	contract *client.Contract
 	caller   rules.Caller
 	log      *slog.Logger
+	noBatch  atomic.Bool // the chaincode has no RecordCredentials
 }
 
 // Connect opens the connection (gRPC connects lazily, on the first call).
@@ -136,7 +142,11 @@ func Connect(cfg Config) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fabric ledger: %w", err)
 	}
-	conn, err := grpc.NewClient(cfg.PeerEndpoint, grpc.WithTransportCredentials(tlsCreds))
+	// An endorsement's reply holds the whole prepared transaction: for a
+	// batch near rules.MaxBatchBytes that is several MiB, over gRPC's
+	// default 4 MiB receive limit.
+	conn, err := grpc.NewClient(cfg.PeerEndpoint, grpc.WithTransportCredentials(tlsCreds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)))
 	if err != nil {
 		return nil, fmt.Errorf("fabric ledger: connection to %s: %w", cfg.PeerEndpoint, err)
 	}
@@ -239,6 +249,72 @@ func (l *Ledger) Anchor(ctx context.Context, sub rules.Submission) (*rules.Crede
 		return nil, false, fmt.Errorf("anchor block: unexpected result %q: %v", res, err)
 	}
 	return a.Credential, a.Recorded, nil
+}
+
+// AnchorBatch records consecutive blocks of one appliance in one
+// transaction (wire.TxRecordCredentials) and waits until it is committed,
+// with Anchor's retries and commit-status check. The results are in
+// submission order. The batch is atomic: a block the contract refuses fails
+// it with that block's rules error, and nothing is recorded.
+//
+// A chaincode older than the batch transaction gets one transaction per
+// block instead (logged once); then a failure returns, with the error, the
+// results of the blocks committed before it.
+func (l *Ledger) AnchorBatch(ctx context.Context, subs []rules.Submission) ([]rules.Anchored, error) {
+	if !l.noBatch.Load() {
+		arg, err := json.Marshal(subs)
+		if err != nil {
+			return nil, fmt.Errorf("anchor batch: %w", err)
+		}
+		res, err := l.submit(ctx, wire.TxRecordCredentials, string(arg))
+		if err == nil {
+			return batchResult(res, subs)
+		}
+		if !unknownFunction(err, wire.TxRecordCredentials) {
+			return nil, fmt.Errorf("anchor batch of %d blocks: %w", len(subs), err)
+		}
+		l.noBatch.Store(true)
+		l.log.Warn("the chaincode has no batch transaction (an older version?): anchoring one block per transaction until reconnected",
+			"tx", wire.TxRecordCredentials, "err", err)
+	}
+	out := make([]rules.Anchored, 0, len(subs))
+	for _, sub := range subs {
+		c, recorded, err := l.Anchor(ctx, sub)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, rules.Anchored{Credential: c, Recorded: recorded})
+	}
+	return out, nil
+}
+
+// batchResult decodes RecordCredentials' result and checks that it answers
+// the submissions, one credential per block in the same order.
+func batchResult(res []byte, subs []rules.Submission) ([]rules.Anchored, error) {
+	var out []rules.Anchored
+	if err := json.Unmarshal(res, &out); err != nil {
+		return nil, fmt.Errorf("anchor batch: unexpected result %.200q: %w", res, err)
+	}
+	if len(out) != len(subs) {
+		return nil, fmt.Errorf("anchor batch: %d results for %d blocks", len(out), len(subs))
+	}
+	for i, a := range out {
+		if want := block.ID(subs[i].Header); a.Credential == nil || a.Credential.BlockID != want {
+			return nil, fmt.Errorf("anchor batch: result %d is not the credential of block %s", i, want)
+		}
+	}
+	return out, nil
+}
+
+// unknownFunction reports whether err is contractapi refusing a
+// transaction name the chaincode does not have.
+func unknownFunction(err error, tx string) bool {
+	for _, t := range errorTexts(err) {
+		if strings.Contains(t, "Function "+tx+" not found in contract") {
+			return true
+		}
+	}
+	return false
 }
 
 // Credential returns the credential of a block.
@@ -460,6 +536,17 @@ func retryable(err error) bool {
 // mapError turns a tagged contract error (carried in the gateway error's
 // message or its per-peer details) into the rules sentinel it names.
 func mapError(tx, step string, err error) error {
+	for _, t := range errorTexts(err) {
+		if e := wire.Decode(t); e != nil {
+			return fmt.Errorf("%s: %w", tx, e)
+		}
+	}
+	return fmt.Errorf("%s: %s: %w", tx, step, err)
+}
+
+// errorTexts is err's message and, for a gateway error, each peer's message
+// from its details (where endorsement failures carry the chaincode's text).
+func errorTexts(err error) []string {
 	texts := []string{err.Error()}
 	if st, ok := status.FromError(err); ok {
 		for _, d := range st.Details() {
@@ -468,10 +555,5 @@ func mapError(tx, step string, err error) error {
 			}
 		}
 	}
-	for _, t := range texts {
-		if e := wire.Decode(t); e != nil {
-			return fmt.Errorf("%s: %w", tx, e)
-		}
-	}
-	return fmt.Errorf("%s: %s: %w", tx, step, err)
+	return texts
 }

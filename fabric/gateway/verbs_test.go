@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/wotchain/wotchain/bridge/ledger"
+	"github.com/wotchain/wotchain/bridge/outbox"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	fabricledger "github.com/wotchain/wotchain/fabric/gateway"
 )
@@ -19,4 +20,11 @@ type grantVerbs interface {
 var (
 	_ grantVerbs = (*fabricledger.Ledger)(nil)
 	_ grantVerbs = (*ledger.Embedded)(nil)
+)
+
+// Both ledgers anchor a run of blocks in one transaction when the outbox
+// asks (its optional batch interface).
+var (
+	_ outbox.BatchLedger = (*fabricledger.Ledger)(nil)
+	_ outbox.BatchLedger = (*ledger.Embedded)(nil)
 )
