@@ -65,10 +65,14 @@ fuzz: deps
 	done
 
 # The long forms of the fault tests (docs/RELIABILITY.md): 50 kill -9 under
-# load, and ledger and storage down for minutes.
+# load; ledger and storage down for minutes; device faults and simulator
+# restarts for 10 minutes; the disk budget filled and recovered 10 times
+# under each policy. About 35 minutes.
 reliability-long: test-deps
 	WOTCHAIN_E2E_KILLS=50 $(GO) test -count=1 -timeout 30m -run Killed -v ./appliance/e2e/
 	WOTCHAIN_E2E_OUTAGE=3m $(GO) test -count=1 -timeout 30m -run 'UplinksDown' -v ./appliance/e2e/
+	WOTCHAIN_E2E_FAULT_WINDOW=10m $(GO) test -count=1 -timeout 30m -run 'DeviceFaults' -v ./appliance/e2e/
+	WOTCHAIN_E2E_BUDGET_ROUNDS=10 $(GO) test -count=1 -timeout 60m -run 'DiskBudget' -v ./appliance/e2e/
 
 clean:
 	rm -rf bin data dist

@@ -5,15 +5,13 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/wotchain/wotchain/appliance/config"
 	"github.com/wotchain/wotchain/bridge/retention"
 	"github.com/wotchain/wotchain/bridge/store"
 )
 
 // runRetention prunes the local store on the retention interval.
-func runRetention(ctx context.Context, st *store.Store, cfg *config.Config, consumed func() uint64, log *slog.Logger) {
-	pr := retention.New(st, retention.Policy{KeepFor: cfg.Retention.KeepFor.D(), KeepBytes: uint64(cfg.Retention.KeepBytes), Consumed: consumed}, log)
-	t := time.NewTicker(cfg.Retention.Every.D())
+func runRetention(ctx context.Context, pr *retention.Pruner, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		if _, err := pr.Prune(time.Now()); err != nil {
@@ -33,6 +31,7 @@ const budgetCheck = 5 * time.Second
 // budget enforces the disk cap with the configured policy.
 type budget struct {
 	st      *store.Store
+	pruner  *retention.Pruner
 	max     uint64
 	policy  string
 	devices *pool
@@ -67,11 +66,28 @@ func (b *budget) run(ctx context.Context) {
 			log.Error("disk budget: cannot measure the store", "err", err)
 			continue
 		}
+		if size > max {
+			// Local copies of anchored blocks go first, whatever the
+			// retention policy says: they are safe in storage and on the
+			// ledger. The policy applies only to what is left.
+			n, err := b.pruner.Free(max / 10 * 9)
+			if err != nil {
+				log.Error("disk budget: pruning anchored blocks failed", "err", err)
+			}
+			if n > 0 {
+				after, err := st.Size()
+				if err != nil {
+					log.Error("disk budget: cannot measure the store", "err", err)
+					continue
+				}
+				log.Warn("disk budget reached: local copies of anchored blocks pruned ahead of retention", "blocks", n, "store_bytes", after, "max_bytes", max)
+				size = after
+			}
+		}
 		switch {
 		case size > max && b.policy == "drop_oldest_unanchored":
 			b.seal()
-			pr := retention.New(st, retention.Policy{}, log)
-			dropped, err := pr.DropOldest(size - max/10*9)
+			dropped, err := b.pruner.DropOldest(size - max/10*9)
 			if err != nil {
 				log.Error("disk budget: dropping failed", "err", err)
 			}

@@ -110,7 +110,9 @@ func Open(cfg *config.Config, log *slog.Logger, readOnly bool) (*Node, error) {
 	if readOnly {
 		n.Store, err = store.OpenReadOnly(StoreDir(cfg))
 	} else {
-		n.Store, err = store.Open(StoreDir(cfg))
+		// The write-ahead log counts against the disk budget: keep it to
+		// an eighth of the cap.
+		n.Store, err = store.Open(StoreDir(cfg), store.WALLimit(uint64(cfg.Budget.MaxBytes)/8))
 	}
 	if err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/outbox"
 	"github.com/wotchain/wotchain/bridge/poll"
 	"github.com/wotchain/wotchain/bridge/publish"
+	"github.com/wotchain/wotchain/bridge/retention"
 	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/bridge/store"
 )
@@ -170,9 +171,13 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	obCtx, stopOutbox := context.WithCancel(context.Background())
 	workers.Add(3)
 	go func() { defer workers.Done(); ob.Run(obCtx) }()
+	// One pruner for retention and the disk budget, which must not prune
+	// the same blocks at once.
+	pruner := retention.New(n.Store, retention.Policy{KeepFor: cfg.Retention.KeepFor.D(),
+		KeepBytes: uint64(cfg.Retention.KeepBytes), Consumed: consumed}, log.With("component", "retention"))
 	go func() {
 		defer workers.Done()
-		runRetention(obCtx, n.Store, cfg, consumed, log.With("component", "retention"))
+		runRetention(obCtx, pruner, cfg.Retention.Every.D(), log.With("component", "retention"))
 	}()
 	if pub != nil {
 		// It keeps draining through the shutdown window, like the outbox.
@@ -190,7 +195,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	ob.Notify() // resume blocks left in the outbox by the last run
 	ready.Store(true)
 
-	b := &budget{st: n.Store, max: uint64(cfg.Budget.MaxBytes), policy: cfg.Budget.OnFull, devices: devices,
+	b := &budget{st: n.Store, pruner: pruner, max: uint64(cfg.Budget.MaxBytes), policy: cfg.Budget.OnFull, devices: devices,
 		seal: func() { sealBlocks(true) }, log: log.With("component", "budget")}
 	go b.run(ctx)
 	reload := watchConfig(ctx, cfg.Path, log)

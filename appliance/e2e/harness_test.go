@@ -149,8 +149,29 @@ func start(t *testing.T, configPath string) *proc {
 	p := &proc{cmd: cmd, done: make(chan error, 1)}
 	go p.read(stderr)
 	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		p.keepLog(t)
+	})
 	return p
+}
+
+// keepLog writes the appliance's whole log to $WOTCHAIN_E2E_LOGDIR when
+// the test failed: the long forms run for minutes, and the tail printed on
+// failure may not reach back to the cause.
+func (p *proc) keepLog(t *testing.T) {
+	dir := os.Getenv("WOTCHAIN_E2E_LOGDIR")
+	if dir == "" || !t.Failed() {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	name := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+fmt.Sprintf("-%d.log", time.Now().UnixNano()))
+	if err := os.WriteFile(name, []byte(strings.Join(p.logs, "\n")+"\n"), 0o644); err != nil {
+		t.Logf("keep the appliance log: %v", err)
+		return
+	}
+	t.Logf("appliance log: %s", name)
 }
 
 func (p *proc) read(r io.Reader) {

@@ -8,6 +8,7 @@ package retention
 import (
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/wotchain/wotchain/bridge/reading"
@@ -24,8 +25,10 @@ type Policy struct {
 	Consumed func() uint64
 }
 
-// Pruner applies a Policy to a store.
+// Pruner applies a Policy to a store. Its methods are safe for concurrent
+// use: retention and the disk budget share one.
 type Pruner struct {
+	mu     sync.Mutex
 	st     *store.Store
 	policy Policy
 	log    *slog.Logger
@@ -42,7 +45,24 @@ const cursorName = "retention"
 // blocks' readings it deleted. It stops at the first block that is still
 // kept or not yet anchored, since blocks are in time order.
 func (p *Pruner) Prune(now time.Time) (int, error) {
-	if p.policy.KeepFor == 0 && p.policy.KeepBytes == 0 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.prune(now, p.policy.KeepFor, p.policy.KeepBytes)
+}
+
+// Free prunes anchored blocks, oldest first, until the store is estimated
+// to be at most target bytes, whatever their age: what the disk budget
+// does before its policy touches anything unanchored, since anchored
+// blocks are safe in storage and on the ledger. Blocks a local consumer
+// has not finished with stay.
+func (p *Pruner) Free(target uint64) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.prune(time.Now(), 0, max(target, 1))
+}
+
+func (p *Pruner) prune(now time.Time, keepFor time.Duration, keepBytes uint64) (int, error) {
+	if keepFor == 0 && keepBytes == 0 {
 		return 0, nil
 	}
 	from, err := p.st.Cursor(cursorName)
@@ -62,8 +82,8 @@ func (p *Pruner) Prune(now time.Time) (int, error) {
 		if b.State != store.Anchored || b.LastSeq > consumed {
 			return false, nil
 		}
-		old := p.policy.KeepFor > 0 && now.Sub(time.Unix(0, lastTime(b))) > p.policy.KeepFor
-		big := p.policy.KeepBytes > 0 && size > p.policy.KeepBytes
+		old := keepFor > 0 && now.Sub(time.Unix(0, lastTime(b))) > keepFor
+		big := keepBytes > 0 && size > keepBytes
 		if !old && !big {
 			return false, nil
 		}
@@ -85,7 +105,8 @@ func (p *Pruner) Prune(now time.Time) (int, error) {
 		}
 	}
 	if len(blocks) > 0 {
-		if err := p.st.Compact(); err != nil {
+		last := blocks[len(blocks)-1]
+		if err := p.st.Compact(last.LastSeq, last.Height); err != nil {
 			return len(blocks), err
 		}
 		p.log.Info("local readings pruned", "blocks", len(blocks), "through_height", blocks[len(blocks)-1].Height)
@@ -114,6 +135,18 @@ func (p *Pruner) estimate(b *store.BlockRecord) uint64 {
 }
 
 func (p *Pruner) pruneBlock(b *store.BlockRecord) error {
+	// A block's data goes in one batch, so a missing first reading means
+	// it is gone already: dropped by the disk budget, or pruned just before
+	// a crash that lost the cursor. Its index entries cannot be listed any
+	// more; only move past it.
+	if b.Dropped {
+		return nil
+	}
+	if _, err := p.st.Reading(b.FirstSeq); store.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("retention: block %d: %w", b.Height, err)
+	}
 	index, polls, err := p.blockData(b)
 	if err != nil {
 		return err
@@ -127,6 +160,8 @@ func (p *Pruner) pruneBlock(b *store.BlockRecord) error {
 // for the appliance's ability to keep polling. Their credentials are still
 // anchored (see outbox.DroppedLocation). It returns the heights dropped.
 func (p *Pruner) DropOldest(excess uint64) ([]uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	var victims []*store.BlockRecord
 	freed := uint64(0)
 	err := p.st.Blocks(0, func(b *store.BlockRecord) (bool, error) {
@@ -152,7 +187,8 @@ func (p *Pruner) DropOldest(excess uint64) ([]uint64, error) {
 		dropped = append(dropped, b.Height)
 	}
 	if len(dropped) > 0 {
-		return dropped, p.st.Compact()
+		last := victims[len(dropped)-1]
+		return dropped, p.st.Compact(last.LastSeq, last.Height)
 	}
 	return dropped, nil
 }

@@ -143,3 +143,84 @@ func TestPruneKeepsUnconsumed(t *testing.T) {
 		t.Fatalf("an unconsumed block was pruned: %v", err)
 	}
 }
+
+// A block dropped by the disk budget (and then anchored as dropped) has no
+// readings left: retention moves past it and prunes the blocks after it,
+// instead of failing on it at every run and never pruning again.
+func TestPruneMovesPastDroppedBlocks(t *testing.T) {
+	t0 := time.Now().Add(-30 * 24 * time.Hour)
+	st := chain(t, 4, 3, t0) // block 0 anchored, blocks 1..3 sealed only
+	discard := slog.New(slog.DiscardHandler)
+	dropped, err := New(st, Policy{}, discard).DropOldest(1)
+	if err != nil || len(dropped) != 1 || dropped[0] != 1 {
+		t.Fatalf("dropped %v, %v; want block 1", dropped, err)
+	}
+	// Storage comes back: every block is anchored, block 1 as dropped.
+	dir := t.TempDir()
+	fs, _ := objstore.NewFS(dir + "/objects")
+	led := ledger.NewEmbedded(st.Ledger(), "appliance", discard)
+	ob := outbox.New(st, fs, led, discard)
+	for busy := true; busy; {
+		if busy, err = ob.Step(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := New(st, Policy{KeepFor: time.Hour}, discard)
+	n, err := p.Prune(time.Now())
+	if err != nil || n != 4 {
+		t.Fatalf("pruned %d blocks, %v; want all 4, the dropped one included", n, err)
+	}
+	for h := uint64(0); h < 4; h++ {
+		b, err := st.Block(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Reading(b.LastSeq); !store.IsNotFound(err) {
+			t.Fatalf("block %d still has its readings after pruning: %v", h, err)
+		}
+	}
+	if n, err := p.Prune(time.Now()); err != nil || n != 0 {
+		t.Fatalf("a second run pruned %d, %v; want nothing left to do", n, err)
+	}
+}
+
+// A crash between pruning a block and saving the cursor leaves the cursor
+// on a block whose data is gone: the next run moves past it.
+func TestPruneAfterCrashBeforeCursor(t *testing.T) {
+	t0 := time.Now().Add(-30 * 24 * time.Hour)
+	st := chain(t, 3, 0, t0)
+	p := New(st, Policy{KeepFor: time.Hour}, slog.New(slog.DiscardHandler))
+	if n, err := p.Prune(time.Now()); err != nil || n != 3 {
+		t.Fatalf("pruned %d, %v; want 3", n, err)
+	}
+	if err := st.SetCursor(cursorName, 1); err != nil { // as if the crash lost the last two cursor updates
+		t.Fatal(err)
+	}
+	if n, err := p.Prune(time.Now()); err != nil || n != 2 {
+		t.Fatalf("after the lost cursor: pruned %d, %v; want to move past blocks 1 and 2", n, err)
+	}
+	if c, err := st.Cursor(cursorName); err != nil || c != 3 {
+		t.Fatalf("cursor %d, %v; want 3", c, err)
+	}
+}
+
+// Free prunes anchored blocks whatever their age, oldest first, and
+// never an unanchored one.
+func TestFreeIgnoresAgeNotAnchoring(t *testing.T) {
+	st := chain(t, 6, 2, time.Now().Add(-time.Hour)) // blocks 4 and 5 not anchored
+	p := New(st, Policy{KeepFor: 720 * time.Hour}, slog.New(slog.DiscardHandler))
+	if n, err := p.Prune(time.Now()); err != nil || n != 0 {
+		t.Fatalf("retention pruned %d young blocks, %v", n, err)
+	}
+	n, err := p.Free(1)
+	if err != nil || n != 4 {
+		t.Fatalf("freed %d blocks, %v; want the 4 anchored ones", n, err)
+	}
+	for h := uint64(0); h < 6; h++ {
+		b, _ := st.Block(h)
+		_, err := st.Reading(b.FirstSeq)
+		if gone := store.IsNotFound(err); gone != (h < 4) {
+			t.Fatalf("block %d: readings gone %v", h, gone)
+		}
+	}
+}

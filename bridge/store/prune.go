@@ -94,10 +94,23 @@ func (s *Store) Size() (uint64, error) {
 	return total, err
 }
 
-// Compact reclaims the space of deleted records in every column family.
-func (s *Store) Compact() error {
-	for i := cf(0); i < cfCount; i++ {
-		s.db.CompactRangeCF(s.h(i), grocksdb.Range{})
-	}
+// Compact reclaims the space of records deleted by PruneBlock and
+// DropBlock, up to reading throughSeq and block throughHeight. Deleted
+// records are oldest first, so the ranges are bounded: a large store does
+// not rewrite what was not touched. The bottommost level is compacted too
+// (RocksDB skips it by default), or each call's flushed memtable would be
+// moved down as one more tiny table file, and their number would grow
+// without bound on an appliance pruning every minute.
+func (s *Store) Compact(throughSeq, throughHeight uint64) error {
+	opt := grocksdb.NewCompactRangeOptions()
+	defer opt.Destroy()
+	opt.SetBottommostLevelCompaction(grocksdb.KForceOptimized)
+	seqEnd, heightEnd := u64(throughSeq+1), u64(throughHeight+1)
+	s.db.CompactRangeCFOpt(s.h(cfReadings), grocksdb.Range{Limit: seqEnd}, opt)
+	s.db.CompactRangeCFOpt(s.h(cfPolls), grocksdb.Range{Limit: seqEnd}, opt)
+	s.db.CompactRangeCFOpt(s.h(cfObjects), grocksdb.Range{Limit: heightEnd}, opt)
+	// Index keys start with the device and point, so the deleted entries
+	// are spread over the whole family.
+	s.db.CompactRangeCFOpt(s.h(cfIndex), grocksdb.Range{}, opt)
 	return nil
 }

@@ -60,14 +60,54 @@ type Store struct {
 	db      *grocksdb.DB
 	handles []*grocksdb.ColumnFamilyHandle
 	opts    *grocksdb.Options
+	small   *grocksdb.Options // the small families'; nil when read-only
 	ro      *grocksdb.ReadOptions
 	wo      *grocksdb.WriteOptions
 	bbto    *grocksdb.BlockBasedTableOptions // nil when read-only
 	cache   *grocksdb.Cache                  // nil when read-only
 }
 
+// smallFamily reports the families that hold a few records per block, not
+// per reading.
+func smallFamily(c cf) bool {
+	switch c {
+	case cfReadings, cfPolls, cfIndex, cfObjects:
+		return false
+	}
+	return true
+}
+
+// maxWAL bounds the write-ahead log; WALLimit lowers it.
+const maxWAL = 2 * memtableBudget
+
+// The info log's bound: infoLogKeep files of at most infoLogMax bytes.
+const (
+	infoLogMax  = 4 << 20
+	infoLogKeep = 3
+)
+
+// Option changes how Open opens the database.
+type Option func(*openConfig)
+
+type openConfig struct{ maxWAL uint64 }
+
+// WALLimit lowers the bound on the write-ahead log's total size (64 MiB by
+// default), for a disk budget small enough for the log to matter: the log
+// counts in Size like everything else on disk.
+func WALLimit(bytes uint64) Option {
+	return func(c *openConfig) {
+		if bytes > 0 {
+			c.maxWAL = min(c.maxWAL, bytes)
+		}
+	}
+}
+
 // Open opens or creates the database in dir.
-func Open(dir string) (*Store, error) {
+func Open(dir string, options ...Option) (*Store, error) {
+	oc := openConfig{maxWAL: maxWAL}
+	for _, o := range options {
+		o(&oc)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: create %s: %w", dir, err)
 	}
@@ -75,6 +115,16 @@ func Open(dir string) (*Store, error) {
 	opts.SetCreateIfMissing(true)
 	opts.SetCreateIfMissingColumnFamilies(true)
 	opts.SetCompression(grocksdb.LZ4Compression)
+	// RocksDB's own info log would otherwise grow and roll without bound
+	// (it keeps 1000 old files by default) and count against the disk
+	// budget: a few MiB of it is enough to diagnose a problem.
+	opts.SetMaxLogFileSize(infoLogMax)
+	opts.SetKeepLogFileNum(infoLogKeep)
+	opts.SetInfoLogLevel(grocksdb.WarnInfoLogLevel)
+	// A log file stays until every family with data in it is flushed, and
+	// the rarely written families (blocks, ledger, outbox) would hold logs
+	// for long: past this total, RocksDB flushes them.
+	opts.SetMaxTotalWalSize(oc.maxWAL)
 	// RocksDB's default memtable is 64 MiB per column family, and readings,
 	// index and objects each take a steady stream, so resident memory grew
 	// past 200 MiB at 10,000 points a second (docs/BENCHMARKS.md). One
@@ -90,13 +140,23 @@ func Open(dir string) (*Store, error) {
 	bbto.SetCacheIndexAndFilterBlocks(true)
 	bbto.SetPinL0FilterAndIndexBlocksInCache(true)
 	opts.SetBlockBasedTableFactory(bbto)
+	// The small families take a few records per block and are flushed
+	// often by the log limit above. Levelled compaction moves each of their
+	// flushes down as one more small file, since their keys only grow;
+	// universal compaction merges them, so the number of files stays small.
+	small := opts.Clone()
+	small.SetCompactionStyle(grocksdb.UniversalCompactionStyle)
 	cfOpts := make([]*grocksdb.Options, cfCount)
 	for i := range cfOpts {
 		cfOpts[i] = opts
+		if smallFamily(cf(i)) {
+			cfOpts[i] = small
+		}
 	}
 	db, handles, err := grocksdb.OpenDbColumnFamilies(opts, dir, cfNames[:], cfOpts)
 	if err != nil {
 		opts.Destroy()
+		small.Destroy()
 		bbto.Destroy()
 		cache.Destroy()
 		if strings.Contains(err.Error(), "lock file") {
@@ -106,7 +166,7 @@ func Open(dir string) (*Store, error) {
 	}
 	wo := grocksdb.NewDefaultWriteOptions()
 	wo.SetSync(true)
-	return &Store{dir: dir, db: db, handles: handles, opts: opts, ro: grocksdb.NewDefaultReadOptions(), wo: wo}, nil
+	return &Store{dir: dir, db: db, handles: handles, opts: opts, small: small, bbto: bbto, cache: cache, ro: grocksdb.NewDefaultReadOptions(), wo: wo}, nil
 }
 
 // OpenReadOnly opens the database for reading while an appliance may be
@@ -138,6 +198,9 @@ func (s *Store) Close() {
 	s.ro.Destroy()
 	s.wo.Destroy()
 	s.opts.Destroy()
+	if s.small != nil {
+		s.small.Destroy()
+	}
 	if s.bbto != nil {
 		s.bbto.Destroy()
 		s.cache.Destroy()
