@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/wotchain/wotchain/appliance/config"
 	"io"
 	"os"
 	"runtime/metrics"
@@ -28,7 +29,7 @@ type LoadOptions struct {
 	Duration     time.Duration // default 10 minutes
 	Sample       time.Duration // default 1s
 	SealInterval time.Duration // default 10s
-	MaxReadings  int           // default 1000
+	MaxReadings  int           // default config.DefaultMaxReadings
 	// Progress, if set, gets one line per sample.
 	Progress io.Writer
 }
@@ -87,7 +88,7 @@ func Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 		o.SealInterval = 10 * time.Second
 	}
 	if o.MaxReadings <= 0 {
-		o.MaxReadings = 1000
+		o.MaxReadings = config.DefaultMaxReadings
 	}
 	res := LoadResult{Opts: o}
 	var devices []poll.Device

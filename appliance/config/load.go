@@ -138,7 +138,7 @@ func (c *Config) applyDefaults() {
 		a.OwnerKey = filepath.Join(a.DataDir, "keys", "owner.hpke")
 	}
 	if c.Seal.MaxReadings == 0 {
-		c.Seal.MaxReadings = 1000
+		c.Seal.MaxReadings = DefaultMaxReadings
 	}
 	if c.Seal.Interval == 0 {
 		c.Seal.Interval = Duration(10e9)

@@ -190,7 +190,7 @@ func (p *port) send(ctx context.Context, c call) ([]byte, error) {
 func newClient(t transport, l link) (client modbus.Client, setUnit func(byte)) {
 	if t == transportTCP {
 		h := modbus.NewTCPClientHandler("") // the packager only: it never dials
-		return modbus.NewClient2(h, &streamTransporter{link: l, frame: readMBAPFrame}), func(u byte) { h.SlaveId = u }
+		return modbus.NewClient2(h, &streamTransporter{link: l, frame: readMBAPFrame, buffered: true}), func(u byte) { h.SlaveId = u }
 	}
 	h := modbus.NewRTUClientHandler("") // the packager only: it never opens a port
 	return modbus.NewClient2(h, &streamTransporter{link: l, frame: readRTUFrame}), func(u byte) { h.SlaveId = u }

@@ -1,6 +1,7 @@
 package modbus
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -31,13 +32,26 @@ type frameReader func(r io.Reader, req []byte) ([]byte, error)
 type streamTransporter struct {
 	link  link
 	frame frameReader
+	// buffered reads through br: one read call per answer instead of one
+	// for the header and one for the rest (the per-request overhead in
+	// docs/BENCHMARKS.md). Only for TCP, whose connection is closed and
+	// replaced (with its buffer) after any error; a serial line is drained
+	// in place and must not keep stale bytes in a buffer.
+	buffered bool
+	br       *bufio.Reader
 }
 
 func (t *streamTransporter) Send(req []byte) ([]byte, error) {
 	if _, err := t.link.Write(req); err != nil {
 		return nil, err
 	}
-	return t.frame(t.link, req)
+	if !t.buffered {
+		return t.frame(t.link, req)
+	}
+	if t.br == nil {
+		t.br = bufio.NewReaderSize(t.link, mbapHeaderSize-1+mbapMaxLength)
+	}
+	return t.frame(t.br, req)
 }
 
 // openLink connects to the endpoint within timeout (and ctx).
