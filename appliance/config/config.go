@@ -7,13 +7,13 @@ package config
 import (
 	"fmt"
 	"path/filepath"
-	"time"
 
 	"github.com/dustin/go-humanize"
 	"gopkg.in/yaml.v3"
 
 	"github.com/wotchain/wotchain/bridge/aggregate"
 	"github.com/wotchain/wotchain/bridge/publish"
+	"github.com/wotchain/wotchain/internal/yamltime"
 	"github.com/wotchain/wotchain/protocols/coap"
 	"github.com/wotchain/wotchain/protocols/modbus"
 	"github.com/wotchain/wotchain/protocols/opcua"
@@ -188,25 +188,8 @@ type Device struct {
 	CoAP     *coap.Config   `yaml:"coap"`
 }
 
-// Duration is a time.Duration written as "500ms", "10s", "1m".
-type Duration time.Duration
-
-// UnmarshalYAML parses a Go duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (use e.g. 500ms, 10s, 1m)", n.Line, s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// Duration is the YAML duration every configuration section uses.
+type Duration = yamltime.Duration
 
 // Resolve makes a path from the configuration absolute, relative to the
 // configuration file's directory.

@@ -7,8 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/wotchain/wotchain/internal/yamltime"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -62,30 +61,8 @@ const (
 	day          = 24 * time.Hour
 )
 
-// Duration is a time.Duration written in YAML as "30s", "15m" or "1h". The
-// package has its own type because the appliance's config package imports
-// this one.
-type Duration time.Duration
-
-// UnmarshalYAML parses a Go duration string; a bare number is refused
-// because its unit would be a guess.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return fmt.Errorf("want a duration such as 1m or 1h: %w", err)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("want a duration such as 1m or 1h, got %q", s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-func (d Duration) String() string { return time.Duration(d).String() }
+// Duration is the YAML duration every configuration section uses.
+type Duration = yamltime.Duration
 
 func (c *Config) windows() []time.Duration {
 	if len(c.Windows) == 0 {

@@ -22,11 +22,10 @@
 package coap
 
 import (
-	"fmt"
 	"path/filepath"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/wotchain/wotchain/internal/yamltime"
 )
 
 // Payload formats a point can be decoded from.
@@ -184,22 +183,5 @@ func (c *Config) ResolvePaths(dir string) {
 	}
 }
 
-// Duration is a time.Duration written as "500ms", "10s", "1m".
-type Duration time.Duration
-
-// UnmarshalYAML parses a Go duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (use e.g. 500ms, 10s, 1m)", n.Line, s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// Duration is the YAML duration every configuration section uses.
+type Duration = yamltime.Duration

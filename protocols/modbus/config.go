@@ -10,8 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/wotchain/wotchain/internal/yamltime"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -70,25 +69,8 @@ type Point struct {
 	Unit   string   `yaml:"unit"`
 }
 
-// Duration is a time.Duration written in YAML as "20ms" or "1s".
-type Duration time.Duration
-
-// UnmarshalYAML parses a Go duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (use e.g. 20ms, 1s)", n.Line, s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// Duration is the YAML duration every configuration section uses.
+type Duration = yamltime.Duration
 
 // Defaults fills in the values a config may leave out. It is idempotent and
 // leaves invalid values alone for Validate to report.
