@@ -8,7 +8,6 @@ import (
 
 	"github.com/wotchain/wotchain/bridge/outbox"
 	"github.com/wotchain/wotchain/bridge/store"
-	"github.com/wotchain/wotchain/internal/testserver"
 )
 
 // TestDiskBudgetDropsOldestUnanchored: storage is down, blocks pile up
@@ -20,26 +19,7 @@ import (
 // outage.
 func TestDiskBudgetDropsOldestUnanchored(t *testing.T) {
 	rounds := budgetRounds(t)
-	m := testserver.StartMinIO(t)
-	t.Setenv("WOTCHAIN_TEST_S3_ACCESS", m.AccessKey)
-	t.Setenv("WOTCHAIN_TEST_S3_SECRET", m.SecretKey)
-	dir := t.TempDir()
-	cfgPath := writeConfig(t, dir, 3000, "2s", fmt.Sprintf(`storage:
-  kind: s3
-  s3:
-    endpoint: %s
-    bucket: wotchain-drop
-    tls: false
-    access_key_env: WOTCHAIN_TEST_S3_ACCESS
-    secret_key_env: WOTCHAIN_TEST_S3_SECRET
-    create_bucket: true
-retention:
-  keep_for: 1s
-  every: 1s
-budget:
-  max_bytes: 1536KiB
-  on_full: drop_oldest_unanchored
-`, m.Endpoint))
+	m, cfgPath := budgetConfig(t, "drop_oldest_unanchored")
 	addBulkDevice(t, cfgPath)
 	p := start(t, cfgPath)
 	p.waitFor(t, "an anchored block", 60*time.Second, func(_ uint64, anchored int) bool { return anchored >= 1 })

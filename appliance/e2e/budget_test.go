@@ -42,26 +42,7 @@ func budgetRounds(t *testing.T) int {
 // budget, and every reading still in the store verifies.
 func TestDiskBudgetPausesLowPriorityDevices(t *testing.T) {
 	rounds := budgetRounds(t)
-	m := testserver.StartMinIO(t)
-	t.Setenv("WOTCHAIN_TEST_S3_ACCESS", m.AccessKey)
-	t.Setenv("WOTCHAIN_TEST_S3_SECRET", m.SecretKey)
-	dir := t.TempDir()
-	cfgPath := writeConfig(t, dir, 3000, "2s", fmt.Sprintf(`storage:
-  kind: s3
-  s3:
-    endpoint: %s
-    bucket: wotchain-pause
-    tls: false
-    access_key_env: WOTCHAIN_TEST_S3_ACCESS
-    secret_key_env: WOTCHAIN_TEST_S3_SECRET
-    create_bucket: true
-retention:
-  keep_for: 1s
-  every: 1s
-budget:
-  max_bytes: 1536KiB
-  on_full: pause_devices
-`, m.Endpoint))
+	m, cfgPath := budgetConfig(t, "pause_devices")
 	editConfig(t, cfgPath, func(cfg string) string {
 		return strings.Replace(cfg, "  - id: press-1\n", "  - id: press-1\n    priority: 10\n", 1)
 	})
@@ -112,6 +93,34 @@ budget:
 	}
 	verified := verifyStored(t, cfgPath, false)
 	t.Logf("%d rounds; %d readings still stored, each verified against S3 and the ledger", rounds, verified)
+}
+
+// budgetConfig starts MinIO and writes a configuration storing to it, with
+// pruning every second and a disk budget of 1.5 MiB under policy: a few
+// KB a second that retention cannot prune (block records, the embedded
+// ledger, write-ahead log) leave room for minutes of rounds.
+func budgetConfig(t *testing.T, policy string) (*testserver.MinIO, string) {
+	t.Helper()
+	m := testserver.StartMinIO(t)
+	t.Setenv("WOTCHAIN_TEST_S3_ACCESS", m.AccessKey)
+	t.Setenv("WOTCHAIN_TEST_S3_SECRET", m.SecretKey)
+	cfgPath := writeConfig(t, t.TempDir(), 3000, "2s", fmt.Sprintf(`storage:
+  kind: s3
+  s3:
+    endpoint: %s
+    bucket: wotchain-budget
+    tls: false
+    access_key_env: WOTCHAIN_TEST_S3_ACCESS
+    secret_key_env: WOTCHAIN_TEST_S3_SECRET
+    create_bucket: true
+retention:
+  keep_for: 1s
+  every: 1s
+budget:
+  max_bytes: 1536KiB
+  on_full: %s
+`, m.Endpoint, policy))
+	return m, cfgPath
 }
 
 // editConfig rewrites the configuration file at path.
