@@ -406,7 +406,7 @@ func (r *runner) seal(ctx context.Context, dir string) error {
 
 func (r *runner) ledger(ctx context.Context, dir string) error {
 	cases := LedgerCases()
-	blocks := map[int]int{1000: 20, 10_000: 5, 50_000: 2, 100_000: 2}
+	blocks := map[int]int{1000: 20, 10_000: 5, 25_000: 2, 100_000: 2}
 	if r.o.Quick {
 		cases, blocks = cases[:1], map[int]int{1000: 2}
 	}

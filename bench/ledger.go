@@ -170,5 +170,5 @@ func (c LedgerCost) Report(b Reporter) {
 // and larger blocks, since the ledger's cost per reading falls with the
 // readings per block.
 func LedgerCases() []LedgerCase {
-	return []LedgerCase{{BlockReadings: 1000}, {BlockReadings: 10_000}, {BlockReadings: 50_000}, {BlockReadings: 100_000}}
+	return []LedgerCase{{BlockReadings: 1000}, {BlockReadings: 10_000}, {BlockReadings: 25_000}, {BlockReadings: 100_000}}
 }

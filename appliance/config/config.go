@@ -51,10 +51,10 @@ type Appliance struct {
 
 // DefaultMaxReadings is seal.max_readings when unset. A block costs the
 // ledger about 2.7 KB whatever its size, a reading on chain would cost
-// about 135 bytes: from 20,000 readings a block the ledger holds 1,000
+// about 135 bytes: from about 20,000 readings a block the ledger holds 1,000
 // times less than a chain of readings (docs/BENCHMARKS.md). Blocks reach
 // it only at high rates; the interval seals smaller ones.
-const DefaultMaxReadings = 50_000
+const DefaultMaxReadings = 25_000
 
 // Seal says when readings are sealed into a block.
 type Seal struct {
