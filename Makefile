@@ -56,7 +56,10 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-# Each fuzz target for FUZZTIME (go test runs one target per invocation).
+# Each fuzz target for FUZZTIME, a duration or a count of runs such as 100000x
+# (go test runs one target per invocation). With a duration, Go 1.26 can
+# fail a target with a bare "context deadline exceeded" and no crasher
+# (golang/go#75804): rerun it, or use a count.
 fuzz: deps
 	@$(GO) list -f '{{.ImportPath}}' ./... | while read -r pkg; do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
