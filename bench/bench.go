@@ -242,9 +242,20 @@ func (r *runner) stage(ctx context.Context, stage string) error {
 	return fmt.Errorf("unknown stage %q", stage)
 }
 
-// compare measures base and ours alternately, in rounds, so that load on a
-// shared machine that comes and goes weighs on both alike.
-func (r *runner) compare(ctx context.Context, base, ours *Workload) (Result, Result, error) {
+// compare builds the baseline and our workload, measures them alternately
+// in rounds, so that load on a shared machine that comes and goes weighs on
+// both alike, and closes them.
+func (r *runner) compare(ctx context.Context, newBase, newOurs func() (*Workload, error)) (Result, Result, error) {
+	base, err := newBase()
+	if err != nil {
+		return Result{}, Result{}, err
+	}
+	defer base.Close()
+	ours, err := newOurs()
+	if err != nil {
+		return Result{}, Result{}, err
+	}
+	defer ours.Close()
 	rounds := 3
 	if r.o.Quick {
 		rounds = 1
@@ -314,18 +325,7 @@ func (r *runner) ingest(ctx context.Context, dir string) error {
 		if err != nil {
 			return err
 		}
-		raw, err := c.RawWrite()
-		if err != nil {
-			return err
-		}
-		ours, err := c.Ingest()
-		if err != nil {
-			raw.Close()
-			return err
-		}
-		base, res, err := r.compare(ctx, raw, ours)
-		raw.Close()
-		ours.Close()
+		base, res, err := r.compare(ctx, c.RawWrite, c.Ingest)
 		if err != nil {
 			return err
 		}
@@ -377,18 +377,9 @@ func (r *runner) seal(ctx context.Context, dir string) error {
 		}
 		c.Dir, c.S3 = dir, s3
 		r.progress("seal %s", c)
-		raw, err := c.RawPut(ctx)
-		if err != nil {
-			return err
-		}
-		ours, err := c.SealUpload(ctx)
-		if err != nil {
-			raw.Close()
-			return err
-		}
-		base, res, err := r.compare(ctx, raw, ours)
-		raw.Close()
-		ours.Close()
+		base, res, err := r.compare(ctx,
+			func() (*Workload, error) { return c.RawPut(ctx) },
+			func() (*Workload, error) { return c.SealUpload(ctx) })
 		if err != nil {
 			return err
 		}
