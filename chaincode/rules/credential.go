@@ -212,17 +212,35 @@ func decodeCredential(v []byte) (*Credential, error) {
 	if err := json.Unmarshal(v, &c); err != nil {
 		return nil, fmt.Errorf("corrupt credential on the ledger: %w", err)
 	}
-	h, err := block.ParseHeader(c.Header)
-	if err != nil {
-		return nil, fmt.Errorf("credential %s: %w", c.BlockID, err)
-	}
-	want := newCredential(h, Submission{Header: c.Header, HeaderSig: c.HeaderSig, ObjectHash: c.ObjectHash, Location: c.Location}, Caller{MSPID: c.SignerMSP, ID: c.SignerID})
-	a, _ := json.Marshal(want)
-	b, _ := json.Marshal(&c)
-	if !bytes.Equal(a, b) {
-		return nil, fmt.Errorf("credential %s: summary fields disagree with its signed header", c.BlockID)
+	if err := c.CheckSummary(); err != nil {
+		return nil, err
 	}
 	return &c, nil
+}
+
+// CheckSummary re-derives the credential's summary fields (block id, height,
+// ranges, devices, root, previous block) from its header bytes and refuses
+// any difference. The header's signature is not checked here: that needs
+// the appliance's registered key (verify does it). Clients call it on every
+// credential a peer returns, since a peer can answer anything.
+func (c *Credential) CheckSummary() error {
+	h, err := block.ParseHeader(c.Header)
+	if err != nil {
+		return fmt.Errorf("credential %s: %w", c.BlockID, err)
+	}
+	want := newCredential(h, Submission{Header: c.Header, HeaderSig: c.HeaderSig, ObjectHash: c.ObjectHash, Location: c.Location}, Caller{MSPID: c.SignerMSP, ID: c.SignerID})
+	a, err := json.Marshal(want)
+	if err != nil {
+		return fmt.Errorf("credential %s: %w", c.BlockID, err)
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("credential %s: %w", c.BlockID, err)
+	}
+	if !bytes.Equal(a, b) {
+		return fmt.Errorf("credential %s: summary fields disagree with its signed header", c.BlockID)
+	}
+	return nil
 }
 
 // CredentialAt returns the credential of an appliance's block at height.

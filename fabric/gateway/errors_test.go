@@ -2,7 +2,6 @@ package fabricledger
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/chaincode/wire"
 )
@@ -78,22 +76,5 @@ func TestUnknownFunction(t *testing.T) {
 	tagged := mapError(wire.TxRecordCredentials, "endorse", status.Error(codes.Unknown, "chaincode response 500, "+wire.Message(fmt.Errorf("%w: block 3", rules.ErrBrokenChain))))
 	if unknownFunction(tagged, wire.TxRecordCredentials) || unknownFunction(errors.New("Function"), wire.TxRecordCredentials) {
 		t.Fatal("a contract error taken for a missing function")
-	}
-}
-
-func TestBatchResult(t *testing.T) {
-	subs := []rules.Submission{{Header: []byte("h0")}, {Header: []byte("h1")}}
-	ok := []rules.Anchored{{Credential: &rules.Credential{BlockID: block.ID([]byte("h0"))}}, {Credential: &rules.Credential{BlockID: block.ID([]byte("h1"))}, Recorded: true}}
-	res, _ := json.Marshal(ok)
-	if out, err := batchResult(res, subs); err != nil || len(out) != 2 || !out[1].Recorded {
-		t.Fatalf("batchResult: %+v, %v", out, err)
-	}
-	swapped, _ := json.Marshal([]rules.Anchored{ok[1], ok[0]})
-	short, _ := json.Marshal(ok[:1])
-	nullCred, _ := json.Marshal([]rules.Anchored{ok[0], {}})
-	for name, res := range map[string][]byte{"swapped": swapped, "short": short, "null credential": nullCred, "not JSON": []byte("{")} {
-		if _, err := batchResult(res, subs); err == nil {
-			t.Errorf("%s result accepted", name)
-		}
 	}
 }

@@ -133,6 +133,11 @@ func anchoredCredentials(ev *client.ChaincodeEvent) ([]*rules.Credential, error)
 	if err != nil {
 		return nil, fmt.Errorf("%s event of transaction %s in block %d: corrupt credential: %w", ev.EventName, ev.TransactionID, ev.BlockNumber, err)
 	}
+	for i, c := range creds {
+		if err := c.CheckSummary(); err != nil {
+			return nil, fmt.Errorf("%s event of transaction %s in block %d, credential %d: %w", ev.EventName, ev.TransactionID, ev.BlockNumber, i, err)
+		}
+	}
 	return creds, nil
 }
 

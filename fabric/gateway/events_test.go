@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -27,7 +26,8 @@ func (c *recordingCheckpoint) CheckpointChaincodeEvent(ev *client.ChaincodeEvent
 func credEvent(t *testing.T, block uint64, tx string, heights ...uint64) *client.ChaincodeEvent {
 	t.Helper()
 	cred := func(h uint64) *rules.Credential {
-		return &rules.Credential{BlockID: fmt.Sprintf("block-%d", h), ApplianceID: "app", Height: h}
+		c, _ := testCredential(h)
+		return c
 	}
 	ev := &client.ChaincodeEvent{BlockNumber: block, TransactionID: tx, ChaincodeName: "wotchain"}
 	var err error
@@ -124,7 +124,10 @@ func TestDrainSingleAndBatchEvents(t *testing.T) {
 
 func TestDrainCorruptEvent(t *testing.T) {
 	l := &Ledger{log: slog.New(slog.DiscardHandler)}
+	forged, _ := testCredential(2)
+	forged.LastSeq += 100 // claims readings its signed header does not cover
 	for _, ev := range []*client.ChaincodeEvent{
+		{BlockNumber: 1, TransactionID: "t0", EventName: rules.EventBlockAnchored, Payload: mustJSON(forged)},
 		{BlockNumber: 1, TransactionID: "t1", EventName: rules.EventBlockAnchored, Payload: []byte(`[`)},
 		{BlockNumber: 1, TransactionID: "t2", EventName: rules.EventBlocksAnchored, Payload: []byte(`{"blockId":"x"}`)},
 		{BlockNumber: 1, TransactionID: "t3", EventName: rules.EventBlocksAnchored, Payload: []byte(`[null]`)},

@@ -30,7 +30,6 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
-	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/chaincode/wire"
 )
@@ -244,11 +243,11 @@ func (l *Ledger) Anchor(ctx context.Context, sub rules.Submission) (*rules.Crede
 	if err != nil {
 		return nil, false, fmt.Errorf("anchor block: %w", err)
 	}
-	var a wire.Anchored
-	if err := json.Unmarshal(res, &a); err != nil || a.Credential == nil {
-		return nil, false, fmt.Errorf("anchor block: unexpected result %q: %v", res, err)
+	c, recorded, err := anchoredResult(res, sub)
+	if err != nil {
+		return nil, false, fmt.Errorf("anchor block: %w", err)
 	}
-	return a.Credential, a.Recorded, nil
+	return c, recorded, nil
 }
 
 // AnchorBatch records consecutive blocks of one appliance in one
@@ -288,24 +287,6 @@ func (l *Ledger) AnchorBatch(ctx context.Context, subs []rules.Submission) ([]ru
 	return out, nil
 }
 
-// batchResult decodes RecordCredentials' result and checks that it answers
-// the submissions, one credential per block in the same order.
-func batchResult(res []byte, subs []rules.Submission) ([]rules.Anchored, error) {
-	var out []rules.Anchored
-	if err := json.Unmarshal(res, &out); err != nil {
-		return nil, fmt.Errorf("anchor batch: unexpected result %.200q: %w", res, err)
-	}
-	if len(out) != len(subs) {
-		return nil, fmt.Errorf("anchor batch: %d results for %d blocks", len(out), len(subs))
-	}
-	for i, a := range out {
-		if want := block.ID(subs[i].Header); a.Credential == nil || a.Credential.BlockID != want {
-			return nil, fmt.Errorf("anchor batch: result %d is not the credential of block %s", i, want)
-		}
-	}
-	return out, nil
-}
-
 // unknownFunction reports whether err is contractapi refusing a
 // transaction name the chaincode does not have.
 func unknownFunction(err error, tx string) bool {
@@ -319,58 +300,75 @@ func unknownFunction(err error, tx string) bool {
 
 // Credential returns the credential of a block.
 func (l *Ledger) Credential(ctx context.Context, blockID string) (*rules.Credential, error) {
-	var c rules.Credential
-	if err := l.evaluateJSON(ctx, &c, wire.TxGetCredential, blockID); err != nil {
-		return nil, fmt.Errorf("credential of block %s: %w", blockID, err)
+	res, err := l.evaluate(ctx, wire.TxGetCredential, blockID)
+	if err == nil {
+		var c *rules.Credential
+		if c, err = credentialResult(wire.TxGetCredential, res, ofBlock(blockID)); err == nil {
+			return c, nil
+		}
 	}
-	return &c, nil
+	return nil, fmt.Errorf("credential of block %s: %w", blockID, err)
 }
 
 // CredentialAt returns the credential of an appliance's block at a height.
 func (l *Ledger) CredentialAt(ctx context.Context, applianceID string, height uint64) (*rules.Credential, error) {
-	var c rules.Credential
-	if err := l.evaluateJSON(ctx, &c, wire.TxCredentialAt, applianceID, strconv.FormatUint(height, 10)); err != nil {
-		return nil, fmt.Errorf("credential of appliance %s block %d: %w", applianceID, height, err)
+	res, err := l.evaluate(ctx, wire.TxCredentialAt, applianceID, strconv.FormatUint(height, 10))
+	if err == nil {
+		var c *rules.Credential
+		if c, err = credentialResult(wire.TxCredentialAt, res, atHeight(applianceID, height)); err == nil {
+			return c, nil
+		}
 	}
-	return &c, nil
+	return nil, fmt.Errorf("credential of appliance %s block %d: %w", applianceID, height, err)
 }
 
 // Appliance returns a registered appliance.
 func (l *Ledger) Appliance(ctx context.Context, id string) (*rules.Appliance, error) {
-	var a rules.Appliance
-	if err := l.evaluateJSON(ctx, &a, wire.TxGetAppliance, id); err != nil {
-		return nil, fmt.Errorf("appliance %s: %w", id, err)
+	res, err := l.evaluate(ctx, wire.TxGetAppliance, id)
+	if err == nil {
+		var a *rules.Appliance
+		if a, err = applianceResult(res, id); err == nil {
+			return a, nil
+		}
 	}
-	return &a, nil
+	return nil, fmt.Errorf("appliance %s: %w", id, err)
 }
 
 // ApplianceHistory returns every committed registration of an appliance.
 func (l *Ledger) ApplianceHistory(ctx context.Context, id string) ([]wire.HistoryEntry, error) {
-	var h []wire.HistoryEntry
-	if err := l.evaluateJSON(ctx, &h, wire.TxApplianceHistory, id); err != nil {
-		return nil, fmt.Errorf("history of appliance %s: %w", id, err)
+	res, err := l.evaluate(ctx, wire.TxApplianceHistory, id)
+	if err == nil {
+		var h []wire.HistoryEntry
+		if h, err = historyResult(res, id); err == nil {
+			return h, nil
+		}
 	}
-	return h, nil
+	return nil, fmt.Errorf("history of appliance %s: %w", id, err)
 }
 
 // ListByDevice lists credentials of a device's blocks overlapping [from, to] (Unix ns).
 func (l *Ledger) ListByDevice(ctx context.Context, device string, from, to int64, limit int, bookmark string) (*rules.Page, error) {
-	var p rules.Page
-	err := l.evaluateJSON(ctx, &p, wire.TxListByDevice, device,
+	res, err := l.evaluate(ctx, wire.TxListByDevice, device,
 		strconv.FormatInt(from, 10), strconv.FormatInt(to, 10), strconv.Itoa(limit), bookmark)
-	if err != nil {
-		return nil, fmt.Errorf("credentials of device %s: %w", device, err)
+	if err == nil {
+		var p *rules.Page
+		if p, err = pageResult(wire.TxListByDevice, res, ofDevice(device, from, to), false); err == nil {
+			return p, nil
+		}
 	}
-	return &p, nil
+	return nil, fmt.Errorf("credentials of device %s: %w", device, err)
 }
 
 // ListByAppliance lists an appliance's credentials in height order.
 func (l *Ledger) ListByAppliance(ctx context.Context, applianceID string, limit int, bookmark string) (*rules.Page, error) {
-	var p rules.Page
-	if err := l.evaluateJSON(ctx, &p, wire.TxListByAppliance, applianceID, strconv.Itoa(limit), bookmark); err != nil {
-		return nil, fmt.Errorf("credentials of appliance %s: %w", applianceID, err)
+	res, err := l.evaluate(ctx, wire.TxListByAppliance, applianceID, strconv.Itoa(limit), bookmark)
+	if err == nil {
+		var p *rules.Page
+		if p, err = pageResult(wire.TxListByAppliance, res, ofAppliance(applianceID), true); err == nil {
+			return p, nil
+		}
 	}
-	return &p, nil
+	return nil, fmt.Errorf("credentials of appliance %s: %w", applianceID, err)
 }
 
 // RecordGrant records a licensing grant and waits until it is committed.
@@ -388,8 +386,11 @@ func (l *Ledger) RecordGrant(ctx context.Context, g rules.Grant) (*rules.Grant, 
 		return nil, false, fmt.Errorf("record grant %s of appliance %s: %w", g.ID, g.ApplianceID, err)
 	}
 	var out wire.Granted
-	if err := json.Unmarshal(res, &out); err != nil || out.Grant == nil {
-		return nil, false, fmt.Errorf("record grant %s: unexpected result %q: %v", g.ID, res, err)
+	if err := decodeResult(wire.TxRecordGrant, res, &out); err != nil {
+		return nil, false, fmt.Errorf("record grant %s: %w", g.ID, err)
+	}
+	if err := grantResult(wire.TxRecordGrant, out.Grant, g.ApplianceID, g.ID); err != nil {
+		return nil, false, err
 	}
 	return out.Grant, out.Recorded, nil
 }
@@ -401,40 +402,43 @@ func (l *Ledger) RevokeGrant(ctx context.Context, applianceID, grantID string) (
 	if err != nil {
 		return nil, fmt.Errorf("revoke grant %s of appliance %s: %w", grantID, applianceID, err)
 	}
-	var g rules.Grant
-	if err := json.Unmarshal(res, &g); err != nil {
-		return nil, fmt.Errorf("revoke grant %s: unexpected result %q: %w", grantID, res, err)
+	var g *rules.Grant
+	if err := decodeResult(wire.TxRevokeGrant, res, &g); err != nil {
+		return nil, fmt.Errorf("revoke grant %s: %w", grantID, err)
 	}
-	return &g, nil
+	if err := grantResult(wire.TxRevokeGrant, g, applianceID, grantID); err != nil {
+		return nil, err
+	}
+	if g.RevokedAt == 0 {
+		return nil, fmt.Errorf("%s: the peer returned grant %s unrevoked", wire.TxRevokeGrant, grantID)
+	}
+	return g, nil
 }
 
 // GetGrant returns one grant of an appliance.
 func (l *Ledger) GetGrant(ctx context.Context, applianceID, grantID string) (*rules.Grant, error) {
-	var g rules.Grant
-	if err := l.evaluateJSON(ctx, &g, wire.TxGetGrant, applianceID, grantID); err != nil {
-		return nil, fmt.Errorf("grant %s of appliance %s: %w", grantID, applianceID, err)
+	res, err := l.evaluate(ctx, wire.TxGetGrant, applianceID, grantID)
+	if err == nil {
+		var g *rules.Grant
+		if err = decodeResult(wire.TxGetGrant, res, &g); err == nil {
+			if err = grantResult(wire.TxGetGrant, g, applianceID, grantID); err == nil {
+				return g, nil
+			}
+		}
 	}
-	return &g, nil
+	return nil, fmt.Errorf("grant %s of appliance %s: %w", grantID, applianceID, err)
 }
 
 // ListGrants lists an appliance's grants, revoked ones included, in grant id order.
 func (l *Ledger) ListGrants(ctx context.Context, applianceID string, limit int, bookmark string) (*rules.GrantPage, error) {
-	var p rules.GrantPage
-	if err := l.evaluateJSON(ctx, &p, wire.TxListGrants, applianceID, strconv.Itoa(limit), bookmark); err != nil {
-		return nil, fmt.Errorf("grants of appliance %s: %w", applianceID, err)
+	res, err := l.evaluate(ctx, wire.TxListGrants, applianceID, strconv.Itoa(limit), bookmark)
+	if err == nil {
+		var p *rules.GrantPage
+		if p, err = grantPageResult(res, applianceID); err == nil {
+			return p, nil
+		}
 	}
-	return &p, nil
-}
-
-func (l *Ledger) evaluateJSON(ctx context.Context, v any, tx string, args ...string) error {
-	res, err := l.evaluate(ctx, tx, args...)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(res, v); err != nil {
-		return fmt.Errorf("%s: unexpected result: %w", tx, err)
-	}
-	return nil
+	return nil, fmt.Errorf("grants of appliance %s: %w", applianceID, err)
 }
 
 // evaluate runs a read-only transaction on the gateway's peer.
