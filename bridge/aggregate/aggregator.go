@@ -226,7 +226,7 @@ func (a *Aggregator) step(ctx context.Context) (int, error) {
 	for e.Seq+1 < next && n < stepLimit && ctx.Err() == nil {
 		first := e.Seq + 1
 		last := min(next-1, first+readBatch-1)
-		raws, deleted, err := readStored(a.st, first, last)
+		raws, deleted, err := store.ReadUpToGap(a.st, first, last)
 		if err != nil {
 			return n, fmt.Errorf("aggregate: read readings %d..%d: %w", first, last, err)
 		}
@@ -471,37 +471,6 @@ func (a *Aggregator) Checkpoint() error {
 	}
 	a.saved = e.Seq
 	return nil
-}
-
-// readStored reads readings first..last, or fewer when a deleted range
-// starts inside it. When reading first itself was deleted (retention and
-// the disk budget delete whole sealed blocks), it returns the block that
-// held it instead.
-func readStored(st Store, first, last uint64) ([][]byte, *store.BlockRecord, error) {
-	raws, err := st.Readings(first, last)
-	if err == nil {
-		return raws, nil, nil
-	}
-	var out [][]byte
-	for seq := first; seq <= last; seq++ {
-		raw, rerr := st.Reading(seq)
-		if rerr == nil {
-			out = append(out, raw)
-			continue
-		}
-		if len(out) > 0 {
-			return out, nil, nil // up to the gap; the next read meets it first
-		}
-		if !store.IsNotFound(rerr) {
-			return nil, nil, rerr
-		}
-		rec, berr := st.BlockForSeq(seq)
-		if berr != nil {
-			return nil, nil, fmt.Errorf("%w, and no sealed block holds reading %d: %v", err, seq, berr)
-		}
-		return nil, rec, nil
-	}
-	return out, nil, nil
 }
 
 func writeFileAtomic(path string, data []byte) error {

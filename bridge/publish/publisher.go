@@ -307,7 +307,7 @@ func (p *Publisher) stream(ctx context.Context, c mqtt.Client, lost <-chan error
 			}
 			if stored := nextSeq - 1; next <= stored {
 				last := min(stored, next+uint64(min(room, readBatch))-1)
-				raws, deleted, err := readStored(p.st, next, last)
+				raws, deleted, err := store.ReadUpToGap(p.st, next, last)
 				if err != nil {
 					return fmt.Errorf("read readings %d..%d: %w", next, last, err)
 				}
@@ -444,37 +444,6 @@ func (p *Publisher) saveCursor() error {
 		return fmt.Errorf("save cursor %s at %d: %w", p.cfg.CursorName(), acked, err)
 	}
 	return nil
-}
-
-// readStored reads readings first..last, or fewer when a deleted range
-// starts inside it. When reading first itself was deleted (retention and
-// the disk budget delete whole sealed blocks), it returns the block that
-// held it instead.
-func readStored(st Store, first, last uint64) ([][]byte, *store.BlockRecord, error) {
-	raws, err := st.Readings(first, last)
-	if err == nil {
-		return raws, nil, nil
-	}
-	var out [][]byte
-	for seq := first; seq <= last; seq++ {
-		raw, rerr := st.Reading(seq)
-		if rerr == nil {
-			out = append(out, raw)
-			continue
-		}
-		if len(out) > 0 {
-			return out, nil, nil // up to the gap; the next read meets it first
-		}
-		if !store.IsNotFound(rerr) {
-			return nil, nil, rerr
-		}
-		rec, berr := st.BlockForSeq(seq)
-		if berr != nil {
-			return nil, nil, fmt.Errorf("%w, and no sealed block holds reading %d: %v", err, seq, berr)
-		}
-		return nil, rec, nil
-	}
-	return out, nil, nil
 }
 
 func isDone(t mqtt.Token) bool {

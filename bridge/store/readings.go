@@ -227,3 +227,42 @@ func (s *Store) PointReadings(device, point string, from, to int64, fn func(seq 
 		return fn(seq)
 	})
 }
+
+// SeqReader reads readings by sequence number; *Store is one.
+type SeqReader interface {
+	Reading(seq uint64) ([]byte, error)
+	Readings(first, last uint64) ([][]byte, error)
+	BlockForSeq(seq uint64) (*BlockRecord, error)
+}
+
+// ReadUpToGap reads readings first..last for a consumer that follows the
+// store (publisher, aggregator), or fewer when a deleted range starts
+// inside it. When reading first itself was deleted (retention and the disk
+// budget delete whole sealed blocks), it returns the block that held it
+// instead, so the consumer can move past it.
+func ReadUpToGap(st SeqReader, first, last uint64) ([][]byte, *BlockRecord, error) {
+	raws, err := st.Readings(first, last)
+	if err == nil {
+		return raws, nil, nil
+	}
+	var out [][]byte
+	for seq := first; seq <= last; seq++ {
+		raw, rerr := st.Reading(seq)
+		if rerr == nil {
+			out = append(out, raw)
+			continue
+		}
+		if len(out) > 0 {
+			return out, nil, nil // up to the gap; the next read meets it first
+		}
+		if !IsNotFound(rerr) {
+			return nil, nil, rerr
+		}
+		rec, berr := st.BlockForSeq(seq)
+		if berr != nil {
+			return nil, nil, fmt.Errorf("%w, and no sealed block holds reading %d: %v", err, seq, berr)
+		}
+		return nil, rec, nil
+	}
+	return out, nil, nil
+}
