@@ -31,6 +31,10 @@ func TestReading(t *testing.T) {
 		{"good without value becomes bad", protocols.Sample{Point: "p"}, nil, reading.Bad, "no value"},
 		{"reasons are kept", protocols.Sample{Point: "p", Value: math.Inf(1), Quality: protocols.Uncertain, Reason: "overrange"}, nil, reading.Bad, "overrange; value +Inf is not a finite number"},
 		{"unknown quality is bad", protocols.Sample{Point: "p", Value: 1.0, Quality: protocols.Quality(9)}, 1.0, reading.Bad, ""},
+		// Found by FuzzToSample (OPC UA): such a reading encoded but never
+		// decoded, so its whole block could not be opened or proved.
+		{"string value not UTF-8 becomes bad", protocols.Sample{Point: "p", Value: "\xff"}, nil, reading.Bad, "string value is not valid UTF-8 (1 bytes)"},
+		{"reason not UTF-8 is repaired", protocols.Sample{Point: "p", Quality: protocols.Bad, Reason: "got \xfe"}, nil, reading.Bad, "got \uFFFD"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -84,6 +85,9 @@ func (r *Reading) SetValue(v any) error {
 	case bool:
 		r.Bool = &x
 	case string:
+		if !utf8.ValidString(x) {
+			return fmt.Errorf("string value is not valid UTF-8 (%d bytes)", len(x))
+		}
 		r.Str = &x
 	default:
 		return fmt.Errorf("value of type %T is not one of float64, int64, bool, string", v)
@@ -125,6 +129,17 @@ func Unmarshal(data []byte, v any) error { return decMode.Unmarshal(data, v) }
 func (r *Reading) Encode() ([]byte, error) {
 	if n := r.valueCount(); n > 1 {
 		return nil, fmt.Errorf("reading %d has %d values set", r.Seq, n)
+	}
+	// CBOR text must be UTF-8 and Decode refuses it otherwise, so a reading
+	// that would encode but never decode (and make its whole block
+	// unopenable) is refused here, before it is signed.
+	for _, f := range []struct {
+		name string
+		s    *string
+	}{{"appliance id", &r.ApplianceID}, {"device id", &r.DeviceID}, {"point", &r.Point}, {"value", r.Str}, {"unit", &r.Unit}, {"reason", &r.Reason}} {
+		if f.s != nil && !utf8.ValidString(*f.s) {
+			return nil, fmt.Errorf("reading %d: %s %q is not valid UTF-8", r.Seq, f.name, *f.s)
+		}
 	}
 	return encMode.Marshal(r)
 }

@@ -362,3 +362,26 @@ func TestLeafHashIsRFC6962Leaf(t *testing.T) {
 		t.Fatalf("LeafHash(empty) = %s", got)
 	}
 }
+
+// A reading whose text is not UTF-8 would encode but never decode (CBOR
+// text must be UTF-8), making its block unopenable: Encode refuses it.
+func TestEncodeRefusesTextNotUTF8(t *testing.T) {
+	v := "ok"
+	for name, r := range map[string]*Reading{
+		"point":  {ApplianceID: "a", DeviceID: "d", Point: "p\xff", Seq: 1},
+		"unit":   {ApplianceID: "a", DeviceID: "d", Point: "p", Unit: "\xc3", Seq: 1},
+		"reason": {ApplianceID: "a", DeviceID: "d", Point: "p", Reason: "\xff", Quality: Bad, Seq: 1},
+		"value":  {ApplianceID: "a", DeviceID: "d", Point: "p", Str: func() *string { s := "\xff"; return &s }(), Seq: 1},
+	} {
+		if _, err := r.Encode(); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s not UTF-8: Encode error %v", name, err)
+		}
+	}
+	if err := (&Reading{}).SetValue("\xff"); err == nil {
+		t.Error("SetValue accepted a string that is not UTF-8")
+	}
+	ok := &Reading{ApplianceID: "a", DeviceID: "d", Point: "p", Str: &v, Seq: 1}
+	if _, err := ok.Encode(); err != nil {
+		t.Fatal(err)
+	}
+}

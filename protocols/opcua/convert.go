@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gopcua/opcua/ua"
 
@@ -113,18 +114,27 @@ func variantValue(v *ua.Variant) (any, error) {
 	case float64:
 		return finite(x)
 	case string:
-		return x, nil
+		return validText(x)
 	case *ua.LocalizedText:
 		if x == nil {
 			return "", nil
 		}
-		return x.Text, nil
+		return validText(x.Text)
 	case []byte:
 		return hex.EncodeToString(x), nil
 	case time.Time:
 		return x.UTC().Format(time.RFC3339Nano), nil
 	}
 	return nil, fmt.Errorf("unsupported variant type %s", typeName(v))
+}
+
+// validText refuses a string that is not UTF-8, as OPC UA requires it to
+// be: a reading must hold text every reader can decode.
+func validText(s string) (any, error) {
+	if !utf8.ValidString(s) {
+		return nil, fmt.Errorf("string value is not valid UTF-8 (%d bytes)", len(s))
+	}
+	return s, nil
 }
 
 // float32To64 widens via the shortest decimal form so that a device's 85.3
