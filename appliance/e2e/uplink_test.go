@@ -52,7 +52,11 @@ func freezePeers(t *testing.T, dir string, sig syscall.Signal) {
 	}
 }
 
-var outboxDepth = regexp.MustCompile(`(?m)^wotchain_pipeline_outbox_depth (\d+)`)
+var (
+	outboxDepth    = regexp.MustCompile(`(?m)^wotchain_pipeline_outbox_depth (\d+)`)
+	blocksUploaded = regexp.MustCompile(`(?m)^wotchain_pipeline_blocks_uploaded_total (\d+)`)
+	blocksAnchored = regexp.MustCompile(`(?m)^wotchain_pipeline_blocks_anchored_total (\d+)`)
+)
 
 func metricValue(t *testing.T, url string, re *regexp.Regexp) int {
 	t.Helper()
@@ -65,10 +69,12 @@ func metricValue(t *testing.T, url string, re *regexp.Regexp) int {
 	return v
 }
 
-// TestUplinksDownCatchUp takes the ledger (Fabric peers frozen) down, then
-// the storage (MinIO killed) too, then brings both back: readings keep being
-// stored throughout, the lag shows in the metrics, and afterwards every
-// block is uploaded and anchored, in order, exactly once.
+// TestUplinksDownCatchUp takes the storage (MinIO killed) down, then the
+// ledger (Fabric peers frozen) too, then brings the storage back while the
+// ledger stays down, then the ledger: each uplink is down for outage(t),
+// alone and together. Readings keep being stored throughout, the lag shows
+// in the metrics, uploads catch up while the ledger is still down, and
+// afterwards every block is anchored, in order, exactly once.
 func TestUplinksDownCatchUp(t *testing.T) {
 	dir := t.TempDir()
 	fabricDir := filepath.Join(dir, "fabric")
@@ -103,9 +109,36 @@ ledger:
 	metrics := "http://" + cfg.HTTP.Listen + "/metrics"
 	p := start(t, cfgPath)
 	p.waitFor(t, "two anchored blocks", 120*time.Second, func(_ uint64, anchored int) bool { return anchored >= 2 })
+	acked0, _ := p.state()
 
 	down := outage(t)
-	// Ledger down, then both down.
+	uploaded := func() int { return metricValue(t, metrics, blocksUploaded) }
+	anchoredNow := func() int { return metricValue(t, metrics, blocksAnchored) }
+	// keepsStoring fails unless readings went on being stored since acked.
+	keepsStoring := func(phase string, acked uint64, d time.Duration) uint64 {
+		t.Helper()
+		now, _ := p.state()
+		if now < acked+uint64(d.Seconds())*20 {
+			t.Fatalf("%s: readings stopped: %d -> %d acknowledged", phase, acked, now)
+		}
+		return now
+	}
+
+	// Phase 1: storage down alone. Nothing can be uploaded, so nothing new
+	// is anchored (at most the block in flight completes).
+	acked, _ := p.state()
+	up0, anch0 := uploaded(), anchoredNow()
+	m.Stop(t)
+	storageBack := false
+	defer func() {
+		if !storageBack {
+			m.Restart(t)
+		}
+	}()
+	time.Sleep(down / 2)
+	acked = keepsStoring("storage down", acked, down/2)
+
+	// Phase 2: the ledger goes down too.
 	freezePeers(t, fabricDir, syscall.SIGSTOP)
 	resumed := false
 	defer func() {
@@ -113,25 +146,35 @@ ledger:
 			freezePeers(t, fabricDir, syscall.SIGCONT)
 		}
 	}()
-	acked, anchoredAtOutage := p.state()
 	time.Sleep(down / 2)
-	m.Stop(t)
-	time.Sleep(down / 2)
-	ackedDuring, anchoredDuring := p.state()
-	if ackedDuring < acked+uint64(down.Seconds())*20 {
-		t.Fatalf("readings stopped while the uplinks were down: %d -> %d", acked, ackedDuring)
-	}
-	if anchoredDuring > anchoredAtOutage+1 {
-		t.Fatalf("%d blocks anchored while the ledger was down", anchoredDuring-anchoredAtOutage)
+	acked = keepsStoring("both down", acked, down/2)
+	upDown, anchDown := uploaded(), anchoredNow()
+	if upDown > up0+1 || anchDown > anch0+1 {
+		t.Fatalf("with storage down: uploaded %d -> %d, anchored %d -> %d", up0, upDown, anch0, anchDown)
 	}
 	if depth := metricValue(t, metrics, outboxDepth); depth < 2 {
 		t.Fatalf("outbox depth %d during the outage; the lag should show", depth)
 	}
 
-	// Both back.
+	// Phase 3: storage back, the ledger still down. The upload lane catches
+	// up on its own; nothing is anchored.
+	m.Restart(t)
+	storageBack = true
+	phase3 := time.Now()
+	p.waitFor(t, "uploads caught up while the ledger is down", time.Minute, func(uint64, int) bool {
+		return uploaded() >= upDown+2
+	})
+	time.Sleep(time.Until(phase3.Add(down / 2)))
+	ackedDuring := keepsStoring("ledger down", acked, down/2)
+	if a := anchoredNow(); a > anchDown {
+		t.Fatalf("%d blocks anchored while the ledger was down", a-anchDown)
+	}
+	backlog := metricValue(t, metrics, outboxDepth)
+	t.Logf("before the ledger returns: %d blocks uploaded during the outage, %d waiting to be anchored", uploaded()-up0, backlog)
+
+	// The ledger back: the backlog is anchored.
 	freezePeers(t, fabricDir, syscall.SIGCONT)
 	resumed = true
-	m.Restart(t)
 	p.waitFor(t, "the backlog anchored", 3*time.Minute, func(uint64, int) bool {
 		return metricValue(t, metrics, outboxDepth) == 0
 	})
@@ -166,5 +209,5 @@ ledger:
 	for _, seq := range []uint64{1, ackedDuring, last.LastSeq} {
 		mustCLI(t, "verify", "--config", cfgPath, "--seq", fmt.Sprint(seq))
 	}
-	t.Logf("outage %s: %d readings stored while down, %d blocks anchored in order after", down, ackedDuring-acked, len(heights))
+	t.Logf("outage %s per uplink: %d readings stored while down, %d blocks anchored in order after", down, ackedDuring-acked0, len(heights))
 }

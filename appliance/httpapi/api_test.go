@@ -430,3 +430,37 @@ func TestLastValues(t *testing.T) {
 		t.Fatalf("reading %d: %v", first+3, err)
 	}
 }
+
+// While the ledger is down the upload lane runs ahead of anchoring, so any
+// number of pending blocks can be uploaded: the uploaded total counts
+// every one of them (a prefix of the outbox, in height order).
+func TestStatusCountsUploadsAheadOfAnchoring(t *testing.T) {
+	c := newChain(t, 3, 2)
+	c.ingest(t, 5, 5, 5, 5)
+	c.seal(t)
+	pending, err := c.st.Outbox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) < 4 {
+		t.Fatalf("%d pending blocks, want at least 4", len(pending))
+	}
+	e := &env{c: c, dev: &fakeDevices{}}
+	e.srv = New(Options{ApplianceID: appID, Store: c.st, Devices: e.dev, OwnerKey: c.owner, })
+	var st statusJSON
+	e.getJSON(t, "/api/status", http.StatusOK, &st)
+	anchored := st.Pipeline.BlocksAnchored
+	for k := 0; k <= len(pending); k++ {
+		if k > 0 {
+			rec := c.block(t, pending[k-1])
+			rec.State, rec.Location = store.Uploaded, "fs:"+rec.ObjectHash
+			if err := c.st.UpdateBlock(rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.getJSON(t, "/api/status", http.StatusOK, &st)
+		if p := st.Pipeline; p.BlocksAnchored != anchored || p.BlocksUploaded != anchored+uint64(k) || p.OutboxDepth != len(pending) {
+			t.Fatalf("%d of %d pending blocks uploaded: anchored %d uploaded %d depth %d", k, len(pending), p.BlocksAnchored, p.BlocksUploaded, p.OutboxDepth)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -171,11 +172,26 @@ func (s *Server) pipeline() (*pipelineState, error) {
 		if p.OldestPending, err = st.Block(pending[0]); err != nil {
 			return nil, fmt.Errorf("pipeline state: %w", err)
 		}
-		// The outbox advances blocks in height order, one at a time, so
-		// only the lowest pending block can be past sealed.
-		if p.OldestPending.State == store.Uploaded {
-			p.Uploaded++
+		// Uploads go in height order ahead of anchoring, so the pending
+		// blocks already uploaded are a prefix of the outbox: find its end
+		// by binary search (a backlog after a ledger outage can be long).
+		var serr error
+		uploaded := sort.Search(len(pending), func(i int) bool {
+			if serr != nil {
+				return true
+			}
+			b := p.OldestPending
+			if i > 0 {
+				if b, serr = st.Block(pending[i]); serr != nil {
+					return true
+				}
+			}
+			return b.State != store.Uploaded
+		})
+		if serr != nil {
+			return nil, fmt.Errorf("pipeline state: %w", serr)
 		}
+		p.Uploaded += uint64(uploaded)
 		if pending[0] == 0 {
 			return p, nil
 		}
