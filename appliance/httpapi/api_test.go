@@ -446,7 +446,7 @@ func TestStatusCountsUploadsAheadOfAnchoring(t *testing.T) {
 		t.Fatalf("%d pending blocks, want at least 4", len(pending))
 	}
 	e := &env{c: c, dev: &fakeDevices{}}
-	e.srv = New(Options{ApplianceID: appID, Store: c.st, Devices: e.dev, OwnerKey: c.owner, })
+	e.srv = New(Options{ApplianceID: appID, Store: c.st, Devices: e.dev, OwnerKey: c.owner})
 	var st statusJSON
 	e.getJSON(t, "/api/status", http.StatusOK, &st)
 	anchored := st.Pipeline.BlocksAnchored
