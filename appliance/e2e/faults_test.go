@@ -90,8 +90,8 @@ type applianceConfig struct {
 // writeApplianceConfig writes the harness's configuration (the same three
 // simulated healthy devices, debug log) with more sections and devices,
 // and the HTTP API on a free port. It returns the path and the API's
-// address. (A copy of writeConfig's layout: entries appended to its output
-// would land after the sections that follow the device list.)
+// address. (writeConfig's extra sections follow the device list, so
+// devices cannot be appended to its output.)
 func writeApplianceConfig(t *testing.T, dir string, c applianceConfig) (path, api string) {
 	t.Helper()
 	if c.logFormat == "" {
@@ -107,45 +107,10 @@ seal:
   interval: 1s
 log:
   level: debug
-  format: %[5]s
+  format: %[2]s
 http:
-  listen: %[4]s
-%[6]ssimulators:
-  modbus: %[1]s
-  opcua: %[2]s
-  coap: %[3]s
-  tick: 200ms
-devices:
-  - id: press-1
-    protocol: modbus
-    interval: 100ms
-    timeout: 500ms
-    modbus:
-      url: tcp://%[1]s
-      points:
-        - {name: temperature, register: holding, address: 0, type: float32, unit: degC}
-        - {name: pressure, register: holding, address: 2, type: uint16, scale: 0.01, unit: bar}
-        - {name: cycle_count, register: holding, address: 3, type: uint32, order: CDAB}
-        - {name: running, register: coil, address: 0}
-  - id: boiler-1
-    protocol: opcua
-    interval: 150ms
-    timeout: 1s
-    opcua:
-      endpoint: opc.tcp://%[2]s
-      points:
-        - {name: temperature, node_id: "ns=1;s=Boiler.Temperature", unit: degC}
-        - {name: mode, node_id: "ns=1;s=Boiler.Mode"}
-  - id: env-1
-    protocol: coap
-    interval: 200ms
-    timeout: 500ms
-    coap:
-      url: coap://%[3]s
-      points:
-        - {name: humidity, path: /sensors/humidity, unit: "%%"}
-        - {name: co2, path: /sensors/env, format: json, field: co2, unit: ppm}
-`, modbus, opcua, coap, api, c.logFormat, c.sections)
+  listen: %[1]s
+%[3]s`, api, c.logFormat, c.sections) + simulatedDevices(modbus, opcua, coap)
 	cfg += strings.Join(c.devices, "")
 	path = filepath.Join(dir, "appliance.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {

@@ -63,6 +63,49 @@ func freeUDP(t *testing.T) string {
 	return c.LocalAddr().String()
 }
 
+// simulatedDevices is the simulators section and the device list of the
+// e2e configurations: three healthy simulated devices, one per protocol,
+// on the given addresses. The device list is last, so callers can append
+// entries to it.
+func simulatedDevices(modbus, opcua, coap string) string {
+	return fmt.Sprintf(`simulators:
+  modbus: %[1]s
+  opcua: %[2]s
+  coap: %[3]s
+  tick: 200ms
+devices:
+  - id: press-1
+    protocol: modbus
+    interval: 100ms
+    timeout: 500ms
+    modbus:
+      url: tcp://%[1]s
+      points:
+        - {name: temperature, register: holding, address: 0, type: float32, unit: degC}
+        - {name: pressure, register: holding, address: 2, type: uint16, scale: 0.01, unit: bar}
+        - {name: cycle_count, register: holding, address: 3, type: uint32, order: CDAB}
+        - {name: running, register: coil, address: 0}
+  - id: boiler-1
+    protocol: opcua
+    interval: 150ms
+    timeout: 1s
+    opcua:
+      endpoint: opc.tcp://%[2]s
+      points:
+        - {name: temperature, node_id: "ns=1;s=Boiler.Temperature", unit: degC}
+        - {name: mode, node_id: "ns=1;s=Boiler.Mode"}
+  - id: env-1
+    protocol: coap
+    interval: 200ms
+    timeout: 500ms
+    coap:
+      url: coap://%[3]s
+      points:
+        - {name: humidity, path: /sensors/humidity, unit: "%%"}
+        - {name: co2, path: /sensors/env, format: json, field: co2, unit: ppm}
+`, modbus, opcua, coap)
+}
+
 // writeConfig writes a demo-like configuration with its own ports and data
 // directory, and returns its path.
 func writeConfig(t *testing.T, dir string, maxReadings int, sealInterval string, extra ...string) string {
@@ -77,42 +120,7 @@ seal:
 log:
   level: debug
   format: json
-simulators:
-  modbus: %[3]s
-  opcua: %[4]s
-  coap: %[5]s
-  tick: 200ms
-devices:
-  - id: press-1
-    protocol: modbus
-    interval: 100ms
-    timeout: 500ms
-    modbus:
-      url: tcp://%[3]s
-      points:
-        - {name: temperature, register: holding, address: 0, type: float32, unit: degC}
-        - {name: pressure, register: holding, address: 2, type: uint16, scale: 0.01, unit: bar}
-        - {name: cycle_count, register: holding, address: 3, type: uint32, order: CDAB}
-        - {name: running, register: coil, address: 0}
-  - id: boiler-1
-    protocol: opcua
-    interval: 150ms
-    timeout: 1s
-    opcua:
-      endpoint: opc.tcp://%[4]s
-      points:
-        - {name: temperature, node_id: "ns=1;s=Boiler.Temperature", unit: degC}
-        - {name: mode, node_id: "ns=1;s=Boiler.Mode"}
-  - id: env-1
-    protocol: coap
-    interval: 200ms
-    timeout: 500ms
-    coap:
-      url: coap://%[5]s
-      points:
-        - {name: humidity, path: /sensors/humidity, unit: "%%"}
-        - {name: co2, path: /sensors/env, format: json, field: co2, unit: ppm}
-`, maxReadings, sealInterval, modbus, opcua, coap)
+`, maxReadings, sealInterval) + simulatedDevices(modbus, opcua, coap)
 	cfg += fmt.Sprintf("http:\n  listen: %s\n", freeTCP(t))
 	cfg += strings.Join(extra, "")
 	path := filepath.Join(dir, "appliance.yaml")
