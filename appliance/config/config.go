@@ -178,14 +178,27 @@ type Simulators struct {
 
 // Device is one polled device; exactly the section named by Protocol is set.
 type Device struct {
-	ID       string         `yaml:"id"`
-	Protocol string         `yaml:"protocol"` // opcua | modbus | coap
-	Interval Duration       `yaml:"interval"` // default 1s
-	Priority int            `yaml:"priority"` // at the disk budget, the lowest priorities pause first; default 0
-	Timeout  Duration       `yaml:"timeout"`  // per request; default 2s
-	OPCUA    *opcua.Config  `yaml:"opcua"`
-	Modbus   *modbus.Config `yaml:"modbus"`
-	CoAP     *coap.Config   `yaml:"coap"`
+	ID       string   `yaml:"id"`
+	Protocol string   `yaml:"protocol"` // opcua | modbus | coap
+	Interval Duration `yaml:"interval"` // default 1s
+	Priority int      `yaml:"priority"` // at the disk budget, the lowest priorities pause first; default 0
+	Timeout  Duration `yaml:"timeout"`  // per request; default 2s
+	// Isolate runs the device's protocol client in a process of its own
+	// (an agent), so a fault in the protocol library ends that process
+	// and not the appliance. Default true for OPC UA, false for CoAP; not
+	// for Modbus, whose devices share ports and locks in the appliance.
+	Isolate *bool          `yaml:"isolate,omitempty"`
+	OPCUA   *opcua.Config  `yaml:"opcua"`
+	Modbus  *modbus.Config `yaml:"modbus"`
+	CoAP    *coap.Config   `yaml:"coap"`
+}
+
+// Isolated says whether the device runs in an agent process.
+func (d *Device) Isolated() bool {
+	if d.Isolate != nil {
+		return *d.Isolate
+	}
+	return d.Protocol == "opcua"
 }
 
 // Duration is the YAML duration every configuration section uses.

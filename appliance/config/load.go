@@ -345,6 +345,9 @@ func (d *Device) validate(f string, seen map[string]bool) []*protocols.FieldErro
 	if d.Timeout.D() <= 0 {
 		add(f+".timeout", "must be positive")
 	}
+	if d.Isolate != nil && *d.Isolate && d.Protocol == "modbus" {
+		add(f+".isolate", "not for Modbus: devices on one port or line share its connection and lock in the appliance")
+	}
 	sections := map[string]interface{ Validate() error }{}
 	if d.OPCUA != nil {
 		sections["opcua"] = d.OPCUA

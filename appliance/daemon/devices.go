@@ -26,6 +26,9 @@ func newSources(cfg *config.Config, log *slog.Logger) *sources {
 }
 
 func (s *sources) build(d config.Device) (protocols.Source, error) {
+	if d.Isolated() {
+		return s.isolated(d)
+	}
 	return newSource(s.cfg, d, s.log, modbus.WithBus(s.bus))
 }
 

@@ -28,6 +28,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// MarshalYAML writes the form UnmarshalYAML reads ("1m30s").
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 

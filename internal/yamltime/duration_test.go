@@ -22,3 +22,19 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestDurationRoundTrip(t *testing.T) {
+	type doc struct {
+		D Duration `yaml:"d"`
+	}
+	for _, d := range []time.Duration{0, 1, 1500 * time.Millisecond, 90 * time.Second, 26 * time.Hour} {
+		b, err := yaml.Marshal(doc{Duration(d)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back doc
+		if err := yaml.Unmarshal(b, &back); err != nil || back.D.D() != d {
+			t.Fatalf("%s: written %q, read back %s, %v", d, b, back.D, err)
+		}
+	}
+}

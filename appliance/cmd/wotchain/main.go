@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/wotchain/wotchain/appliance/daemon"
 )
 
 const usage = `wotchain: WoTChain bridge appliance
@@ -94,6 +96,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdFetch(ctx, args[1:], stdout)
 	case "decrypt":
 		err = cmdDecrypt(args[1:], stdout)
+	case daemon.AgentCommand:
+		// One isolated device, started by the appliance, never by hand. It
+		// ignores the terminal's and systemd's stop signals: the appliance
+		// stops it after a last poll, and the kernel ends it if the
+		// appliance dies.
+		signal.Ignore(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+		err = daemon.ServeAgent(context.Background(), os.Stdin, os.Stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,7 +1,9 @@
 package opcuasim
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -21,6 +23,7 @@ type proxy struct {
 	ln     net.Listener
 	target string // internal address of the gopcua server
 	log    *slog.Logger
+	filter func([]byte) []byte // nil: the server's bytes pass unchanged
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -74,7 +77,16 @@ func (p *proxy) forward(front net.Conn) {
 		done <- struct{}{}
 	}
 	go pipe(back, front)
-	go pipe(front, back)
+	if p.filter == nil {
+		go pipe(front, back)
+	} else {
+		go func() {
+			_ = filterChunks(front, back, p.filter)
+			_ = front.Close()
+			_ = back.Close()
+			done <- struct{}{}
+		}()
+	}
 	<-done
 	<-done
 }
@@ -111,4 +123,32 @@ func (p *proxy) Close() error {
 	p.mu.Unlock()
 	p.wg.Wait()
 	return err
+}
+
+// filterChunks copies OPC UA TCP message chunks (an 8-byte header: type,
+// chunk type, little-endian size including the header) from src to dst,
+// each through f.
+func filterChunks(dst io.Writer, src io.Reader, f func([]byte) []byte) error {
+	var hdr [8]byte
+	for {
+		if _, err := io.ReadFull(src, hdr[:]); err != nil {
+			return err
+		}
+		size := binary.LittleEndian.Uint32(hdr[4:])
+		if size < 8 || size > 1<<24 {
+			return fmt.Errorf("opcuasim: chunk size %d", size)
+		}
+		chunk := make([]byte, size)
+		copy(chunk, hdr[:])
+		if _, err := io.ReadFull(src, chunk[8:]); err != nil {
+			return err
+		}
+		out := f(chunk)
+		if len(out) != len(chunk) {
+			return fmt.Errorf("opcuasim: the response filter changed a chunk's length from %d to %d", len(chunk), len(out))
+		}
+		if _, err := dst.Write(out); err != nil {
+			return err
+		}
+	}
 }

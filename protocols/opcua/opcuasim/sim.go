@@ -55,6 +55,15 @@ type Option func(*options)
 
 type options struct {
 	nsOffset int
+	filter   func(chunk []byte) []byte
+}
+
+// WithResponseFilter passes every message chunk the server sends (header
+// and body; plaintext, as the simulator has no security) through f before
+// the client gets it, for tests that need a server to answer what no
+// correct server would. f must keep the chunk's length.
+func WithResponseFilter(f func(chunk []byte) []byte) Option {
+	return func(o *options) { o.filter = f }
 }
 
 // WithNamespaceOffset registers n placeholder namespaces before the
@@ -180,6 +189,7 @@ func start(ctx context.Context, host string, public, internal int, ln net.Listen
 	}
 	s.cancel = cancel
 	s.proxy = newProxy(ln, net.JoinHostPort(host, strconv.Itoa(internal)), logger)
+	s.proxy.filter = o.filter
 	s.stopWatch = context.AfterFunc(ctx, func() { _ = s.Close() })
 	logger.Info("opcuasim: serving", "endpoint", s.endpoint)
 	return s, nil
