@@ -13,9 +13,14 @@ import (
 
 // startSimulators starts the configured in-process devices and returns a
 // function that stops them.
+//
+// They outlive ctx until stop: the devices take a last poll after ctx ends
+// (the appliance's stop), and a simulator gone by then would fail it.
 func startSimulators(ctx context.Context, sc *config.Simulators, log *slog.Logger) (func(), error) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var closers []func() error
 	stop := func() {
+		cancel()
 		for _, c := range closers {
 			c()
 		}
