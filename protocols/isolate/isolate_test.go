@@ -68,6 +68,11 @@ func (f *fakeSource) Poll(ctx context.Context) ([]protocols.Sample, error) {
 		os.Exit(3)
 	case f.mode == "error":
 		return nil, errors.New("device unreachable")
+	case f.mode == "not-utf8":
+		// A library's error quoting the device's bytes, and a value no
+		// converter should have let through.
+		return []protocols.Sample{{Point: "s", Value: "\xff", Unit: "\xfe"}, {Point: "r", Quality: protocols.Bad, Reason: "got \xff"}},
+			fmt.Errorf("unexpected byte \xc3 from device")
 	case f.mode == "noise" && f.polls == 2:
 		os.Stdout.WriteString("not a frame, a stray print\n")
 	}
@@ -254,5 +259,25 @@ func TestCloseEndsTheAgent(t *testing.T) {
 	}
 	if _, err := pollOnce(s); !errors.Is(err, ErrClosed) {
 		t.Fatalf("poll after Close: %v", err)
+	}
+}
+
+// Text that is not UTF-8 cannot travel as CBOR text: errors and labels
+// arrive repaired, a string value arrives as a Bad sample, and the agent
+// is not taken for broken.
+func TestTextNotUTF8Travels(t *testing.T) {
+	s, _ := newSource(t, "not-utf8")
+	for i := 0; i < 2; i++ {
+		got, err := pollOnce(s)
+		if err == nil || err.Error() != "unexpected byte \uFFFD from device" {
+			t.Fatalf("poll %d: %v, want the device's error with its byte replaced", i, err)
+		}
+		if len(got) != 2 || got[0].Value != nil || got[0].Quality != protocols.Bad || !strings.Contains(got[0].Reason, "not valid UTF-8") ||
+			got[0].Unit != "\uFFFD" || got[1].Reason != "got \uFFFD" {
+			t.Fatalf("poll %d: samples %#v", i, got)
+		}
+	}
+	if st := s.Stats(); st.Reconnects != 0 {
+		t.Fatalf("the agent was restarted: %+v", st)
 	}
 }

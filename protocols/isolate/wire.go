@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -48,7 +50,7 @@ type wireSample struct {
 }
 
 func toWire(s protocols.Sample) (wireSample, error) {
-	w := wireSample{Point: s.Point, Unit: s.Unit, Quality: uint8(s.Quality), Reason: s.Reason,
+	w := wireSample{Point: text(s.Point), Unit: text(s.Unit), Quality: uint8(s.Quality), Reason: text(s.Reason),
 		SourceTime: unixNano(s.SourceTime), Received: unixNano(s.Received)}
 	switch v := s.Value.(type) {
 	case nil:
@@ -59,11 +61,24 @@ func toWire(s protocols.Sample) (wireSample, error) {
 	case bool:
 		w.B = &v
 	case string:
+		if !utf8.ValidString(v) {
+			// Never repaired: a changed value would be a forged one.
+			return w, fmt.Errorf("point %s: string value is not valid UTF-8 (%d bytes)", s.Point, len(v))
+		}
 		w.S = &v
 	default:
 		return w, fmt.Errorf("point %s: value of type %T is not one of float64, int64, bool, string", s.Point, s.Value)
 	}
 	return w, nil
+}
+
+// text makes a label or message valid UTF-8, as CBOR text must be: error
+// messages can quote a device's bytes.
+func text(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 func fromWire(w wireSample) protocols.Sample {
