@@ -57,6 +57,15 @@ func agentHelloFor(cfg *config.Config, d config.Device) ([]byte, error) {
 // isolated builds the source of a device that runs in an agent: this
 // executable, started with the agent command.
 func (s *sources) isolated(d config.Device) (protocols.Source, error) {
+	// Built once here and closed, as the agent will build it: the
+	// protocols' New loads credentials and certificates and checks key
+	// file permissions without contacting the device, so a mistake is
+	// refused at start-up, naming the file, and not in an agent's loop.
+	probe, err := newSource(s.cfg, d, s.log)
+	if err != nil {
+		return nil, err
+	}
+	_ = probe.Close()
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("device %s: isolate: %w", d.ID, err)

@@ -65,6 +65,23 @@ func TestStatusPageInChromium(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.EventInterval = 200 * time.Millisecond })
 	ts := newTestServer(t, e.srv)
 
+	// Chromium's helper processes can still write to the profile for a
+	// moment after the browser exits, so it is removed with retries (the
+	// cleanup runs after the allocator's, registered below).
+	profile, err := os.MkdirTemp("", "wotchain-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		var err error
+		for range 50 {
+			if err = os.RemoveAll(profile); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Errorf("remove the browser profile: %v", err)
+	})
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(bin),
 		chromedp.Headless,
@@ -76,7 +93,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 	)
 	// Cancelling the allocator waits for the browser to exit, before the
 	// temporary profile is removed and the server closed.
@@ -98,7 +115,7 @@ func TestStatusPageInChromium(t *testing.T) {
 
 	const temp = `tr[data-device="boiler-1"] [data-point="temperature"] .value`
 	var rows []string
-	err := chromedp.Run(ctx,
+	err = chromedp.Run(ctx,
 		chromedp.Navigate(ts.URL+"/"),
 		waitText(temp, "21.5 degC"),
 		waitText("#conn", "live"),
