@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Quality says how far a value can be trusted, mapped from the protocol's own
@@ -116,4 +117,14 @@ func Nested(parent, child string) string {
 		return parent + child
 	}
 	return parent + "." + child
+}
+
+// ValidText makes a label or message valid UTF-8, as CBOR text (readings,
+// agent messages) must be: error messages and reasons can quote a device's
+// bytes. Values are never repaired this way: a changed value is a forged one.
+func ValidText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }

@@ -69,7 +69,7 @@ func TestOPCUADecoderPanicIsolated(t *testing.T) {
 		select {
 		case err := <-p.done:
 			// Exit status 2 is Go's for an unrecovered panic.
-			if err == nil || !strings.Contains(err.Error(), "exit status 2") || countLines(p, "panic: reflect.MakeSlice: negative len") == 0 {
+			if err == nil || !strings.Contains(err.Error(), "exit status 2") || p.countLogs("panic: reflect.MakeSlice: negative len") == 0 {
 				t.Fatalf("appliance ended with %v, want gopcua's panic\n%s", err, p.tail())
 			}
 		case <-time.After(30 * time.Second):
@@ -95,7 +95,7 @@ func TestOPCUADecoderPanicIsolated(t *testing.T) {
 		if h.ConsecutiveErrors == 0 || !strings.Contains(h.LastError, "panic: reflect.MakeSlice: negative len") {
 			t.Fatalf("ua-hostile health %+v: want consecutive errors naming the agent's panic", h)
 		}
-		agentFailures := countLines(p, `"msg":"protocol agent failed; restarting after a backoff"`, `"device":"ua-hostile"`)
+		agentFailures := p.countLogs(`"msg":"protocol agent failed; restarting after a backoff"`, `"device":"ua-hostile"`)
 		if agentFailures < 2 {
 			t.Fatalf("%d agent failures logged in %s; want the agent restarted and failing again\n%s", agentFailures, window, p.tail())
 		}
@@ -134,22 +134,6 @@ func TestOPCUADecoderPanicIsolated(t *testing.T) {
 		}
 		t.Logf("ua-hostile: %d agent failures in %s, %d readings (%d good) after the server was fixed", agentFailures, window, after.readings, after.good)
 	})
-}
-
-func countLines(p *proc, parts ...string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for _, l := range p.logs {
-		all := true
-		for _, s := range parts {
-			all = all && strings.Contains(l, s)
-		}
-		if all {
-			n++
-		}
-	}
-	return n
 }
 
 // agentPIDs lists the running processes of this test's binary started as

@@ -5,9 +5,7 @@ package normalise
 
 import (
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/protocols"
@@ -18,10 +16,10 @@ func Reading(applianceID, deviceID string, s protocols.Sample, seq uint64, at ti
 	r := &reading.Reading{
 		ApplianceID:   applianceID,
 		DeviceID:      deviceID,
-		Point:         text(s.Point),
-		Unit:          text(s.Unit),
+		Point:         protocols.ValidText(s.Point),
+		Unit:          protocols.ValidText(s.Unit),
 		Quality:       quality(s.Quality),
-		Reason:        text(s.Reason),
+		Reason:        protocols.ValidText(s.Reason),
 		ApplianceTime: at.UnixNano(),
 		Seq:           seq,
 	}
@@ -60,14 +58,4 @@ func joinReason(a, b string) string {
 		return b
 	}
 	return fmt.Sprintf("%s; %s", a, b)
-}
-
-// text makes a label valid UTF-8 (a reason can quote a device's bytes), so
-// the reading encodes. Values are never repaired: a string value that is not
-// UTF-8 makes the reading Bad (SetValue refuses it).
-func text(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
 }

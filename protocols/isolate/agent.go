@@ -59,14 +59,14 @@ func poll(ctx context.Context, src protocols.Source, req request) response {
 	resp := response{ID: req.ID}
 	samples, err := src.Poll(pctx)
 	if err != nil {
-		resp.Err = text(err.Error())
+		resp.Err = protocols.ValidText(err.Error())
 	}
 	for _, s := range samples {
 		w, werr := toWire(s)
 		if werr != nil {
 			// A Bad sample keeps the point visible rather than failing
 			// the poll.
-			w = wireSample{Point: w.Point, Unit: w.Unit, Quality: uint8(protocols.Bad), Reason: text(werr.Error())}
+			w = wireSample{Point: w.Point, Unit: w.Unit, Quality: uint8(protocols.Bad), Reason: protocols.ValidText(werr.Error())}
 		}
 		resp.Samples = append(resp.Samples, w)
 	}

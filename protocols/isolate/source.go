@@ -167,13 +167,7 @@ func (s *Source) answered(resp response) ([]protocols.Sample, error) {
 
 // lost waits for a failed agent to end and schedules its restart.
 func (s *Source) lost(ag *agent, cause error) error {
-	_ = ag.stdin.Close()
-	select {
-	case <-ag.exited:
-	case <-time.After(s.cfg.Grace):
-		_ = ag.cmd.Process.Kill()
-		<-ag.exited
-	}
+	ag.stop(s.cfg.Grace)
 	why := ag.why
 	if cause != nil {
 		why = cause.Error() + "; " + why
@@ -359,12 +353,18 @@ func (s *Source) Close() error {
 		return nil
 	}
 	_ = writeFrame(ag.stdin, request{Close: true})
+	ag.stop(s.cfg.Grace)
+	return nil
+}
+
+// stop closes the agent's input (it exits at the end of its input) and
+// waits for it to end, killing it after grace.
+func (ag *agent) stop(grace time.Duration) {
 	_ = ag.stdin.Close()
 	select {
 	case <-ag.exited:
-	case <-time.After(s.cfg.Grace):
+	case <-time.After(grace):
 		_ = ag.cmd.Process.Kill()
 		<-ag.exited
 	}
-	return nil
 }

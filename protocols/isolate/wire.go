@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -50,7 +49,7 @@ type wireSample struct {
 }
 
 func toWire(s protocols.Sample) (wireSample, error) {
-	w := wireSample{Point: text(s.Point), Unit: text(s.Unit), Quality: uint8(s.Quality), Reason: text(s.Reason),
+	w := wireSample{Point: protocols.ValidText(s.Point), Unit: protocols.ValidText(s.Unit), Quality: uint8(s.Quality), Reason: protocols.ValidText(s.Reason),
 		SourceTime: unixNano(s.SourceTime), Received: unixNano(s.Received)}
 	switch v := s.Value.(type) {
 	case nil:
@@ -70,15 +69,6 @@ func toWire(s protocols.Sample) (wireSample, error) {
 		return w, fmt.Errorf("point %s: value of type %T is not one of float64, int64, bool, string", s.Point, s.Value)
 	}
 	return w, nil
-}
-
-// text makes a label or message valid UTF-8, as CBOR text must be: error
-// messages can quote a device's bytes.
-func text(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 func fromWire(w wireSample) protocols.Sample {
