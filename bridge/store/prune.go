@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -79,11 +80,19 @@ func (s *Store) deleteBlockData(rec *BlockRecord, index []IndexEntry, pollFirsts
 func (s *Store) Size() (uint64, error) {
 	var total uint64
 	err := filepath.WalkDir(s.dir, func(_ string, d fs.DirEntry, err error) error {
+		// RocksDB deletes obsolete logs and tables while it runs: a file
+		// listed and gone a moment later no longer takes any space.
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
 		if d.Type().IsRegular() {
 			info, err := d.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
 			if err != nil {
 				return err
 			}

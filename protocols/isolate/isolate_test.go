@@ -154,9 +154,14 @@ func TestSamplesArriveExactly(t *testing.T) {
 	if st := s.Stats(); !st.Connected || st.RequestsTotal != 6 || st.Reconnects != 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	// The agent's JSON log lines are relogged at their level.
-	if out := l.String(); !strings.Contains(out, "level=WARN msg=\"fake poll\"") || !strings.Contains(out, "agent=dev-1") {
-		t.Fatalf("agent logs not relayed:\n%s", out)
+	// The agent's JSON log lines are relogged at their level (by the
+	// goroutine reading its standard error, so perhaps a moment later).
+	deadline := time.Now().Add(5 * time.Second)
+	for out := l.String(); !strings.Contains(out, "level=WARN msg=\"fake poll\"") || !strings.Contains(out, "agent=dev-1"); out = l.String() {
+		if time.Now().After(deadline) {
+			t.Fatalf("agent logs not relayed:\n%s", out)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
