@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/wotchain/wotchain/appliance/config"
-	"github.com/wotchain/wotchain/appliance/httpapi"
+	"github.com/wotchain/wotchain/bridge/verify"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -77,7 +77,7 @@ func TestOperatorsHTTP(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("proof: %d %s", code, raw)
 	}
-	var bundle httpapi.ProofBundle
+	var bundle verify.ProofBundle
 	if err := json.Unmarshal([]byte(raw), &bundle); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestOperatorsHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := httpapi.VerifyProof(&bundle, ed25519.PublicKey(app.PublicKey))
+	r, err := verify.VerifyProof(&bundle, ed25519.PublicKey(app.PublicKey))
 	if err != nil || r.Seq != b.FirstSeq {
 		t.Fatalf("proof bundle from the running appliance does not verify: %v", err)
 	}

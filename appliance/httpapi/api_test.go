@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/protocols"
@@ -108,7 +109,7 @@ func TestDevices(t *testing.T) {
 
 type readingsResp struct {
 	Device, Point string
-	Readings      []Reading
+	Readings      []reading.JSON
 	Truncated     bool
 }
 
@@ -122,7 +123,7 @@ func (c *chain) pointReadings(device, point string) []stored {
 	return out
 }
 
-func checkReadings(t *testing.T, got []Reading, want []stored) {
+func checkReadings(t *testing.T, got []reading.JSON, want []stored) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%d readings, want %d: %+v", len(got), len(want), got)

@@ -17,51 +17,10 @@ const (
 	maxReadingsLimit     = 10000
 )
 
-// Reading is the JSON form of a stored reading. The canonical CBOR bytes
-// are what is signed; this form is for reading it.
-type Reading struct {
-	Seq         uint64     `json:"seq"`
-	ApplianceID string     `json:"appliance_id"`
-	Device      string     `json:"device"`
-	Point       string     `json:"point"`
-	Type        string     `json:"type"`  // float, int, bool, string, or none
-	Value       any        `json:"value"` // null when type is none
-	Unit        string     `json:"unit,omitempty"`
-	Quality     string     `json:"quality"`
-	Reason      string     `json:"reason,omitempty"`
-	Time        time.Time  `json:"time"` // appliance time
-	SourceTime  *time.Time `json:"source_time,omitempty"`
-}
-
-// NewReading returns the JSON form of a decoded reading.
-func NewReading(r *reading.Reading) Reading {
-	out := Reading{
-		Seq: r.Seq, ApplianceID: r.ApplianceID, Device: r.DeviceID, Point: r.Point, Value: r.Value(),
-		Unit: r.Unit, Quality: r.Quality.String(), Reason: r.Reason, Time: r.Time(),
-	}
-	switch {
-	case r.Float != nil:
-		out.Type = "float"
-	case r.Int != nil:
-		out.Type = "int"
-	case r.Bool != nil:
-		out.Type = "bool"
-	case r.Str != nil:
-		out.Type = "string"
-	default:
-		out.Type = "none"
-	}
-	if r.SourceTime != 0 {
-		t := time.Unix(0, r.SourceTime).UTC()
-		out.SourceTime = &t
-	}
-	return out
-}
-
 type readingsJSON struct {
-	Device   string    `json:"device"`
-	Point    string    `json:"point"`
-	Readings []Reading `json:"readings"`
+	Device   string         `json:"device"`
+	Point    string         `json:"point"`
+	Readings []reading.JSON `json:"readings"`
 	// Truncated says the range held more than limit readings; ask again
 	// with a later from.
 	Truncated bool `json:"truncated"`
@@ -169,7 +128,7 @@ func (s *Server) handleReadings(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := readingsJSON{Device: rq.device, Point: rq.point, Readings: []Reading{}}
+	out := readingsJSON{Device: rq.device, Point: rq.point, Readings: []reading.JSON{}}
 	st := s.opts.Store
 	var seqs []uint64
 	if !rq.hasFrom {
@@ -209,7 +168,7 @@ func (s *Server) handleReadings(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, fmt.Errorf("reading %d: %w", seq, err))
 			return
 		}
-		out.Readings = append(out.Readings, NewReading(rd))
+		out.Readings = append(out.Readings, rd.JSON())
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -1,23 +1,16 @@
-package httpapi
+package verify
 
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/hpke"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/wotchain/wotchain/bridge/block"
-	"github.com/wotchain/wotchain/bridge/ingest"
-	"github.com/wotchain/wotchain/bridge/keys"
-	"github.com/wotchain/wotchain/bridge/seal"
-	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -52,10 +45,7 @@ type proofSet struct {
 // 5 readings a block): block 0 has two polls of 3 and 2 readings of every
 // value type and quality, block 1 a single reading, block 2 polls of 4
 // and 1.
-var fuzzPolls = [][]struct {
-	device  string
-	samples []protocols.Sample
-}{
+var fuzzPolls = [][]testPoll{
 	{
 		{"boiler-1", []protocols.Sample{
 			{Point: "temperature", Value: 21.5, Unit: "degC", Quality: protocols.Good, SourceTime: time.Unix(1_699_999_999, 123456789)},
@@ -80,52 +70,17 @@ var fuzzPolls = [][]struct {
 }
 
 // genuineProofs runs the appliance pipeline (ingest, seal with encryption
-// for the owner, the proof endpoint) with fuzzKey and returns the bundle of
-// every reading as the server serves it.
+// for the owner, the appliance's Prover) with fuzzKey and returns the
+// bundle of every reading as a partner receives it.
 //
 // The sealer stamps headers with the wall clock, so each block header is
 // then re-stamped with fuzzSealedAt (and the next header's link to it
 // updated) and re-signed with the same key: every other byte of every
-// bundle is the server's, and the bundles are the same on every run, so
+// bundle is the appliance's, and the bundles are the same on every run, so
 // that inputs saved by one fuzzing run mean the same in the next.
 func genuineProofs(tb testing.TB) *proofSet {
 	tb.Helper()
-	dir := tb.TempDir()
-	st, err := store.Open(dir + "/db")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(st.Close)
-	kem, err := hpke.NewKEM(keys.KEMX25519)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	owner, err := kem.GenerateKey()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	in, err := ingest.New(st, appID, fuzzKey, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sealer, err := seal.New(st, appID, fuzzKey, []hpke.PublicKey{owner.PublicKey()}, 5)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	clock := time.Unix(1_700_000_000, 0).UTC()
-	for _, group := range fuzzPolls {
-		for _, p := range group {
-			clock = clock.Add(time.Second)
-			if _, _, err := in.Ingest(p.device, p.samples, clock); err != nil {
-				tb.Fatal(err)
-			}
-		}
-		if recs, err := sealer.Seal(true); err != nil || len(recs) != 1 {
-			tb.Fatalf("sealed %d blocks: %v", len(recs), err)
-		}
-	}
-
-	srv := New(Options{ApplianceID: appID, Store: st, OwnerKey: owner, Logger: slog.New(slog.DiscardHandler)})
+	st, owner := sealPolls(tb, fuzzKey, fuzzPolls)
 	ps := &proofSet{pub: fuzzKey.Public().(ed25519.PublicKey), genuine: map[uint64]genuineReading{}}
 	var prev []byte
 	for height := range uint64(len(fuzzPolls)) {
@@ -150,20 +105,12 @@ func genuineProofs(tb testing.TB) *proofSet {
 			tb.Fatal(err)
 		}
 		for seq := rec.FirstSeq; seq <= rec.LastSeq; seq++ {
-			target := fmt.Sprintf("/api/blocks/%s/proof?seq=%d", rec.BlockID, seq)
-			w := httptestGet(srv, target)
-			if w.Code != http.StatusOK {
-				tb.Fatalf("GET %s: %d %s", target, w.Code, w.Body)
-			}
-			var b ProofBundle
-			if err := json.Unmarshal(w.Body.Bytes(), &b); err != nil {
-				tb.Fatal(err)
-			}
-			if _, err := VerifyProof(&b, ps.pub); err != nil {
-				tb.Fatalf("served bundle of %d: %v", seq, err)
+			b := bundleOf(tb, st, owner, height, seq)
+			if _, err := VerifyProof(b, ps.pub); err != nil {
+				tb.Fatalf("built bundle of %d: %v", seq, err)
 			}
 			b.Header, b.HeaderSignature, b.BlockID = hb, sig, id
-			if _, err := VerifyProof(&b, ps.pub); err != nil {
+			if _, err := VerifyProof(b, ps.pub); err != nil {
 				tb.Fatalf("bundle of %d with the fixed sealing time: %v", seq, err)
 			}
 			decoded, err := json.Marshal(b.Decoded)
@@ -172,7 +119,7 @@ func genuineProofs(tb testing.TB) *proofSet {
 			}
 			ps.genuine[seq] = genuineReading{raw: b.Reading, blockID: id, height: height, applianceID: b.ApplianceID,
 				leafIndex: b.LeafIndex, treeSize: b.TreeSize, decoded: decoded}
-			ps.bundles = append(ps.bundles, &b)
+			ps.bundles = append(ps.bundles, b)
 		}
 	}
 	if len(ps.bundles) != 11 {
