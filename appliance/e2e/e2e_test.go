@@ -18,6 +18,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/bridge/verify"
+	"github.com/wotchain/wotchain/protocols"
 )
 
 func openNode(t *testing.T, cfgPath string) *daemon.Node {
@@ -78,7 +79,7 @@ func TestDemoRunVerifiesAndDetectsTampering(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Quality != reading.Good {
+		if r.Quality != protocols.Good {
 			t.Errorf("reading %d (%s/%s) has quality %s: %s", seq, r.DeviceID, r.Point, r.Quality, r.Reason)
 		}
 	}

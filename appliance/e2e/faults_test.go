@@ -14,6 +14,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/poll"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/internal/faultdev"
+	"github.com/wotchain/wotchain/protocols"
 	"github.com/wotchain/wotchain/protocols/coap/coapsim"
 	"github.com/wotchain/wotchain/protocols/modbus/modbussim"
 	"github.com/wotchain/wotchain/protocols/opcua/opcuasim"
@@ -179,7 +180,7 @@ func windowCounts(t *testing.T, cfgPath string, from, to time.Time) map[string]d
 		}
 		w := out[r.DeviceID]
 		w.readings++
-		if r.Quality == reading.Good {
+		if r.Quality == protocols.Good {
 			w.good++
 		} else {
 			w.badReason = r.Reason

@@ -131,7 +131,7 @@ func recompute(t *testing.T, st *store.Store, sizes []time.Duration, grace time.
 			continue
 		}
 		maxT = max(maxT, r.ApplianceTime)
-		if r.Quality == reading.Bad {
+		if r.Quality == protocols.Bad {
 			continue
 		}
 		var v float64
@@ -144,7 +144,7 @@ func recompute(t *testing.T, st *store.Store, sizes []time.Duration, grace time.
 			continue
 		}
 		k := [2]string{r.DeviceID, r.Point}
-		points[k] = append(points[k], sample{r.ApplianceTime, v, r.Quality == reading.Uncertain})
+		points[k] = append(points[k], sample{r.ApplianceTime, v, r.Quality == protocols.Uncertain})
 	}
 	out := map[winKey]winStats{}
 	for k, ss := range points {
@@ -252,7 +252,7 @@ func emitted(t *testing.T, st *store.Store) map[winKey]winStats {
 			t.Fatalf("aggregate %s %s is not numeric: %+v", r.DeviceID, r.Point, r)
 		}
 		w.values[stat] = v
-		w.uncertain = w.uncertain || r.Quality == reading.Uncertain
+		w.uncertain = w.uncertain || r.Quality == protocols.Uncertain
 		out[k] = w
 	}
 	return out

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/wotchain/wotchain/bridge/reading"
+	"github.com/wotchain/wotchain/protocols"
 )
 
 // engine is the aggregation state machine. It does no I/O: it is fed
@@ -123,7 +124,7 @@ func (e *engine) skip(seq uint64) {
 // value of Good or Uncertain quality. Bools, strings and Bad readings do
 // not contribute (a Bad reading does not end the previous value's hold).
 func numeric(r *reading.Reading) (float64, bool) {
-	if r.Quality != reading.Good && r.Quality != reading.Uncertain {
+	if r.Quality != protocols.Good && r.Quality != protocols.Uncertain {
 		return 0, false
 	}
 	switch {
@@ -167,7 +168,7 @@ func (e *engine) sample(r *reading.Reading, t int64, v float64) []closed {
 		return nil
 	}
 	var out []closed
-	uncertain := r.Quality == reading.Uncertain
+	uncertain := r.Quality == protocols.Uncertain
 	for i, size := range e.Sizes {
 		start := floorDiv(t, size) * size
 		w := p.Open[i]

@@ -65,11 +65,11 @@ func TestIngestNumbersSignsAndResumes(t *testing.T) {
 	// A value the canonical form cannot hold becomes a Bad reading with a reason.
 	for _, i := range []int{1, 2, 3} {
 		r, _ := reading.Decode(raws[i])
-		if r.Quality != reading.Bad || r.Reason == "" || r.Value() != nil {
+		if r.Quality != protocols.Bad || r.Reason == "" || r.Value() != nil {
 			t.Fatalf("sample %q became %+v, want a Bad reading with a reason", samples[i].Point, r)
 		}
 	}
-	if r, _ := reading.Decode(raws[0]); r.Quality != reading.Good || r.Value() != 21.5 {
+	if r, _ := reading.Decode(raws[0]); r.Quality != protocols.Good || r.Value() != 21.5 {
 		t.Fatalf("good sample became %+v", r)
 	}
 

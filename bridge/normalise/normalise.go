@@ -31,26 +31,24 @@ func Reading(applianceID, deviceID string, s protocols.Sample, seq uint64, at ti
 	}
 	if err := r.SetValue(s.Value); err != nil {
 		_ = r.SetValue(nil)
-		r.Quality = reading.Bad
+		r.Quality = protocols.Bad
 		r.Reason = joinReason(r.Reason, err.Error())
 	}
-	if r.Value() == nil && r.Quality == reading.Good {
+	if r.Value() == nil && r.Quality == protocols.Good {
 		// A Good sample without a value is a protocol package bug; say so
 		// in the reading rather than vouch for nothing.
-		r.Quality = reading.Bad
+		r.Quality = protocols.Bad
 		r.Reason = joinReason(r.Reason, "no value")
 	}
 	return r
 }
 
-func quality(q protocols.Quality) reading.Quality {
+func quality(q protocols.Quality) protocols.Quality {
 	switch q {
-	case protocols.Good:
-		return reading.Good
-	case protocols.Uncertain:
-		return reading.Uncertain
+	case protocols.Good, protocols.Uncertain:
+		return q
 	}
-	return reading.Bad
+	return protocols.Bad
 }
 
 func joinReason(a, b string) string {

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -17,24 +16,24 @@ func TestReading(t *testing.T) {
 		name        string
 		in          protocols.Sample
 		wantValue   any
-		wantQuality reading.Quality
+		wantQuality protocols.Quality
 		wantReason  string
 	}{
-		{"float", protocols.Sample{Point: "p", Value: 1.5}, 1.5, reading.Good, ""},
-		{"int", protocols.Sample{Point: "p", Value: int64(-3)}, int64(-3), reading.Good, ""},
-		{"bool", protocols.Sample{Point: "p", Value: true}, true, reading.Good, ""},
-		{"string", protocols.Sample{Point: "p", Value: "auto"}, "auto", reading.Good, ""},
-		{"uncertain keeps value", protocols.Sample{Point: "p", Value: 2.0, Quality: protocols.Uncertain, Reason: "stale"}, 2.0, reading.Uncertain, "stale"},
-		{"bad without value", protocols.Sample{Point: "p", Quality: protocols.Bad, Reason: "timeout"}, nil, reading.Bad, "timeout"},
-		{"NaN becomes bad", protocols.Sample{Point: "p", Value: math.NaN()}, nil, reading.Bad, "value NaN is not a finite number"},
-		{"unsupported type becomes bad", protocols.Sample{Point: "p", Value: int32(4)}, nil, reading.Bad, "value of type int32 is not one of float64, int64, bool, string"},
-		{"good without value becomes bad", protocols.Sample{Point: "p"}, nil, reading.Bad, "no value"},
-		{"reasons are kept", protocols.Sample{Point: "p", Value: math.Inf(1), Quality: protocols.Uncertain, Reason: "overrange"}, nil, reading.Bad, "overrange; value +Inf is not a finite number"},
-		{"unknown quality is bad", protocols.Sample{Point: "p", Value: 1.0, Quality: protocols.Quality(9)}, 1.0, reading.Bad, ""},
+		{"float", protocols.Sample{Point: "p", Value: 1.5}, 1.5, protocols.Good, ""},
+		{"int", protocols.Sample{Point: "p", Value: int64(-3)}, int64(-3), protocols.Good, ""},
+		{"bool", protocols.Sample{Point: "p", Value: true}, true, protocols.Good, ""},
+		{"string", protocols.Sample{Point: "p", Value: "auto"}, "auto", protocols.Good, ""},
+		{"uncertain keeps value", protocols.Sample{Point: "p", Value: 2.0, Quality: protocols.Uncertain, Reason: "stale"}, 2.0, protocols.Uncertain, "stale"},
+		{"bad without value", protocols.Sample{Point: "p", Quality: protocols.Bad, Reason: "timeout"}, nil, protocols.Bad, "timeout"},
+		{"NaN becomes bad", protocols.Sample{Point: "p", Value: math.NaN()}, nil, protocols.Bad, "value NaN is not a finite number"},
+		{"unsupported type becomes bad", protocols.Sample{Point: "p", Value: int32(4)}, nil, protocols.Bad, "value of type int32 is not one of float64, int64, bool, string"},
+		{"good without value becomes bad", protocols.Sample{Point: "p"}, nil, protocols.Bad, "no value"},
+		{"reasons are kept", protocols.Sample{Point: "p", Value: math.Inf(1), Quality: protocols.Uncertain, Reason: "overrange"}, nil, protocols.Bad, "overrange; value +Inf is not a finite number"},
+		{"unknown quality is bad", protocols.Sample{Point: "p", Value: 1.0, Quality: protocols.Quality(9)}, 1.0, protocols.Bad, ""},
 		// Found by FuzzToSample (OPC UA): such a reading encoded but never
 		// decoded, so its whole block could not be opened or proved.
-		{"string value not UTF-8 becomes bad", protocols.Sample{Point: "p", Value: "\xff"}, nil, reading.Bad, "string value is not valid UTF-8 (1 bytes)"},
-		{"reason not UTF-8 is repaired", protocols.Sample{Point: "p", Quality: protocols.Bad, Reason: "got \xfe"}, nil, reading.Bad, "got \uFFFD"},
+		{"string value not UTF-8 becomes bad", protocols.Sample{Point: "p", Value: "\xff"}, nil, protocols.Bad, "string value is not valid UTF-8 (1 bytes)"},
+		{"reason not UTF-8 is repaired", protocols.Sample{Point: "p", Quality: protocols.Bad, Reason: "got \xfe"}, nil, protocols.Bad, "got \uFFFD"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"math"
 	"testing"
+
+	"github.com/wotchain/wotchain/protocols"
 )
 
 // fuzzReadings are real readings as the normaliser produces them: one per
@@ -15,8 +17,8 @@ func fuzzReadings() []*Reading {
 		goldenReading(),
 		{ApplianceID: "a-1", DeviceID: "press-1", Point: "cycle_count", Int: &i, ApplianceTime: 1_700_000_000_000_000_000, Seq: 2},
 		{ApplianceID: "a-1", DeviceID: "press-1", Point: "running", Bool: &b, ApplianceTime: 1, Seq: 3},
-		{ApplianceID: "a-1", DeviceID: "boiler-1", Point: "mode", Str: &s, Quality: Uncertain, Reason: "sensor warming up", SourceTime: 5, ApplianceTime: 6, Seq: 4},
-		{ApplianceID: "a-1", DeviceID: "env-1", Point: "co2", Unit: "ppm", Quality: Bad, Reason: "timeout", ApplianceTime: 7, Seq: 5},
+		{ApplianceID: "a-1", DeviceID: "boiler-1", Point: "mode", Str: &s, Quality: protocols.Uncertain, Reason: "sensor warming up", SourceTime: 5, ApplianceTime: 6, Seq: 4},
+		{ApplianceID: "a-1", DeviceID: "env-1", Point: "co2", Unit: "ppm", Quality: protocols.Bad, Reason: "timeout", ApplianceTime: 7, Seq: 5},
 		{ApplianceID: "a-1", DeviceID: "env-1", Point: "t", Float: &f, Unit: "degC", ApplianceTime: -1, Seq: math.MaxUint64},
 	}
 }
@@ -51,7 +53,7 @@ func FuzzDecode(f *testing.F) {
 		if r.valueCount() > 1 {
 			t.Fatalf("accepted a reading with %d values", r.valueCount())
 		}
-		if r.Quality > Bad {
+		if r.Quality > protocols.Bad {
 			t.Fatalf("accepted quality %d", r.Quality)
 		}
 		if r.Float != nil && (math.IsNaN(*r.Float) || math.IsInf(*r.Float, 0)) {

@@ -12,47 +12,28 @@ import (
 	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/wotchain/wotchain/protocols"
 )
-
-// Quality of a reading, as mapped from the protocol's status.
-type Quality uint8
-
-const (
-	Good Quality = iota
-	Uncertain
-	Bad
-)
-
-func (q Quality) String() string {
-	switch q {
-	case Good:
-		return "good"
-	case Uncertain:
-		return "uncertain"
-	case Bad:
-		return "bad"
-	}
-	return fmt.Sprintf("quality(%d)", uint8(q))
-}
 
 // Reading is one value of one point of one device, as the appliance vouches
 // for it. Integer map keys keep the encoding small and let other languages
 // decode it without Go field names. Exactly one of Float, Int, Bool, Str is
 // set, or none when the quality is Bad and no value could be read.
 type Reading struct {
-	ApplianceID   string   `cbor:"1,keyasint"`
-	DeviceID      string   `cbor:"2,keyasint"`
-	Point         string   `cbor:"3,keyasint"`
-	Float         *float64 `cbor:"4,keyasint,omitempty"`
-	Int           *int64   `cbor:"5,keyasint,omitempty"`
-	Bool          *bool    `cbor:"6,keyasint,omitempty"`
-	Str           *string  `cbor:"7,keyasint,omitempty"`
-	Unit          string   `cbor:"8,keyasint,omitempty"`
-	Quality       Quality  `cbor:"9,keyasint"`
-	Reason        string   `cbor:"10,keyasint,omitempty"`
-	SourceTime    int64    `cbor:"11,keyasint,omitempty"` // Unix ns; 0 when the device gives none
-	ApplianceTime int64    `cbor:"12,keyasint"`           // Unix ns when the appliance took the value
-	Seq           uint64   `cbor:"13,keyasint"`           // appliance-wide, gap-free, from 1
+	ApplianceID   string            `cbor:"1,keyasint"`
+	DeviceID      string            `cbor:"2,keyasint"`
+	Point         string            `cbor:"3,keyasint"`
+	Float         *float64          `cbor:"4,keyasint,omitempty"`
+	Int           *int64            `cbor:"5,keyasint,omitempty"`
+	Bool          *bool             `cbor:"6,keyasint,omitempty"`
+	Str           *string           `cbor:"7,keyasint,omitempty"`
+	Unit          string            `cbor:"8,keyasint,omitempty"`
+	Quality       protocols.Quality `cbor:"9,keyasint"` // as mapped from the protocol's status
+	Reason        string            `cbor:"10,keyasint,omitempty"`
+	SourceTime    int64             `cbor:"11,keyasint,omitempty"` // Unix ns; 0 when the device gives none
+	ApplianceTime int64             `cbor:"12,keyasint"`           // Unix ns when the appliance took the value
+	Seq           uint64            `cbor:"13,keyasint"`           // appliance-wide, gap-free, from 1
 }
 
 // Value returns the reading's typed value (float64, int64, bool, string) or nil.
@@ -172,7 +153,7 @@ func Decode(data []byte) (*Reading, error) {
 	if r.Float != nil && (math.IsNaN(*r.Float) || math.IsInf(*r.Float, 0)) {
 		return nil, fmt.Errorf("decode reading %d: value %v is not a finite number", r.Seq, *r.Float)
 	}
-	if r.Quality > Bad {
+	if r.Quality > protocols.Bad {
 		return nil, fmt.Errorf("decode reading %d: unknown quality %d", r.Seq, r.Quality)
 	}
 	return &r, nil

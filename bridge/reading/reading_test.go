@@ -9,6 +9,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/wotchain/wotchain/protocols"
 )
 
 // goldenReading is a fixed reading whose canonical encoding must never change:
@@ -21,7 +23,7 @@ func goldenReading() *Reading {
 		Point:         "temp",
 		Float:         &f,
 		Unit:          "degC",
-		Quality:       Good,
+		Quality:       protocols.Good,
 		SourceTime:    1700000000000000000,
 		ApplianceTime: 1700000000123456789,
 		Seq:           42,
@@ -370,7 +372,7 @@ func TestEncodeRefusesTextNotUTF8(t *testing.T) {
 	for name, r := range map[string]*Reading{
 		"point":  {ApplianceID: "a", DeviceID: "d", Point: "p\xff", Seq: 1},
 		"unit":   {ApplianceID: "a", DeviceID: "d", Point: "p", Unit: "\xc3", Seq: 1},
-		"reason": {ApplianceID: "a", DeviceID: "d", Point: "p", Reason: "\xff", Quality: Bad, Seq: 1},
+		"reason": {ApplianceID: "a", DeviceID: "d", Point: "p", Reason: "\xff", Quality: protocols.Bad, Seq: 1},
 		"value":  {ApplianceID: "a", DeviceID: "d", Point: "p", Str: func() *string { s := "\xff"; return &s }(), Seq: 1},
 	} {
 		if _, err := r.Encode(); err == nil || !strings.Contains(err.Error(), name) {

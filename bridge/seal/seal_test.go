@@ -406,7 +406,7 @@ func TestScanSummaryMatchesDecode(t *testing.T) {
 		for _, at := range times {
 			n++
 			r := &reading.Reading{ApplianceID: appID, DeviceID: fmt.Sprintf("dev-%d", n%7), Point: "p", Unit: "bar",
-				Quality: reading.Quality(n % 3), Reason: strings.Repeat("r", n%3), SourceTime: at / 2, ApplianceTime: at, Seq: uint64(n) << (n % 40)}
+				Quality: protocols.Quality(n % 3), Reason: strings.Repeat("r", n%3), SourceTime: at / 2, ApplianceTime: at, Seq: uint64(n) << (n % 40)}
 			if err := r.SetValue(v); err != nil {
 				t.Fatal(err)
 			}
