@@ -207,7 +207,7 @@ func (p *pool) loops() []*poll.Loop {
 }
 
 // statuses describes the running devices for the HTTP API.
-func (p *pool) statuses(last func(id string) []httpapi.PointValue) []httpapi.DeviceStatus {
+func (p *pool) statuses(last func(id string) []poll.PointValue) []httpapi.DeviceStatus {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make([]httpapi.DeviceStatus, 0, len(p.running))

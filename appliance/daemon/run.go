@@ -110,7 +110,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 
 	// The operators' HTTP API; it stops before the store closes (defers run
 	// in reverse), so no request reaches a closed RocksDB handle.
-	lv := httpapi.NewLastValues()
+	lv := poll.NewLastValues()
 	var ready atomic.Bool
 	var devices *pool
 	api := httpapi.New(httpapi.Options{

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/bridge/poll"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/rules"
@@ -94,7 +95,7 @@ func TestDevices(t *testing.T) {
 	}
 	// Values JSON cannot carry, or of a type no source should return, show
 	// as null instead of breaking the response.
-	e.dev.set([]DeviceStatus{{ID: "odd", Last: []PointValue{
+	e.dev.set([]DeviceStatus{{ID: "odd", Last: []poll.PointValue{
 		{Point: "nan", Value: math.NaN(), Quality: protocols.Bad},
 		{Point: "inf", Value: math.Inf(1), Quality: protocols.Bad},
 		{Point: "int", Value: 3},
@@ -389,46 +390,6 @@ func TestStatus(t *testing.T) {
 	e2.getJSON(t, "/api/status", http.StatusOK, &st)
 	if p := st.Pipeline; p.BlocksSealed != 1 || p.BlocksAnchored != 0 || p.OutboxDepth != 1 || p.LastAnchored != nil {
 		t.Fatalf("pipeline with nothing anchored: %+v", p)
-	}
-}
-
-func TestLastValues(t *testing.T) {
-	lv := NewLastValues()
-	c := newChain(t)
-	sink := lv.Sink(c.in)
-	at := time.Unix(1_700_000_000, 0)
-	first, _, err := sink.Ingest("boiler-1", samplePoints{{"temperature", 20.5}, {"pressure", int64(7)}}.samples(), at)
-	if err != nil {
-		t.Fatal(err)
-	}
-	later := samplePoints{{"temperature", 21.5}}.samples()
-	later[0].Received = at.Add(2 * time.Second)
-	if _, _, err := sink.Ingest("boiler-1", later, at.Add(3*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	got := lv.Values("boiler-1")
-	if len(got) != 2 || got[0].Point != "pressure" || got[0].Value != int64(7) || got[0].Seq != first+1 ||
-		got[1].Point != "temperature" || got[1].Value != 21.5 || !got[1].Time.Equal(at.Add(2*time.Second)) || got[1].Seq != first+2 {
-		t.Fatalf("last values: %+v", got)
-	}
-	// An older pushed value never replaces a newer one.
-	lv.Record("boiler-1", 99, samplePoints{{"temperature", 1.0}}.samples(), at)
-	if v := lv.Values("boiler-1")[1]; v.Value != 21.5 {
-		t.Fatalf("older value replaced the latest: %+v", v)
-	}
-	// A failed poll records nothing.
-	if _, _, err := sink.Ingest("boiler-1", nil, at); err == nil {
-		t.Fatal("empty poll accepted")
-	}
-	lv.Forget("boiler-1")
-	if v := lv.Values("boiler-1"); len(v) != 0 {
-		t.Fatalf("forgotten device: %+v", v)
-	}
-	if _, err := c.st.Reading(first + 2); err != nil {
-		t.Fatalf("the wrapped sink did not store: %v", err)
-	}
-	if _, err := c.st.Reading(first + 3); !store.IsNotFound(err) {
-		t.Fatalf("reading %d: %v", first+3, err)
 	}
 }
 

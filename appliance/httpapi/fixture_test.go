@@ -196,7 +196,7 @@ func twoDevices(temperature float64) []DeviceStatus {
 			ID: "boiler-1", Protocol: "modbus", Interval: time.Second,
 			Health: poll.Health{Polls: 42, Errors: 1, Readings: 84, LastGood: lastGood, LastDuration: 25 * time.Millisecond},
 			Stats:  &protocols.Stats{Connected: true, Reconnects: 2, RequestsLastPoll: 3, RequestsTotal: 126},
-			Last: []PointValue{
+			Last: []poll.PointValue{
 				{Point: "pressure", Value: int64(7), Unit: "bar", Quality: protocols.Good, Time: lastGood, Seq: 83},
 				{Point: "temperature", Value: temperature, Unit: "degC", Quality: protocols.Good, Time: lastGood, Seq: 84},
 			},
@@ -269,20 +269,4 @@ func httptestGet(srv *Server, target string) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	srv.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, target, nil))
 	return w
-}
-
-// samplePoint is a point's value for building samples.
-type samplePoint struct {
-	point string
-	value any
-}
-
-type samplePoints []samplePoint
-
-func (ps samplePoints) samples() []protocols.Sample {
-	out := make([]protocols.Sample, len(ps))
-	for i, p := range ps {
-		out[i] = protocols.Sample{Point: p.point, Value: p.value, Quality: protocols.Good}
-	}
-	return out
 }

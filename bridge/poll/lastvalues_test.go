@@ -1,0 +1,85 @@
+package poll
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"github.com/wotchain/wotchain/bridge/ingest"
+	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/protocols"
+)
+
+// newIngest returns a store and the ingester that fills it.
+func newIngest(t *testing.T) (*store.Store, *ingest.Ingester) {
+	t.Helper()
+	st, err := store.Open(t.TempDir() + "/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := ingest.New(st, "app-1", priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, in
+}
+
+// sample is a point's value for building samples.
+type sample struct {
+	point string
+	value any
+}
+
+func samples(ps ...sample) []protocols.Sample {
+	out := make([]protocols.Sample, len(ps))
+	for i, p := range ps {
+		out[i] = protocols.Sample{Point: p.point, Value: p.value, Quality: protocols.Good}
+	}
+	return out
+}
+
+func TestLastValues(t *testing.T) {
+	lv := NewLastValues()
+	st, in := newIngest(t)
+	sink := lv.Sink(in)
+	at := time.Unix(1_700_000_000, 0)
+	first, _, err := sink.Ingest("boiler-1", samples(sample{"temperature", 20.5}, sample{"pressure", int64(7)}), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := samples(sample{"temperature", 21.5})
+	later[0].Received = at.Add(2 * time.Second)
+	if _, _, err := sink.Ingest("boiler-1", later, at.Add(3*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got := lv.Values("boiler-1")
+	if len(got) != 2 || got[0].Point != "pressure" || got[0].Value != int64(7) || got[0].Seq != first+1 ||
+		got[1].Point != "temperature" || got[1].Value != 21.5 || !got[1].Time.Equal(at.Add(2*time.Second)) || got[1].Seq != first+2 {
+		t.Fatalf("last values: %+v", got)
+	}
+	// An older pushed value never replaces a newer one.
+	lv.Record("boiler-1", 99, samples(sample{"temperature", 1.0}), at)
+	if v := lv.Values("boiler-1")[1]; v.Value != 21.5 {
+		t.Fatalf("older value replaced the latest: %+v", v)
+	}
+	// A failed poll records nothing.
+	if _, _, err := sink.Ingest("boiler-1", nil, at); err == nil {
+		t.Fatal("empty poll accepted")
+	}
+	lv.Forget("boiler-1")
+	if v := lv.Values("boiler-1"); len(v) != 0 {
+		t.Fatalf("forgotten device: %+v", v)
+	}
+	if _, err := st.Reading(first + 2); err != nil {
+		t.Fatalf("the wrapped sink did not store: %v", err)
+	}
+	if _, err := st.Reading(first + 3); !store.IsNotFound(err) {
+		t.Fatalf("reading %d: %v", first+3, err)
+	}
+}
