@@ -2,9 +2,7 @@ package license
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/hpke"
-	"crypto/rand"
 	"errors"
 	"log/slog"
 	"testing"
@@ -12,85 +10,40 @@ import (
 
 	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/bridge/envelope"
-	"github.com/wotchain/wotchain/bridge/ingest"
 	"github.com/wotchain/wotchain/bridge/keys"
-	"github.com/wotchain/wotchain/bridge/ledger"
 	"github.com/wotchain/wotchain/bridge/objstore"
-	"github.com/wotchain/wotchain/bridge/outbox"
-	"github.com/wotchain/wotchain/bridge/seal"
+	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/protocols"
 )
 
-const appID = "app-1"
+const appID = pipelinetest.ApplianceID
 
+// world is a chain whose blocks are sealed for the owner only, and a
+// partner who can read a block only through a delivery.
 type world struct {
-	st      *store.Store
-	in      *ingest.Ingester
-	sealer  *seal.Sealer
-	ob      *outbox.Outbox
-	led     *ledger.Embedded
-	fs      *objstore.FS
-	owner   hpke.PrivateKey
+	*pipelinetest.Chain
 	partner hpke.PrivateKey
 }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := store.Open(dir + "/db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	w := &world{st: st}
-	for _, k := range []*hpke.PrivateKey{&w.owner, &w.partner} {
-		kem, _ := hpke.NewKEM(keys.KEMX25519)
-		if *k, err = kem.GenerateKey(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	discard := slog.New(slog.DiscardHandler)
-	w.led = ledger.NewEmbedded(st.Ledger(), "appliance", discard)
-	id := w.led.Identity()
-	if err := w.led.RegisterAppliance(context.Background(), rules.Appliance{ID: appID, PublicKey: pub, AnchorMSP: id.MSPID, AnchorID: id.ID}); err != nil {
-		t.Fatal(err)
-	}
-	if w.fs, err = objstore.NewFS(dir + "/objects"); err != nil {
-		t.Fatal(err)
-	}
-	if w.in, err = ingest.New(st, appID, priv, nil); err != nil {
-		t.Fatal(err)
-	}
-	// Only the owner is a recipient: the partner can read a block only
-	// through a delivery.
-	if w.sealer, err = seal.New(st, appID, priv, []hpke.PublicKey{w.owner.PublicKey()}, 4); err != nil {
-		t.Fatal(err)
-	}
-	w.ob = outbox.New(st, w.fs, w.led, discard)
-	return w
+	return &world{Chain: pipelinetest.New(t, pipelinetest.WithMaxReadings(4)), partner: pipelinetest.NewKey(t, keys.KEMX25519)}
 }
 
 // block ingests one poll of device at t, seals it as its own block and,
 // when anchor is set, anchors it.
 func (w *world) block(t *testing.T, device string, at time.Time, anchor bool) *store.BlockRecord {
 	t.Helper()
-	samples := []protocols.Sample{{Point: "a", Value: 1.0}, {Point: "b", Value: 2.0}, {Point: "c", Value: 3.0}, {Point: "d", Value: 4.0}}
-	if _, _, err := w.in.Ingest(device, samples, at); err != nil {
-		t.Fatal(err)
+	w.IngestPoll(t, device, at, protocols.Sample{Point: "a", Value: 1.0}, protocols.Sample{Point: "b", Value: 2.0},
+		protocols.Sample{Point: "c", Value: 3.0}, protocols.Sample{Point: "d", Value: 4.0})
+	recs := w.Seal(t)
+	if len(recs) != 1 {
+		t.Fatalf("seal: %d blocks", len(recs))
 	}
-	recs, err := w.sealer.Seal(true)
-	if err != nil || len(recs) != 1 {
-		t.Fatalf("seal: %d blocks, %v", len(recs), err)
-	}
-	for anchor {
-		busy, err := w.ob.Step(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		anchor = busy
+	if anchor {
+		w.Drain(t)
 	}
 	return recs[0]
 }
@@ -98,7 +51,7 @@ func (w *world) block(t *testing.T, device string, at time.Time, anchor bool) *s
 func (w *world) delivered(t *testing.T, b *store.BlockRecord) bool {
 	t.Helper()
 	name := envelope.DeliveryName(keys.KeyID(w.partner.PublicKey()), b.BlockID)
-	raw, err := w.fs.Get(context.Background(), w.fs.Location(name))
+	raw, err := w.Storage.Get(context.Background(), w.Storage.Location(name))
 	if errors.Is(err, objstore.ErrNotFound) {
 		return false
 	}
@@ -109,7 +62,7 @@ func (w *world) delivered(t *testing.T, b *store.BlockRecord) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj, _ := w.st.Object(b.Height)
+	obj, _ := w.Store.Object(b.Height)
 	o, err := envelope.Parse(obj)
 	if err != nil {
 		t.Fatal(err)
@@ -138,10 +91,10 @@ func TestDeliverCoveredAnchoredBlocksOnly(t *testing.T) {
 	g := rules.Grant{ID: "g", ApplianceID: appID, PartnerMSP: "PartnerMSP", PartnerKEM: keys.KEMX25519,
 		PartnerKey: w.partner.PublicKey().Bytes(), Devices: []string{"press-1"},
 		From: t0.Add(5 * time.Second).UnixNano(), To: t0.Add(50 * time.Second).UnixNano()}
-	if _, _, err := w.led.RecordGrant(ctx, g); err != nil {
+	if _, _, err := w.Ledger.RecordGrant(ctx, g); err != nil {
 		t.Fatal(err)
 	}
-	lic := New(w.st, w.led, w.fs, w.owner, appID, slog.New(slog.DiscardHandler))
+	lic := New(w.Store, w.Ledger, w.Storage, w.Owner, appID, slog.New(slog.DiscardHandler))
 	n, err := lic.Deliver(ctx)
 	if err != nil || n != 2 {
 		t.Fatalf("first delivery: %d keys, %v; want 2 (blocks 1 and 3)", n, err)
@@ -158,11 +111,7 @@ func TestDeliverCoveredAnchoredBlocksOnly(t *testing.T) {
 	if n, err := lic.Deliver(ctx); err != nil || n != 0 {
 		t.Fatalf("second delivery: %d, %v", n, err)
 	}
-	for busy := true; busy; {
-		if busy, err = w.ob.Step(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w.Drain(t)
 	if n, err := lic.Deliver(ctx); err != nil || n != 1 || !w.delivered(t, b4) || w.delivered(t, b5) {
 		t.Fatalf("after anchoring: %d keys, %v", n, err)
 	}
@@ -175,15 +124,15 @@ func TestRevokedGrantStopsAtSealTime(t *testing.T) {
 	before := w.block(t, "press-1", t0, true)
 	g := rules.Grant{ID: "g", ApplianceID: appID, PartnerMSP: "PartnerMSP", PartnerKEM: keys.KEMX25519,
 		PartnerKey: w.partner.PublicKey().Bytes(), From: 0, To: t0.Add(time.Hour).UnixNano()}
-	if _, _, err := w.led.RecordGrant(ctx, g); err != nil {
+	if _, _, err := w.Ledger.RecordGrant(ctx, g); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.led.RevokeGrant(ctx, appID, "g"); err != nil {
+	if _, err := w.Ledger.RevokeGrant(ctx, appID, "g"); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Millisecond) // the next block is sealed strictly after the revocation
 	after := w.block(t, "press-1", t0.Add(time.Second), true)
-	lic := New(w.st, w.led, w.fs, w.owner, appID, slog.New(slog.DiscardHandler))
+	lic := New(w.Store, w.Ledger, w.Storage, w.Owner, appID, slog.New(slog.DiscardHandler))
 	if n, err := lic.Deliver(ctx); err != nil || n != 1 {
 		t.Fatalf("delivery: %d, %v", n, err)
 	}

@@ -1,72 +1,36 @@
 package retention
 
 import (
-	"context"
-	"crypto/ed25519"
-	"crypto/hpke"
-	"crypto/rand"
 	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/wotchain/wotchain/bridge/ingest"
-	"github.com/wotchain/wotchain/bridge/keys"
-	"github.com/wotchain/wotchain/bridge/ledger"
-	"github.com/wotchain/wotchain/bridge/objstore"
-	"github.com/wotchain/wotchain/bridge/outbox"
-	"github.com/wotchain/wotchain/bridge/seal"
+	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/store"
-	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/protocols"
 )
 
 // chain makes one block per day for days days (the last `unanchored`
-// of them left in the outbox) and returns the store.
-func chain(t *testing.T, days, unanchored int, t0 time.Time) *store.Store {
+// of them left in the outbox).
+func chain(t *testing.T, days, unanchored int, t0 time.Time) *pipelinetest.Chain {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := store.Open(dir + "/db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	kem, _ := hpke.NewKEM(keys.KEMX25519)
-	owner, _ := kem.GenerateKey()
-	discard := slog.New(slog.DiscardHandler)
-	led := ledger.NewEmbedded(st.Ledger(), "appliance", discard)
-	id := led.Identity()
-	if err := led.RegisterAppliance(context.Background(), rules.Appliance{ID: "a", PublicKey: pub, AnchorMSP: id.MSPID, AnchorID: id.ID}); err != nil {
-		t.Fatal(err)
-	}
-	fs, _ := objstore.NewFS(dir + "/objects")
-	in, _ := ingest.New(st, "a", priv, nil)
-	sl, _ := seal.New(st, "a", priv, []hpke.PublicKey{owner.PublicKey()}, 100)
-	ob := outbox.New(st, fs, led, discard)
+	c := pipelinetest.New(t, pipelinetest.WithMaxReadings(100))
 	for d := 0; d < days; d++ {
 		at := t0.Add(time.Duration(d) * 24 * time.Hour)
 		for _, dev := range []string{"press-1", "env-1"} {
-			if _, _, err := in.Ingest(dev, []protocols.Sample{{Point: "t", Value: float64(d)}, {Point: "u", Value: int64(d)}}, at); err != nil {
-				t.Fatal(err)
-			}
+			c.IngestPoll(t, dev, at, protocols.Sample{Point: "t", Value: float64(d)}, protocols.Sample{Point: "u", Value: int64(d)})
 		}
-		if _, err := sl.Seal(true); err != nil {
-			t.Fatal(err)
-		}
+		c.Seal(t)
 		if d < days-unanchored {
-			for busy := true; busy; {
-				if busy, err = ob.Step(context.Background()); err != nil {
-					t.Fatal(err)
-				}
-			}
+			c.Drain(t)
 		}
 	}
-	return st
+	return c
 }
 
 func TestPruneByAgeKeepsUnanchoredAndRecent(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	st := chain(t, 10, 4, t0) // blocks 0..5 anchored, 6..9 waiting
+	st := chain(t, 10, 4, t0).Store // blocks 0..5 anchored, 6..9 waiting
 	now := t0.Add(9 * 24 * time.Hour)
 	p := New(st, Policy{KeepFor: 4*24*time.Hour + time.Hour}, slog.New(slog.DiscardHandler))
 	n, err := p.Prune(now)
@@ -110,7 +74,7 @@ func TestPruneByAgeKeepsUnanchoredAndRecent(t *testing.T) {
 
 func TestPruneBySize(t *testing.T) {
 	t0 := time.Now().Add(-time.Hour)
-	st := chain(t, 8, 0, t0)
+	st := chain(t, 8, 0, t0).Store
 	size, err := st.Size()
 	if err != nil || size == 0 {
 		t.Fatalf("size %d, %v", size, err)
@@ -132,7 +96,7 @@ func TestPruneBySize(t *testing.T) {
 // Readings a local consumer (MQTT, aggregation) has not finished with stay.
 func TestPruneKeepsUnconsumed(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	st := chain(t, 6, 0, t0)
+	st := chain(t, 6, 0, t0).Store
 	b2, _ := st.Block(2)
 	p := New(st, Policy{KeepFor: time.Hour, Consumed: func() uint64 { return b2.LastSeq }}, slog.New(slog.DiscardHandler))
 	if n, err := p.Prune(t0.Add(365 * 24 * time.Hour)); err != nil || n != 3 {
@@ -149,22 +113,15 @@ func TestPruneKeepsUnconsumed(t *testing.T) {
 // instead of failing on it at every run and never pruning again.
 func TestPruneMovesPastDroppedBlocks(t *testing.T) {
 	t0 := time.Now().Add(-30 * 24 * time.Hour)
-	st := chain(t, 4, 3, t0) // block 0 anchored, blocks 1..3 sealed only
+	c := chain(t, 4, 3, t0) // block 0 anchored, blocks 1..3 sealed only
+	st := c.Store
 	discard := slog.New(slog.DiscardHandler)
 	dropped, err := New(st, Policy{}, discard).DropOldest(1)
 	if err != nil || len(dropped) != 1 || dropped[0] != 1 {
 		t.Fatalf("dropped %v, %v; want block 1", dropped, err)
 	}
 	// Storage comes back: every block is anchored, block 1 as dropped.
-	dir := t.TempDir()
-	fs, _ := objstore.NewFS(dir + "/objects")
-	led := ledger.NewEmbedded(st.Ledger(), "appliance", discard)
-	ob := outbox.New(st, fs, led, discard)
-	for busy := true; busy; {
-		if busy, err = ob.Step(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.Drain(t)
 	p := New(st, Policy{KeepFor: time.Hour}, discard)
 	n, err := p.Prune(time.Now())
 	if err != nil || n != 4 {
@@ -188,7 +145,7 @@ func TestPruneMovesPastDroppedBlocks(t *testing.T) {
 // on a block whose data is gone: the next run moves past it.
 func TestPruneAfterCrashBeforeCursor(t *testing.T) {
 	t0 := time.Now().Add(-30 * 24 * time.Hour)
-	st := chain(t, 3, 0, t0)
+	st := chain(t, 3, 0, t0).Store
 	p := New(st, Policy{KeepFor: time.Hour}, slog.New(slog.DiscardHandler))
 	if n, err := p.Prune(time.Now()); err != nil || n != 3 {
 		t.Fatalf("pruned %d, %v; want 3", n, err)
@@ -207,7 +164,7 @@ func TestPruneAfterCrashBeforeCursor(t *testing.T) {
 // Free prunes anchored blocks whatever their age, oldest first, and
 // never an unanchored one.
 func TestFreeIgnoresAgeNotAnchoring(t *testing.T) {
-	st := chain(t, 6, 2, time.Now().Add(-time.Hour)) // blocks 4 and 5 not anchored
+	st := chain(t, 6, 2, time.Now().Add(-time.Hour)).Store // blocks 4 and 5 not anchored
 	p := New(st, Policy{KeepFor: 720 * time.Hour}, slog.New(slog.DiscardHandler))
 	if n, err := p.Prune(time.Now()); err != nil || n != 0 {
 		t.Fatalf("retention pruned %d young blocks, %v", n, err)

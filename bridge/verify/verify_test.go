@@ -2,122 +2,36 @@ package verify
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/hpke"
-	"crypto/rand"
-	"fmt"
-	"log/slog"
 	"os"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/bridge/envelope"
-	"github.com/wotchain/wotchain/bridge/ingest"
 	"github.com/wotchain/wotchain/bridge/keys"
-	"github.com/wotchain/wotchain/bridge/ledger"
-	"github.com/wotchain/wotchain/bridge/objstore"
-	"github.com/wotchain/wotchain/bridge/outbox"
+	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/seal"
-	"github.com/wotchain/wotchain/bridge/store"
-	"github.com/wotchain/wotchain/chaincode/rules"
-	"github.com/wotchain/wotchain/protocols"
 )
 
-const appID = "app-1"
-
-type chain struct {
-	st      *store.Store
-	in      *ingest.Ingester
-	led     *ledger.Embedded
-	fs      *objstore.FS
-	priv    ed25519.PrivateKey
-	owner   hpke.PrivateKey
-	partner hpke.PrivateKey
-	clock   time.Time
-	lastSeq uint64
-}
-
-func genKey(t *testing.T, kemID uint16) hpke.PrivateKey {
-	t.Helper()
-	kem, err := hpke.NewKEM(kemID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := kem.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+const appID = pipelinetest.ApplianceID
 
 // buildChain ingests polls of the given sizes, seals blocks of at most 5
-// readings and drives them all to the ledger.
+// readings for the owner and a partner (ML-KEM) and drives them all to the
+// ledger.
 func buildChain(t *testing.T, sizes ...int) *chain {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := store.Open(dir + "/db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	c := &chain{st: st, priv: priv, owner: genKey(t, keys.KEMX25519), partner: genKey(t, keys.KEMMLKEM768X25519), clock: time.Unix(1_700_000_000, 0)}
-	if c.in, err = ingest.New(st, appID, priv, nil); err != nil {
-		t.Fatal(err)
-	}
-	discard := slog.New(slog.DiscardHandler)
-	c.led = ledger.NewEmbedded(st.Ledger(), "appliance", discard)
-	id := c.led.Identity()
-	if err := c.led.RegisterAppliance(context.Background(), rules.Appliance{ID: appID, PublicKey: pub, AnchorMSP: id.MSPID, AnchorID: id.ID}); err != nil {
-		t.Fatal(err)
-	}
-	if c.fs, err = objstore.NewFS(dir + "/objects"); err != nil {
-		t.Fatal(err)
-	}
-	c.ingest(t, sizes...)
-	sl, err := seal.New(st, appID, priv, []hpke.PublicKey{c.owner.PublicKey(), c.partner.PublicKey()}, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sl.Seal(true); err != nil {
-		t.Fatal(err)
-	}
-	ob := outbox.New(st, c.fs, c.led, discard)
-	for i := 0; ; i++ {
-		busy, err := ob.Step(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !busy {
-			break
-		}
-		if i > 100 {
-			t.Fatal("outbox does not drain")
-		}
-	}
+	c := &chain{pipelinetest.New(t, pipelinetest.WithRecipient(keys.KEMMLKEM768X25519))}
+	c.Anchor(t, sizes...)
 	return c
 }
 
-func (c *chain) ingest(t *testing.T, sizes ...int) {
-	t.Helper()
-	for i, n := range sizes {
-		samples := make([]protocols.Sample, n)
-		for j := range samples {
-			samples[j] = protocols.Sample{Point: fmt.Sprintf("p%d", j), Value: float64(i) + float64(j)/10, Unit: "degC", Quality: protocols.Good}
-		}
-		c.clock = c.clock.Add(time.Second)
-		_, last, err := c.in.Ingest(fmt.Sprintf("dev-%d", i%2), samples, c.clock)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.lastSeq = last
-	}
-}
+type chain struct{ *pipelinetest.Chain }
+
+func (c *chain) partner() hpke.PrivateKey { return c.Recipients[0] }
 
 func (c *chain) verifier(key hpke.PrivateKey) *Verifier {
-	return &Verifier{Store: c.st, Ledger: c.led, Storage: c.fs, Key: key}
+	return &Verifier{Store: c.Store, Ledger: c.Ledger, Storage: c.Storage, Key: key}
 }
 
 func names(rep *Report) []string {
@@ -150,16 +64,16 @@ var fullProof = []string{"reading", "block", "credential", "header signature", "
 
 func TestEveryReadingVerifies(t *testing.T) {
 	c := buildChain(t, 3, 2, 4, 1, 5, 2) // 17 readings, several blocks
-	if c.lastSeq != 17 {
-		t.Fatalf("ingested up to %d", c.lastSeq)
+	if c.LastSeq() != 17 {
+		t.Fatalf("ingested up to %d", c.LastSeq())
 	}
-	last, err := c.st.LastBlock()
+	last, err := c.Store.LastBlock()
 	if err != nil || last.Height < 2 || last.LastSeq != 17 {
 		t.Fatalf("last block %+v, %v", last, err)
 	}
-	for _, key := range []hpke.PrivateKey{c.owner, c.partner} {
+	for _, key := range []hpke.PrivateKey{c.Owner, c.partner()} {
 		v := c.verifier(key)
-		for seq := uint64(1); seq <= c.lastSeq; seq++ {
+		for seq := uint64(1); seq <= c.LastSeq(); seq++ {
 			rep := v.Reading(context.Background(), seq)
 			if !rep.OK() {
 				t.Fatalf("reading %d: %+v", seq, rep.Checks)
@@ -177,11 +91,11 @@ func TestEveryReadingVerifies(t *testing.T) {
 func TestTamperingCaught(t *testing.T) {
 	c := buildChain(t, 3, 2, 4)
 	ctx := context.Background()
-	rec, err := c.st.BlockForSeq(4)
+	rec, err := c.Store.BlockForSeq(4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := c.fs.Path(rec.ObjectHash)
+	path := c.Storage.Path(rec.ObjectHash)
 	orig, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +115,7 @@ func TestTamperingCaught(t *testing.T) {
 			if err := os.WriteFile(path, b, 0o640); err != nil {
 				t.Fatal(err)
 			}
-			if name := failure(t, c.verifier(c.owner).Reading(ctx, seq)); name != "stored object" {
+			if name := failure(t, c.verifier(c.Owner).Reading(ctx, seq)); name != "stored object" {
 				t.Fatalf("byte %d flipped: failing check %q, want stored object", off, name)
 			}
 		}
@@ -214,18 +128,18 @@ func TestTamperingCaught(t *testing.T) {
 		h.SealedAt++
 		hb, _ := h.Encode()
 		o, _ := envelope.Parse(orig)
-		body, err := o.Open(c.owner)
+		body, err := o.Open(c.Owner)
 		if err != nil {
 			t.Fatal(err)
 		}
-		forged, err := envelope.Seal(hb, block.SignHeader(c.priv, hb), body, []hpke.PublicKey{c.owner.PublicKey()})
+		forged, err := envelope.Seal(hb, block.SignHeader(c.Key, hb), body, []hpke.PublicKey{c.Owner.PublicKey()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(path, forged, 0o640); err != nil {
 			t.Fatal(err)
 		}
-		if name := failure(t, c.verifier(c.owner).Reading(ctx, seq)); name != "stored object" && name != "decrypt" {
+		if name := failure(t, c.verifier(c.Owner).Reading(ctx, seq)); name != "stored object" && name != "decrypt" {
 			t.Fatalf("failing check %q, want stored object or decrypt", name)
 		}
 	})
@@ -235,21 +149,21 @@ func TestTamperingCaught(t *testing.T) {
 		if err := os.Remove(path); err != nil {
 			t.Fatal(err)
 		}
-		if name := failure(t, c.verifier(c.owner).Reading(ctx, seq)); name != "stored object" {
+		if name := failure(t, c.verifier(c.Owner).Reading(ctx, seq)); name != "stored object" {
 			t.Fatalf("failing check %q, want stored object", name)
 		}
 	})
 
 	t.Run("verifier key not a recipient", func(t *testing.T) {
-		stranger := genKey(t, keys.KEMX25519)
+		stranger := pipelinetest.NewKey(t, keys.KEMX25519)
 		if name := failure(t, c.verifier(stranger).Reading(ctx, seq)); name != "decrypt" {
 			t.Fatalf("failing check %q, want decrypt", name)
 		}
 	})
 
 	t.Run("reading not yet sealed", func(t *testing.T) {
-		c.ingest(t, 2)
-		rep := c.verifier(c.owner).Reading(ctx, c.lastSeq)
+		c.Ingest(t, 2)
+		rep := c.verifier(c.Owner).Reading(ctx, c.LastSeq())
 		if name := failure(t, rep); name != "block" {
 			t.Fatalf("failing check %q, want block", name)
 		}
@@ -259,14 +173,14 @@ func TestTamperingCaught(t *testing.T) {
 	})
 
 	t.Run("reading that does not exist", func(t *testing.T) {
-		if name := failure(t, c.verifier(c.owner).Reading(ctx, 1000)); name != "reading" {
+		if name := failure(t, c.verifier(c.Owner).Reading(ctx, 1000)); name != "reading" {
 			t.Fatalf("failing check %q, want reading", name)
 		}
 	})
 
 	// The untampered chain still verifies after every restore.
 	for s := uint64(1); s <= 9; s++ {
-		if rep := c.verifier(c.owner).Reading(ctx, s); !rep.OK() {
+		if rep := c.verifier(c.Owner).Reading(ctx, s); !rep.OK() {
 			t.Fatalf("reading %d after restoring: %+v", s, rep.Checks)
 		}
 	}
@@ -274,15 +188,15 @@ func TestTamperingCaught(t *testing.T) {
 
 func TestSealedButNotAnchored(t *testing.T) {
 	c := buildChain(t, 2)
-	c.ingest(t, 3)
-	sl, err := seal.New(c.st, appID, c.priv, []hpke.PublicKey{c.owner.PublicKey()}, 5)
+	c.Ingest(t, 3)
+	sl, err := seal.New(c.Store, appID, c.Key, []hpke.PublicKey{c.Owner.PublicKey()}, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sl.Seal(true); err != nil {
 		t.Fatal(err)
 	}
-	rep := c.verifier(c.owner).Reading(context.Background(), c.lastSeq)
+	rep := c.verifier(c.Owner).Reading(context.Background(), c.LastSeq())
 	if name := failure(t, rep); name != "credential" {
 		t.Fatalf("failing check %q, want credential", name)
 	}

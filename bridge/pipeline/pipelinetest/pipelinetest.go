@@ -1,0 +1,298 @@
+// Package pipelinetest builds a real chain for tests: a RocksDB store, an
+// appliance signing key, an owner HPKE key, filesystem storage, the
+// embedded ledger with the appliance registered, an ingester, a sealer and
+// an outbox, all in t.TempDir() and closed through t.Cleanup. Tests of
+// license, verify, retention, outbox, seal, publish, aggregate and the HTTP
+// API share it instead of each assembling its own copy.
+//
+// It is imported only by tests. Tests inside bridge/seal and bridge/outbox
+// use it from their external test packages (seal_test, outbox_test), since
+// this package imports both.
+package pipelinetest
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hpke"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/wotchain/wotchain/bridge/ingest"
+	"github.com/wotchain/wotchain/bridge/keys"
+	"github.com/wotchain/wotchain/bridge/ledger"
+	"github.com/wotchain/wotchain/bridge/objstore"
+	"github.com/wotchain/wotchain/bridge/outbox"
+	"github.com/wotchain/wotchain/bridge/seal"
+	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/rules"
+	"github.com/wotchain/wotchain/protocols"
+)
+
+// ApplianceID is the appliance every chain is built for.
+const ApplianceID = "app-1"
+
+// Defaults of a chain built without options.
+var (
+	// DefaultStart is the clock before the first poll Ingest stores.
+	DefaultStart = time.Unix(1_700_000_000, 0)
+	// DefaultDevices are the devices Ingest alternates between.
+	DefaultDevices = []string{"dev-0", "dev-1"}
+)
+
+// DefaultMaxReadings is the sealer's block size unless WithMaxReadings
+// says otherwise: small, so a few polls make several blocks.
+const DefaultMaxReadings = 5
+
+// drainSteps bounds Drain: an outbox that is still busy after this many
+// steps is stuck, not slow.
+const drainSteps = 1000
+
+// Reading is one reading as the test stored it.
+type Reading struct {
+	Seq           uint64
+	Device, Point string
+	At            time.Time
+	Value         any
+}
+
+// Chain is the fixture. Its fields are the real components; the test may
+// use them directly or through the helpers.
+type Chain struct {
+	Store    *store.Store
+	Ingester *ingest.Ingester
+	Sealer   *seal.Sealer
+	Outbox   *outbox.Outbox
+	Ledger   *ledger.Embedded
+	Storage  *objstore.FS
+
+	ApplianceID string
+	Public      ed25519.PublicKey  // the appliance's signing key
+	Key         ed25519.PrivateKey // its private half
+	Owner       hpke.PrivateKey    // the owner, always a recipient of sealed blocks
+	Recipients  []hpke.PrivateKey  // further recipients (WithRecipient), after the owner
+
+	// Clock is the time of the last poll Ingest stored (the start before
+	// the first).
+	Clock time.Time
+	// Polls holds the seq range of every poll stored through the fixture.
+	Polls [][2]uint64
+	// Readings holds every reading stored through the fixture, in order.
+	Readings []Reading
+
+	devices []string
+}
+
+type config struct {
+	maxReadings  int
+	unregistered bool
+	start        time.Time
+	devices      []string
+	recipients   []uint16
+	committed    func(uint64)
+}
+
+// Option changes what New builds.
+type Option func(*config)
+
+// WithMaxReadings sets the sealer's block size.
+func WithMaxReadings(n int) Option { return func(c *config) { c.maxReadings = n } }
+
+// WithUnregisteredAppliance leaves the appliance off the ledger, which
+// then refuses its blocks.
+func WithUnregisteredAppliance() Option { return func(c *config) { c.unregistered = true } }
+
+// WithStart sets the clock Ingest advances from.
+func WithStart(t time.Time) Option { return func(c *config) { c.start = t } }
+
+// WithDevices sets the devices Ingest alternates between.
+func WithDevices(ids ...string) Option { return func(c *config) { c.devices = ids } }
+
+// WithRecipient adds a recipient with a fresh key of the given KEM
+// (keys.KEMX25519, keys.KEMMLKEM768X25519) to every sealed block.
+func WithRecipient(kem uint16) Option {
+	return func(c *config) { c.recipients = append(c.recipients, kem) }
+}
+
+// WithCommitted sets the ingester's committed callback, as the daemon wires
+// the publisher and the aggregator.
+func WithCommitted(fn func(lastSeq uint64)) Option { return func(c *config) { c.committed = fn } }
+
+// New builds an empty chain in t.TempDir().
+func New(t testing.TB, opts ...Option) *Chain {
+	t.Helper()
+	cfg := config{maxReadings: DefaultMaxReadings, start: DefaultStart, devices: DefaultDevices}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Chain{Store: st, ApplianceID: ApplianceID, Public: pub, Key: priv, Owner: NewKey(t, keys.KEMX25519),
+		Clock: cfg.start, devices: cfg.devices}
+	for _, kem := range cfg.recipients {
+		c.Recipients = append(c.Recipients, NewKey(t, kem))
+	}
+	if c.Storage, err = objstore.NewFS(filepath.Join(dir, "objects")); err != nil {
+		t.Fatal(err)
+	}
+	discard := slog.New(slog.DiscardHandler)
+	c.Ledger = ledger.NewEmbedded(st.Ledger(), "appliance-"+ApplianceID, discard)
+	if !cfg.unregistered {
+		id := c.Ledger.Identity()
+		a := rules.Appliance{ID: ApplianceID, PublicKey: pub, AnchorMSP: id.MSPID, AnchorID: id.ID}
+		if err := c.Ledger.RegisterAppliance(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.Ingester, err = ingest.New(st, ApplianceID, priv, cfg.committed); err != nil {
+		t.Fatal(err)
+	}
+	c.Sealer = c.NewSealer(t, cfg.maxReadings)
+	c.Outbox = outbox.New(st, c.Storage, c.Ledger, discard)
+	return c
+}
+
+// NewKey generates an HPKE key pair of the given KEM.
+func NewKey(t testing.TB, kem uint16) hpke.PrivateKey {
+	t.Helper()
+	k, err := hpke.NewKEM(kem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := k.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv
+}
+
+// RecipientKeys are the public keys blocks are sealed for: the owner's,
+// then the others'.
+func (c *Chain) RecipientKeys() []hpke.PublicKey {
+	out := []hpke.PublicKey{c.Owner.PublicKey()}
+	for _, k := range c.Recipients {
+		out = append(out, k.PublicKey())
+	}
+	return out
+}
+
+// NewSealer makes another sealer of the chain (an appliance restart, or
+// another block size).
+func (c *Chain) NewSealer(t testing.TB, maxReadings int) *seal.Sealer {
+	t.Helper()
+	s, err := seal.New(c.Store, c.ApplianceID, c.Key, c.RecipientKeys(), maxReadings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Ingest stores one poll per size, the devices alternating and the clock
+// one second further each poll. Point j is "pj" in degC, valued the seq
+// over four. It returns the last seq stored.
+func (c *Chain) Ingest(t testing.TB, sizes ...int) uint64 {
+	t.Helper()
+	var last uint64
+	for _, n := range sizes {
+		next, err := c.Store.NextSeq()
+		if err != nil {
+			t.Fatal(err)
+		}
+		samples := make([]protocols.Sample, n)
+		for j := range samples {
+			samples[j] = protocols.Sample{Point: fmt.Sprintf("p%d", j), Value: float64(next+uint64(j)) / 4, Unit: "degC", Quality: protocols.Good}
+		}
+		c.Clock = c.Clock.Add(time.Second)
+		var first uint64
+		first, last = c.IngestPoll(t, c.devices[len(c.Polls)%len(c.devices)], c.Clock, samples...)
+		if first != next {
+			t.Fatalf("poll stored from seq %d, expected %d", first, next)
+		}
+	}
+	return last
+}
+
+// IngestPoll stores one poll of device at the given time.
+func (c *Chain) IngestPoll(t testing.TB, device string, at time.Time, samples ...protocols.Sample) (first, last uint64) {
+	t.Helper()
+	first, last, err := c.Ingester.Ingest(device, samples, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Polls = append(c.Polls, [2]uint64{first, last})
+	for j, s := range samples {
+		c.Readings = append(c.Readings, Reading{Seq: first + uint64(j), Device: device, Point: s.Point, At: at, Value: s.Value})
+	}
+	return first, last
+}
+
+// LastSeq is the seq of the last reading stored through the fixture, 0
+// before the first.
+func (c *Chain) LastSeq() uint64 {
+	if len(c.Polls) == 0 {
+		return 0
+	}
+	return c.Polls[len(c.Polls)-1][1]
+}
+
+// Seal seals everything ingested (flushing the last partial block) and
+// returns the new blocks.
+func (c *Chain) Seal(t testing.TB) []*store.BlockRecord {
+	t.Helper()
+	recs, err := c.Sealer.Seal(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// Step advances the outbox by one state change and says whether there
+// was work.
+func (c *Chain) Step(t testing.TB) bool {
+	t.Helper()
+	busy, err := c.Outbox.Step(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return busy
+}
+
+// Drain runs the outbox until every sealed block is anchored.
+func (c *Chain) Drain(t testing.TB) {
+	t.Helper()
+	for i := 0; c.Step(t); i++ {
+		if i > drainSteps {
+			t.Fatal("outbox does not drain")
+		}
+	}
+}
+
+// Anchor ingests polls of the given sizes, seals them and anchors every
+// block.
+func (c *Chain) Anchor(t testing.TB, sizes ...int) {
+	t.Helper()
+	c.Ingest(t, sizes...)
+	c.Seal(t)
+	c.Drain(t)
+}
+
+// Block reads the record of the block at height.
+func (c *Chain) Block(t testing.TB, height uint64) *store.BlockRecord {
+	t.Helper()
+	rec, err := c.Store.Block(height)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
