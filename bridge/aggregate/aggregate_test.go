@@ -2,9 +2,6 @@ package aggregate
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/hpke"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,49 +16,35 @@ import (
 	"time"
 
 	"github.com/wotchain/wotchain/bridge/ingest"
-	"github.com/wotchain/wotchain/bridge/keys"
+	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/retention"
-	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/protocols"
 )
 
-const appID = "app-1"
+const appID = pipelinetest.ApplianceID
 
 // t0 is midnight UTC, so test times read as offsets into a day.
 var t0 = time.Unix(1_700_006_400, 0)
 
 type env struct {
-	st    *store.Store
-	in    *ingest.Ingester
-	pub   ed25519.PublicKey
-	priv  ed25519.PrivateKey
+	*pipelinetest.Chain
 	state string
 	cfg   Config
 }
 
-func newEnv(t *testing.T, cfg Config) *env {
+func newEnv(t *testing.T, cfg Config, opts ...pipelinetest.Option) *env {
 	t.Helper()
-	st, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	in, err := ingest.New(st, appID, priv, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{st: st, in: in, pub: pub, priv: priv, state: filepath.Join(t.TempDir(), "aggregate.state"), cfg: cfg}
+	return &env{Chain: pipelinetest.New(t, opts...), state: filepath.Join(t.TempDir(), "aggregate.state"), cfg: cfg}
 }
 
 func (e *env) aggregator(t *testing.T, out Emitter) *Aggregator {
 	t.Helper()
 	if out == nil {
-		out = e.in
+		out = e.Ingester
 	}
-	a, err := New(e.cfg, e.st, out, Options{StateFile: e.state})
+	a, err := New(e.cfg, e.Store, out, Options{StateFile: e.state})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +76,7 @@ type obs struct {
 func (e *env) ingest(t *testing.T, samples ...obs) {
 	t.Helper()
 	for _, s := range samples {
-		_, _, err := e.in.Ingest(s.dev, []protocols.Sample{{Point: s.point, Value: s.value, Unit: "u", Quality: s.q}}, t0.Add(s.at))
+		_, _, err := e.Ingester.Ingest(s.dev, []protocols.Sample{{Point: s.point, Value: s.value, Unit: "u", Quality: s.q}}, t0.Add(s.at))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -397,10 +380,10 @@ func TestEdgeCases(t *testing.T) {
 			e.ingest(t, tc.samples...)
 			a := e.aggregator(t, nil)
 			catchUp(t, a)
-			got := emitted(t, e.st)
+			got := emitted(t, e.Store)
 			late := strings.Contains(tc.name, "late")
 			if !late {
-				compare(t, got, recompute(t, e.st, []time.Duration{time.Minute, 5 * time.Minute}, DefaultGrace))
+				compare(t, got, recompute(t, e.Store, []time.Duration{time.Minute, 5 * time.Minute}, DefaultGrace))
 			}
 			for end, stats := range tc.want {
 				w, ok := got[winKey{"d", "p", time.Minute, t0.Add(time.Duration(end) * time.Second).UnixNano()}]
@@ -490,11 +473,11 @@ func TestRandomStreamMatchesRecomputation(t *testing.T) {
 	s := &stream{rng: mrand.New(mrand.NewPCG(1, 2)), clock: t0}
 	a := e.aggregator(t, nil)
 	for range 6 { // aggregate while the stream is being stored
-		s.ingest(t, e.in, time.Hour)
+		s.ingest(t, e.Ingester, time.Hour)
 		catchUp(t, a)
 	}
-	got := emitted(t, e.st)
-	compare(t, got, recompute(t, e.st, streamSizes, DefaultGrace))
+	got := emitted(t, e.Store)
+	compare(t, got, recompute(t, e.Store, streamSizes, DefaultGrace))
 	if len(got) < 300 {
 		t.Fatalf("only %d windows: the stream does not exercise much", len(got))
 	}
@@ -513,10 +496,10 @@ func TestRandomStreamMatchesRecomputation(t *testing.T) {
 func TestRestartResumes(t *testing.T) {
 	e := newEnv(t, Config{})
 	s := &stream{rng: mrand.New(mrand.NewPCG(3, 4)), clock: t0}
-	want := func() map[winKey]winStats { return recompute(t, e.st, streamSizes, DefaultGrace) }
+	want := func() map[winKey]winStats { return recompute(t, e.Store, streamSizes, DefaultGrace) }
 
 	a1 := e.aggregator(t, nil)
-	s.ingest(t, e.in, 2*time.Hour)
+	s.ingest(t, e.Ingester, 2*time.Hour)
 	catchUp(t, a1)
 	if err := a1.Checkpoint(); err != nil {
 		t.Fatal(err)
@@ -525,39 +508,39 @@ func TestRestartResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.ingest(t, e.in, 2*time.Hour)
+	s.ingest(t, e.Ingester, 2*time.Hour)
 	catchUp(t, a1)
 	if err := a1.Checkpoint(); err != nil {
 		t.Fatal(err)
 	}
-	emittedBefore := len(emitted(t, e.st))
+	emittedBefore := len(emitted(t, e.Store))
 
 	// Clean restart.
-	s.ingest(t, e.in, time.Hour)
+	s.ingest(t, e.Ingester, time.Hour)
 	a2 := e.aggregator(t, nil)
 	catchUp(t, a2)
 	if st := a2.Stats(); st.Replayed != 0 || st.Emitted == 0 {
 		t.Errorf("clean restart: stats %+v, want new windows and no replay", st)
 	}
-	compare(t, emitted(t, e.st), want())
+	compare(t, emitted(t, e.Store), want())
 
 	// Crash after storing windows but before saving the state.
 	if err := os.WriteFile(e.state, old, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.ingest(t, e.in, time.Hour)
+	s.ingest(t, e.Ingester, time.Hour)
 	a3 := e.aggregator(t, nil)
 	catchUp(t, a3)
 	if st := a3.Stats(); st.Replayed < uint64(emittedBefore/3) || st.Emitted == 0 {
 		t.Errorf("restart from an old state: stats %+v, want the stored windows found again (%d stored before)", st, emittedBefore)
 	}
-	compare(t, emitted(t, e.st), want())
+	compare(t, emitted(t, e.Store), want())
 
 	// State file lost: full replay, nothing new to store.
 	if err := a3.Checkpoint(); err != nil {
 		t.Fatal(err)
 	}
-	n := len(emitted(t, e.st))
+	n := len(emitted(t, e.Store))
 	if err := os.Remove(e.state); err != nil {
 		t.Fatal(err)
 	}
@@ -566,7 +549,7 @@ func TestRestartResumes(t *testing.T) {
 	if st := a4.Stats(); st.Emitted != 0 || st.Replayed != uint64(n) {
 		t.Errorf("replay without state: stats %+v, want all %d windows found and none stored", st, n)
 	}
-	compare(t, emitted(t, e.st), want())
+	compare(t, emitted(t, e.Store), want())
 }
 
 // failingEmitter stores through the ingester but reports failure on one
@@ -588,8 +571,8 @@ func (f *failingEmitter) Ingest(dev string, samples []protocols.Sample, at time.
 func TestEmitFailureRecovers(t *testing.T) {
 	e := newEnv(t, Config{})
 	s := &stream{rng: mrand.New(mrand.NewPCG(5, 6)), clock: t0}
-	s.ingest(t, e.in, 3*time.Hour)
-	a := e.aggregator(t, &failingEmitter{in: e.in, failOn: 20})
+	s.ingest(t, e.Ingester, 3*time.Hour)
+	a := e.aggregator(t, &failingEmitter{in: e.Ingester, failOn: 20})
 	if _, err := a.Step(context.Background()); err == nil || !strings.Contains(err.Error(), "injected") {
 		t.Fatalf("step error %v, want the injected failure", err)
 	}
@@ -597,7 +580,7 @@ func TestEmitFailureRecovers(t *testing.T) {
 	if a.Stats().Replayed == 0 {
 		t.Errorf("stats %+v: the windows stored before the failure should be found again", a.Stats())
 	}
-	compare(t, emitted(t, e.st), recompute(t, e.st, streamSizes, DefaultGrace))
+	compare(t, emitted(t, e.Store), recompute(t, e.Store, streamSizes, DefaultGrace))
 }
 
 // TestWindowSizeAdded adds a window size between runs: windows of the new
@@ -615,7 +598,7 @@ func TestWindowSizeAdded(t *testing.T) {
 	e.ingest(t, obs{"d", "p", sec(100), 3.0, protocols.Good}, obs{"d", "p", sec(400), 4.0, protocols.Good}, obs{"d", "p", sec(700), 5.0, protocols.Good})
 	a2 := e.aggregator(t, nil)
 	catchUp(t, a2)
-	got := emitted(t, e.st)
+	got := emitted(t, e.Store)
 	end := func(s int) int64 { return t0.Add(time.Duration(s) * time.Second).UnixNano() }
 	if _, ok := got[winKey{"d", "p", 5 * time.Minute, end(300)}]; ok {
 		t.Error("the 5m window [0,300) began before the size was configured but was stored")
@@ -630,7 +613,7 @@ func TestWindowSizeAdded(t *testing.T) {
 
 func TestRunNotifyAndCheckpoint(t *testing.T) {
 	e := newEnv(t, Config{Windows: []Duration{Duration(time.Minute)}})
-	a, err := New(e.cfg, e.st, e.in, Options{StateFile: e.state, CheckpointInterval: time.Hour, PollInterval: time.Hour})
+	a, err := New(e.cfg, e.Store, e.Ingester, Options{StateFile: e.state, CheckpointInterval: time.Hour, PollInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -638,7 +621,7 @@ func TestRunNotifyAndCheckpoint(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); a.Run(ctx) }()
 	e.ingest(t, obs{"d", "p", sec(10), 1.0, protocols.Good}, obs{"d", "p", sec(70), 2.0, protocols.Good})
-	last, _ := e.st.NextSeq()
+	last, _ := e.Store.NextSeq()
 	a.Notify(last - 1) // the poll interval is an hour: only Notify wakes it
 	deadline := time.Now().Add(10 * time.Second)
 	for st := a.Stats(); st.Emitted != 1 || st.Lag != 0; st = a.Stats() {
@@ -657,7 +640,7 @@ func TestRunNotifyAndCheckpoint(t *testing.T) {
 	if err := reading.Unmarshal(data, &s); err != nil {
 		t.Fatal(err)
 	}
-	next, _ := e.st.NextSeq()
+	next, _ := e.Store.NextSeq()
 	if s.Seq != next-1 || len(s.Points) != 1 {
 		t.Errorf("saved state at seq %d with %d points; store next seq %d", s.Seq, len(s.Points), next)
 	}
@@ -674,7 +657,7 @@ func TestQuery(t *testing.T) {
 	catchUp(t, e.aggregator(t, nil))
 	ctx := context.Background()
 	// Windows [0,60) .. [240,300) are closed; the range [60s, 240s] holds [60,120), [120,180), [180,240).
-	ws, err := Query(ctx, e.st, Request{Device: "d", Point: "p", Window: time.Minute, From: t0.Add(60 * time.Second), To: t0.Add(240 * time.Second)})
+	ws, err := Query(ctx, e.Store, Request{Device: "d", Point: "p", Window: time.Minute, From: t0.Add(60 * time.Second), To: t0.Add(240 * time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -689,7 +672,7 @@ func TestQuery(t *testing.T) {
 		t.Fatalf("window starts %v", starts)
 	}
 	// The seqs are the stored readings of the statistics.
-	raw, err := e.st.Reading(ws[0].Seqs[StatMean])
+	raw, err := e.Store.Reading(ws[0].Seqs[StatMean])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -697,13 +680,13 @@ func TestQuery(t *testing.T) {
 	if r.DeviceID != "agg.d" || r.Point != "p/1m/mean" || *r.Float != ws[0].Values[StatMean] || *r.Float != 2.5 {
 		t.Errorf("mean reading %+v", r)
 	}
-	if ws, _ := Query(ctx, e.st, Request{Device: "d", Point: "p", Window: time.Minute, From: t0, To: t0.Add(time.Hour), Limit: 2}); len(ws) != 2 {
+	if ws, _ := Query(ctx, e.Store, Request{Device: "d", Point: "p", Window: time.Minute, From: t0, To: t0.Add(time.Hour), Limit: 2}); len(ws) != 2 {
 		t.Errorf("limit 2 gave %d windows", len(ws))
 	}
-	if ws, _ := Query(ctx, e.st, Request{Device: "d", Point: "p", Window: 15 * time.Minute, From: t0, To: t0.Add(time.Hour)}); len(ws) != 0 {
+	if ws, _ := Query(ctx, e.Store, Request{Device: "d", Point: "p", Window: 15 * time.Minute, From: t0, To: t0.Add(time.Hour)}); len(ws) != 0 {
 		t.Errorf("unconfigured size gave %d windows", len(ws))
 	}
-	if _, err := Query(ctx, e.st, Request{Device: "d", Point: "p", Window: time.Minute, From: t0.Add(time.Hour), To: t0}); err == nil {
+	if _, err := Query(ctx, e.Store, Request{Device: "d", Point: "p", Window: time.Minute, From: t0.Add(time.Hour), To: t0}); err == nil {
 		t.Error("inverted range accepted")
 	}
 }
@@ -714,33 +697,19 @@ func TestQuery(t *testing.T) {
 // first remaining reading exactly as recomputed, and store none that could
 // have held deleted readings.
 func TestDeletedReadingsSkipped(t *testing.T) {
-	e := newEnv(t, Config{})
+	e := newEnv(t, Config{}, pipelinetest.WithMaxReadings(300))
 	s := &stream{rng: mrand.New(mrand.NewPCG(7, 8)), clock: t0}
-	s.ingest(t, e.in, 6*time.Hour)
-	kem, err := hpke.NewKEM(keys.KEMX25519)
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner, err := kem.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sl, err := seal.New(e.st, appID, e.priv, []hpke.PublicKey{owner.PublicKey()}, 300)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sl.Seal(true); err != nil {
-		t.Fatal(err)
-	}
-	dropped, err := retention.New(e.st, retention.Policy{}, slog.New(slog.DiscardHandler)).DropOldest(1)
+	s.ingest(t, e.Ingester, 6*time.Hour)
+	e.Seal(t)
+	dropped, err := retention.New(e.Store, retention.Policy{}, slog.New(slog.DiscardHandler)).DropOldest(1)
 	if err != nil || len(dropped) != 1 {
 		t.Fatalf("dropped %v, %v", dropped, err)
 	}
-	rec, err := e.st.Block(dropped[0])
+	rec, err := e.Store.Block(dropped[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := e.st.Reading(rec.LastSeq + 1)
+	raw, err := e.Store.Reading(rec.LastSeq + 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -752,7 +721,7 @@ func TestDeletedReadingsSkipped(t *testing.T) {
 		t.Errorf("stats %+v, want %d readings skipped, some partial windows, no lag", st, rec.LastSeq)
 	}
 	want := map[winKey]winStats{}
-	for k, w := range recompute(t, e.st, streamSizes, DefaultGrace) {
+	for k, w := range recompute(t, e.Store, streamSizes, DefaultGrace) {
 		if k.end-int64(k.size) >= after.ApplianceTime {
 			want[k] = w
 		}
@@ -760,5 +729,5 @@ func TestDeletedReadingsSkipped(t *testing.T) {
 	if len(want) < 100 {
 		t.Fatalf("only %d windows after the deleted block", len(want))
 	}
-	compare(t, emitted(t, e.st), want)
+	compare(t, emitted(t, e.Store), want)
 }

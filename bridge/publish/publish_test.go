@@ -3,9 +3,6 @@ package publish
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/hpke"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -21,46 +18,33 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/wotchain/wotchain/bridge/ingest"
-	"github.com/wotchain/wotchain/bridge/keys"
+	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/retention"
-	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/internal/testserver"
 	"github.com/wotchain/wotchain/protocols"
 )
 
-const appID = "app-1"
+const appID = pipelinetest.ApplianceID
 
-// env is a real store and ingester whose committed callback notifies the
-// publisher under test, as the daemon wires them.
+// env is a real chain whose committed callback notifies the publisher
+// under test, as the daemon wires them.
 type env struct {
-	priv   ed25519.PrivateKey
-	st     *store.Store
-	in     *ingest.Ingester
+	*pipelinetest.Chain
 	notify atomic.Pointer[Publisher]
 	clock  time.Time
 	polls  int
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...pipelinetest.Option) *env {
 	t.Helper()
-	st, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	e := &env{st: st, priv: priv, clock: time.Unix(1_700_000_000, 0)}
-	e.in, err = ingest.New(st, appID, priv, func(last uint64) {
+	e := &env{clock: time.Unix(1_700_000_000, 0)}
+	e.Chain = pipelinetest.New(t, append(opts, pipelinetest.WithCommitted(func(last uint64) {
 		if p := e.notify.Load(); p != nil {
 			p.Notify(last)
 		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}))...)
 	return e
 }
 
@@ -82,7 +66,7 @@ func (e *env) ingest(t testing.TB, n int) uint64 {
 		}
 		e.clock = e.clock.Add(100 * time.Millisecond)
 		var err error
-		_, last, err = e.in.Ingest(fmt.Sprintf("dev-%d", i%3), samples, e.clock)
+		_, last, err = e.Ingester.Ingest(fmt.Sprintf("dev-%d", i%3), samples, e.clock)
 		if err != nil {
 			t.Error(err)
 			return 0
@@ -93,7 +77,7 @@ func (e *env) ingest(t testing.TB, n int) uint64 {
 
 func (e *env) publisher(t *testing.T, cfg Config) *Publisher {
 	t.Helper()
-	p, err := New(cfg, e.st, Options{ApplianceID: appID, Logger: testLogger(t)})
+	p, err := New(cfg, e.Store, Options{ApplianceID: appID, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +244,7 @@ func TestPublishInOrder(t *testing.T) {
 	waitFor(t, "all readings at the subscriber", 20*time.Second, func() bool { return uint64(col.distinct()) >= last })
 
 	got := col.snapshot()
-	check(t, e.st, cfg.Topic, got, last, true)
+	check(t, e.Store, cfg.Topic, got, last, true)
 	if col.bad != nil {
 		t.Errorf("undecodable payloads: %v", col.bad)
 	}
@@ -269,7 +253,7 @@ func TestPublishInOrder(t *testing.T) {
 		t.Errorf("fourth message on %q", got[3].topic)
 	}
 	waitFor(t, "cursor at the last reading", 5*time.Second, func() bool {
-		c, _ := e.st.Cursor(cfg.CursorName())
+		c, _ := e.Store.Cursor(cfg.CursorName())
 		return c == last
 	})
 	s := p.Stats()
@@ -340,7 +324,7 @@ func TestBrokerRestartLosesNothing(t *testing.T) {
 	waitFor(t, "the publisher to catch up", 20*time.Second, func() bool { return p.Stats().AckedSeq == last })
 	waitFor(t, "every reading at the subscriber", 20*time.Second, func() bool { return uint64(col.distinct()) >= last })
 
-	dups := check(t, e.st, DefaultTopic, col.snapshot(), last, false)
+	dups := check(t, e.Store, DefaultTopic, col.snapshot(), last, false)
 	s := p.Stats()
 	t.Logf("readings %d, stored during the outage %d, duplicates at the subscriber %d, stats %+v", last, ingested.Load()-atStop, dups, s)
 	if s.Errors < 2 || s.Lag != 0 {
@@ -361,7 +345,7 @@ func TestPublisherRestartResumes(t *testing.T) {
 	stop := run(t, p1)
 	waitFor(t, "part of the stream", 20*time.Second, func() bool { return p1.Stats().AckedSeq >= 100 })
 	stop()
-	cursor, err := e.st.Cursor(cfg.CursorName())
+	cursor, err := e.Store.Cursor(cfg.CursorName())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +360,7 @@ func TestPublisherRestartResumes(t *testing.T) {
 		t.Errorf("second publisher published %d, want %d (from cursor %d to %d)", got, last-cursor, cursor, last)
 	}
 	waitFor(t, "every reading at the subscriber", 20*time.Second, func() bool { return uint64(col.distinct()) >= last })
-	check(t, e.st, DefaultTopic, col.snapshot(), last, true)
+	check(t, e.Store, DefaultTopic, col.snapshot(), last, true)
 }
 
 func TestTLSWithAuth(t *testing.T) {
@@ -418,7 +402,7 @@ func TestTLSWithAuth(t *testing.T) {
 			if s.Connected || s.AckedSeq != 0 || s.Published != 0 || s.LastError == "" {
 				t.Errorf("stats %+v: want refused, nothing acknowledged", s)
 			}
-			if c, _ := e.st.Cursor(cfg.CursorName()); c != 0 {
+			if c, _ := e.Store.Cursor(cfg.CursorName()); c != 0 {
 				t.Errorf("cursor moved to %d", c)
 			}
 			t.Logf("refused as expected: %s", s.LastError)
@@ -431,7 +415,7 @@ func TestTLSWithAuth(t *testing.T) {
 	p := e.publisher(t, good)
 	run(t, p)
 	waitFor(t, "readings over TLS", 20*time.Second, func() bool { return uint64(col.distinct()) >= last && p.Stats().AckedSeq == last })
-	check(t, e.st, DefaultTopic, col.snapshot(), last, true)
+	check(t, e.Store, DefaultTopic, col.snapshot(), last, true)
 	if s := p.Stats(); !s.Connected || s.AckedSeq != last {
 		t.Errorf("stats %+v", s)
 	}
@@ -462,7 +446,7 @@ func TestNewRefusesUnreadableSecrets(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := New(tc.cfg, e.st, Options{ApplianceID: appID})
+			_, err := New(tc.cfg, e.Store, Options{ApplianceID: appID})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
@@ -475,29 +459,15 @@ func TestNewRefusesUnreadableSecrets(t *testing.T) {
 // must pass over exactly that block and publish the rest, not stall.
 func TestDeletedReadingsSkipped(t *testing.T) {
 	m := testserver.StartMosquitto(t)
-	e := newEnv(t)
+	e := newEnv(t, pipelinetest.WithMaxReadings(40))
 	col := subscribe(t, m.Addr, "sub-deleted", "wotchain/#")
 	last := e.ingest(t, 30) // 120 readings
-	kem, err := hpke.NewKEM(keys.KEMX25519)
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner, err := kem.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sl, err := seal.New(e.st, appID, e.priv, []hpke.PublicKey{owner.PublicKey()}, 40)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sl.Seal(true); err != nil {
-		t.Fatal(err)
-	}
-	dropped, err := retention.New(e.st, retention.Policy{}, slog.New(slog.DiscardHandler)).DropOldest(1)
+	e.Seal(t)
+	dropped, err := retention.New(e.Store, retention.Policy{}, slog.New(slog.DiscardHandler)).DropOldest(1)
 	if err != nil || len(dropped) != 1 {
 		t.Fatalf("dropped %v, %v", dropped, err)
 	}
-	rec, err := e.st.Block(dropped[0])
+	rec, err := e.Store.Block(dropped[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,27 +514,16 @@ func benchPublish(b *testing.B, delay time.Duration, window int) {
 	if delay > 0 {
 		addr = delayProxy(b, m.Addr, delay)
 	}
-	st, err := store.Open(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	in, err := ingest.New(st, appID, priv, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := pipelinetest.New(b)
 	samples := make([]protocols.Sample, 100)
 	for i := range samples {
 		samples[i] = protocols.Sample{Point: fmt.Sprintf("p%d", i), Value: float64(i), Quality: protocols.Good}
 	}
 	var last uint64
 	for range (b.N + 99) / 100 {
-		if _, last, err = in.Ingest("dev", samples, time.Now()); err != nil {
-			b.Fatal(err)
-		}
+		_, last = c.IngestPoll(b, "dev", time.Now(), samples...)
 	}
-	p, err := New(Config{Broker: "mqtt://" + addr, MaxInflight: window}, st, Options{ApplianceID: appID})
+	p, err := New(Config{Broker: "mqtt://" + addr, MaxInflight: window}, c.Store, Options{ApplianceID: appID})
 	if err != nil {
 		b.Fatal(err)
 	}
