@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/poll"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
@@ -37,12 +38,12 @@ func TestReadyz(t *testing.T) {
 		code   int
 		reason string
 	}{
-		{"ready", Options{Store: c.st, Devices: devs}, http.StatusOK, ""},
-		{"ready with uplinks known", Options{Store: c.st, Devices: devs, Ready: func(context.Context) error { return nil }}, http.StatusOK, ""},
+		{"ready", Options{Store: c.Store, Devices: devs}, http.StatusOK, ""},
+		{"ready with uplinks known", Options{Store: c.Store, Devices: devs, Ready: func(context.Context) error { return nil }}, http.StatusOK, ""},
 		{"no store", Options{Devices: devs}, http.StatusServiceUnavailable, "store is not open"},
-		{"no devices source", Options{Store: c.st}, http.StatusServiceUnavailable, "no devices configured"},
-		{"empty devices", Options{Store: c.st, Devices: &fakeDevices{}}, http.StatusServiceUnavailable, "no devices configured"},
-		{"uplinks unknown", Options{Store: c.st, Devices: devs, Ready: func(context.Context) error {
+		{"no devices source", Options{Store: c.Store}, http.StatusServiceUnavailable, "no devices configured"},
+		{"empty devices", Options{Store: c.Store, Devices: &fakeDevices{}}, http.StatusServiceUnavailable, "no devices configured"},
+		{"uplinks unknown", Options{Store: c.Store, Devices: devs, Ready: func(context.Context) error {
 			return errors.New("ledger registration not checked yet")
 		}}, http.StatusServiceUnavailable, "ledger registration not checked yet"},
 	}
@@ -114,29 +115,29 @@ type readingsResp struct {
 	Truncated     bool
 }
 
-func (c *chain) pointReadings(device, point string) []stored {
-	var out []stored
-	for _, r := range c.readings {
-		if r.device == device && r.point == point {
+func (c *chain) pointReadings(device, point string) []pipelinetest.Reading {
+	var out []pipelinetest.Reading
+	for _, r := range c.Readings {
+		if r.Device == device && r.Point == point {
 			out = append(out, r)
 		}
 	}
 	return out
 }
 
-func checkReadings(t *testing.T, got []reading.JSON, want []stored) {
+func checkReadings(t *testing.T, got []reading.JSON, want []pipelinetest.Reading) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%d readings, want %d: %+v", len(got), len(want), got)
 	}
 	for i, w := range want {
 		g := got[i]
-		if g.Seq != w.seq || g.Device != w.device || g.Point != w.point || !g.Time.Equal(w.at) || g.Type != "float" ||
+		if g.Seq != w.Seq || g.Device != w.Device || g.Point != w.Point || !g.Time.Equal(w.At) || g.Type != "float" ||
 			g.Unit != "degC" || g.Quality != "good" || g.ApplianceID != appID {
 			t.Fatalf("reading %d: %+v, want %+v", i, g, w)
 		}
-		if v, err := g.Value.(json.Number).Float64(); err != nil || v != w.value {
-			t.Fatalf("reading %d value %v, want %v", i, g.Value, w.value)
+		if v, err := g.Value.(json.Number).Float64(); err != nil || v != w.Value {
+			t.Fatalf("reading %d value %v, want %v", i, g.Value, w.Value)
 		}
 	}
 }
@@ -151,20 +152,20 @@ func TestReadings(t *testing.T) {
 	cases := []struct {
 		name      string
 		query     string
-		want      []stored
+		want      []pipelinetest.Reading
 		truncated bool
 	}{
 		{"latest", "device=boiler-1&point=p0", all[len(all)-1:], false},
-		{"latest at or before to", "device=boiler-1&point=p0&to=" + rfc(all[1].at.Add(time.Millisecond)), all[1:2], false},
-		{"latest before the first", "device=boiler-1&point=p0&to=" + rfc(all[0].at.Add(-time.Second)), nil, false},
-		{"range", "device=boiler-1&point=p0&from=" + rfc(all[1].at) + "&to=" + rfc(all[2].at), all[1:3], false},
-		{"range from only", "device=boiler-1&point=p0&from=" + rfc(all[1].at), all[1:], false},
-		{"range with offset", "device=boiler-1&point=p0&from=" + url.QueryEscape(all[0].at.Add(-time.Hour).In(time.FixedZone("x", 3600)).Format(time.RFC3339)), all, false},
-		{"range limited", "device=boiler-1&point=p0&from=" + rfc(all[0].at) + "&limit=2", all[:2], true},
-		{"range exactly the limit", "device=boiler-1&point=p0&from=" + rfc(all[0].at) + fmt.Sprintf("&limit=%d", len(all)), all, false},
+		{"latest at or before to", "device=boiler-1&point=p0&to=" + rfc(all[1].At.Add(time.Millisecond)), all[1:2], false},
+		{"latest before the first", "device=boiler-1&point=p0&to=" + rfc(all[0].At.Add(-time.Second)), nil, false},
+		{"range", "device=boiler-1&point=p0&from=" + rfc(all[1].At) + "&to=" + rfc(all[2].At), all[1:3], false},
+		{"range from only", "device=boiler-1&point=p0&from=" + rfc(all[1].At), all[1:], false},
+		{"range with offset", "device=boiler-1&point=p0&from=" + url.QueryEscape(all[0].At.Add(-time.Hour).In(time.FixedZone("x", 3600)).Format(time.RFC3339)), all, false},
+		{"range limited", "device=boiler-1&point=p0&from=" + rfc(all[0].At) + "&limit=2", all[:2], true},
+		{"range exactly the limit", "device=boiler-1&point=p0&from=" + rfc(all[0].At) + fmt.Sprintf("&limit=%d", len(all)), all, false},
 		{"other point", "device=press-2&point=p1", e.c.pointReadings("press-2", "p1")[len(e.c.pointReadings("press-2", "p1"))-1:], false},
 		{"unknown device", "device=nope&point=p0", nil, false},
-		{"unknown device range", "device=nope&point=p0&from=" + rfc(all[0].at), nil, false},
+		{"unknown device range", "device=nope&point=p0&from=" + rfc(all[0].At), nil, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,7 +181,7 @@ func TestReadings(t *testing.T) {
 
 func TestBadParameters(t *testing.T) {
 	e := newEnv(t)
-	rec := e.c.block(t, 1)
+	rec := e.c.Block(t, 1)
 	cases := []struct{ target, param string }{
 		{"/api/readings?point=p0", "device"},
 		{"/api/readings?device=boiler-1", "point"},
@@ -231,7 +232,7 @@ func TestBlocks(t *testing.T) {
 	}
 	wantStates := []string{"anchored", "anchored", "anchored", "anchored", "uploaded", "sealed"}
 	for i, b := range got.Blocks {
-		rec := e.c.block(t, uint64(i))
+		rec := e.c.Block(t, uint64(i))
 		if b.Height != uint64(i) || b.ID != rec.BlockID || b.State != wantStates[i] || b.FirstSeq != rec.FirstSeq ||
 			b.LastSeq != rec.LastSeq || b.Count != rec.LastSeq-rec.FirstSeq+1 || b.ObjectHash != rec.ObjectHash || b.Location != rec.Location {
 			t.Fatalf("block %d: %+v, record %+v", i, b, rec)
@@ -245,16 +246,16 @@ func TestBlocks(t *testing.T) {
 		// Time range and devices agree with what was ingested.
 		var devs []string
 		first, last := time.Time{}, time.Time{}
-		for _, r := range e.c.readings {
-			if r.seq >= b.FirstSeq && r.seq <= b.LastSeq {
-				if first.IsZero() || r.at.Before(first) {
-					first = r.at
+		for _, r := range e.c.Readings {
+			if r.Seq >= b.FirstSeq && r.Seq <= b.LastSeq {
+				if first.IsZero() || r.At.Before(first) {
+					first = r.At
 				}
-				if r.at.After(last) {
-					last = r.at
+				if r.At.After(last) {
+					last = r.At
 				}
-				if !slices.Contains(devs, r.device) {
-					devs = append(devs, r.device)
+				if !slices.Contains(devs, r.Device) {
+					devs = append(devs, r.Device)
 				}
 			}
 		}
@@ -277,7 +278,7 @@ func TestBlocks(t *testing.T) {
 		t.Fatalf("beyond the last: %+v", got.Blocks)
 	}
 
-	empty := &env{srv: New(Options{Store: newChain(t).st})}
+	empty := &env{srv: New(Options{Store: newChain(t).Store})}
 	empty.getJSON(t, "/api/blocks", http.StatusOK, &got)
 	if len(got.Blocks) != 0 {
 		t.Fatalf("blocks of an empty store: %+v", got.Blocks)
@@ -304,9 +305,9 @@ func TestBlockLookup(t *testing.T) {
 					o.Credentials = creds // backed by the chain's ledger below
 				}
 			})
-			creds.Credentials = e.c.led
+			creds.Credentials = e.c.Ledger
 			for h := uint64(0); h < 6; h++ {
-				rec := e.c.block(t, h)
+				rec := e.c.Block(t, h)
 				for _, id := range []string{fmt.Sprint(h), rec.BlockID} {
 					var got blockJSON
 					e.getJSON(t, "/api/blocks/"+id, http.StatusOK, &got)
@@ -355,8 +356,8 @@ func TestStatus(t *testing.T) {
 	if st.Appliance != appID || len(st.Devices) != 2 || p == nil || st.Error != "" {
 		t.Fatalf("status: %+v", st)
 	}
-	last := e.c.block(t, 3)
-	oldest := e.c.block(t, 4)
+	last := e.c.Block(t, 3)
+	oldest := e.c.Block(t, 4)
 	if p.ReadingsStored != 23 || p.NextSeq != 24 || p.BlocksSealed != 6 || p.BlocksUploaded != 5 || p.BlocksAnchored != 4 ||
 		p.OutboxDepth != 2 || p.StorageErrors != 2 || p.LedgerErrors != 5 {
 		t.Fatalf("pipeline: %+v", p)
@@ -369,7 +370,7 @@ func TestStatus(t *testing.T) {
 	}
 
 	// Draining the outbox moves the totals and the last anchored block.
-	e.c.drain(t)
+	e.c.Drain(t)
 	e.getJSON(t, "/api/status", http.StatusOK, &st)
 	p = st.Pipeline
 	if p.BlocksAnchored != 6 || p.BlocksUploaded != 6 || p.OutboxDepth != 0 || p.OutboxOldestSealedAt != nil ||
@@ -379,14 +380,14 @@ func TestStatus(t *testing.T) {
 
 	// A store with nothing sealed has no last anchored block.
 	fresh := newChain(t)
-	fresh.ingest(t, 2)
-	e2 := &env{srv: New(Options{Store: fresh.st})}
+	fresh.Ingest(t, 2)
+	e2 := &env{srv: New(Options{Store: fresh.Store})}
 	e2.getJSON(t, "/api/status", http.StatusOK, &st)
 	if p := st.Pipeline; p == nil || p.ReadingsStored != 2 || p.BlocksSealed != 0 || p.LastAnchored != nil {
 		t.Fatalf("pipeline with nothing sealed: %+v", p)
 	}
 	// Sealed but none anchored: the lowest pending block is 0.
-	fresh.seal(t)
+	fresh.Seal(t)
 	e2.getJSON(t, "/api/status", http.StatusOK, &st)
 	if p := st.Pipeline; p.BlocksSealed != 1 || p.BlocksAnchored != 0 || p.OutboxDepth != 1 || p.LastAnchored != nil {
 		t.Fatalf("pipeline with nothing anchored: %+v", p)
@@ -398,9 +399,9 @@ func TestStatus(t *testing.T) {
 // every one of them (a prefix of the outbox, in height order).
 func TestStatusCountsUploadsAheadOfAnchoring(t *testing.T) {
 	c := newChain(t, 3, 2)
-	c.ingest(t, 5, 5, 5, 5)
-	c.seal(t)
-	pending, err := c.st.Outbox()
+	c.Ingest(t, 5, 5, 5, 5)
+	c.Seal(t)
+	pending, err := c.Store.Outbox()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,15 +409,15 @@ func TestStatusCountsUploadsAheadOfAnchoring(t *testing.T) {
 		t.Fatalf("%d pending blocks, want at least 4", len(pending))
 	}
 	e := &env{c: c, dev: &fakeDevices{}}
-	e.srv = New(Options{ApplianceID: appID, Store: c.st, Devices: e.dev, OwnerKey: c.owner})
+	e.srv = New(Options{ApplianceID: appID, Store: c.Store, Devices: e.dev, OwnerKey: c.Owner})
 	var st statusJSON
 	e.getJSON(t, "/api/status", http.StatusOK, &st)
 	anchored := st.Pipeline.BlocksAnchored
 	for k := 0; k <= len(pending); k++ {
 		if k > 0 {
-			rec := c.block(t, pending[k-1])
+			rec := c.Block(t, pending[k-1])
 			rec.State, rec.Location = store.Uploaded, "fs:"+rec.ObjectHash
-			if err := c.st.UpdateBlock(rec); err != nil {
+			if err := c.Store.UpdateBlock(rec); err != nil {
 				t.Fatal(err)
 			}
 		}

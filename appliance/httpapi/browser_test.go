@@ -128,7 +128,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		waitText(`#pipeline [data-field="outbox_depth"]`, "2"),
 		waitText(`#pipeline [data-field="blocks_anchored"]`, "4"),
 		waitText(`#anchored-fields [data-field="height"]`, "3"),
-		waitText(`#anchored-fields [data-field="id"]`, e.c.block(t, 3).BlockID),
+		waitText(`#anchored-fields [data-field="id"]`, e.c.Block(t, 3).BlockID),
 	)
 	if err != nil {
 		t.Fatalf("first snapshot on the page: %v", err)
@@ -139,7 +139,7 @@ func TestStatusPageInChromium(t *testing.T) {
 
 	// The next snapshots carry a new value and the drained outbox.
 	e.dev.set(twoDevices(22.75))
-	e.c.drain(t)
+	e.c.Drain(t)
 	err = chromedp.Run(ctx,
 		waitText(temp, "22.75 degC"),
 		waitText(`#pipeline [data-field="blocks_anchored"]`, "6"),

@@ -131,7 +131,7 @@ func TestEventsOnNotify(t *testing.T) {
 		t.Fatalf("first event temperature %v", v)
 	}
 	e.dev.set(twoDevices(22.75))
-	e.c.drain(t)
+	e.c.Drain(t)
 	e.srv.Notify()
 	st = nextStatus(t, events, 5*time.Second)
 	if v := st.Devices[0].Points[1].Value; v != 22.75 {

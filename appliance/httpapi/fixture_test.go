@@ -1,12 +1,7 @@
 package httpapi
 
 import (
-	"context"
-	"crypto/ed25519"
-	"crypto/hpke"
-	"crypto/rand"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,42 +11,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wotchain/wotchain/bridge/ingest"
-	"github.com/wotchain/wotchain/bridge/keys"
-	"github.com/wotchain/wotchain/bridge/ledger"
-	"github.com/wotchain/wotchain/bridge/objstore"
-	"github.com/wotchain/wotchain/bridge/outbox"
+	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/poll"
-	"github.com/wotchain/wotchain/bridge/seal"
-	"github.com/wotchain/wotchain/bridge/store"
-	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/protocols"
 )
 
-const appID = "app-1"
-
-// stored is one ingested reading as the test remembers it.
-type stored struct {
-	seq           uint64
-	device, point string
-	at            time.Time
-	value         float64
-}
+const appID = pipelinetest.ApplianceID
 
 // chain is a real store filled through ingest, seal and the outbox.
-type chain struct {
-	st       *store.Store
-	in       *ingest.Ingester
-	sealer   *seal.Sealer
-	ob       *outbox.Outbox
-	led      *ledger.Embedded
-	fs       *objstore.FS
-	pub      ed25519.PublicKey
-	owner    hpke.PrivateKey
-	clock    time.Time
-	readings []stored
-	polls    int
-}
+type chain struct{ *pipelinetest.Chain }
 
 var devicesUnderTest = []string{"boiler-1", "press-2"}
 
@@ -59,106 +27,10 @@ var devicesUnderTest = []string{"boiler-1", "press-2"}
 // blocks of at most 5 readings and anchors them all.
 func newChain(t *testing.T, sizes ...int) *chain {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := store.Open(dir + "/db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kem, err := hpke.NewKEM(keys.KEMX25519)
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner, err := kem.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &chain{st: st, pub: pub, owner: owner, clock: time.Unix(1_700_000_000, 0).UTC()}
-	if c.in, err = ingest.New(st, appID, priv, nil); err != nil {
-		t.Fatal(err)
-	}
-	discard := slog.New(slog.DiscardHandler)
-	c.led = ledger.NewEmbedded(st.Ledger(), "appliance", discard)
-	id := c.led.Identity()
-	if err := c.led.RegisterAppliance(context.Background(), rules.Appliance{ID: appID, PublicKey: pub, AnchorMSP: id.MSPID, AnchorID: id.ID}); err != nil {
-		t.Fatal(err)
-	}
-	if c.fs, err = objstore.NewFS(dir + "/objects"); err != nil {
-		t.Fatal(err)
-	}
-	if c.sealer, err = seal.New(st, appID, priv, []hpke.PublicKey{owner.PublicKey()}, 5); err != nil {
-		t.Fatal(err)
-	}
-	c.ob = outbox.New(st, c.fs, c.led, discard)
-	c.ingest(t, sizes...)
-	c.seal(t)
-	c.drain(t)
+	c := &chain{pipelinetest.New(t, pipelinetest.WithMaxReadings(5), pipelinetest.WithDevices(devicesUnderTest...),
+		pipelinetest.WithStart(time.Unix(1_700_000_000, 0).UTC()))}
+	c.Anchor(t, sizes...)
 	return c
-}
-
-func (c *chain) ingest(t *testing.T, sizes ...int) {
-	t.Helper()
-	for _, n := range sizes {
-		dev := devicesUnderTest[c.polls%2]
-		samples := make([]protocols.Sample, n)
-		c.clock = c.clock.Add(time.Second)
-		next, err := c.st.NextSeq()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for j := range samples {
-			v := float64(next+uint64(j)) / 4
-			samples[j] = protocols.Sample{Point: fmt.Sprintf("p%d", j), Value: v, Unit: "degC", Quality: protocols.Good}
-			c.readings = append(c.readings, stored{seq: next + uint64(j), device: dev, point: samples[j].Point, at: c.clock, value: v})
-		}
-		first, _, err := c.in.Ingest(dev, samples, c.clock)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if first != next {
-			t.Fatalf("poll stored from seq %d, expected %d", first, next)
-		}
-		c.polls++
-	}
-}
-
-func (c *chain) seal(t *testing.T) {
-	t.Helper()
-	if _, err := c.sealer.Seal(true); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// step advances the outbox by one state change.
-func (c *chain) step(t *testing.T) bool {
-	t.Helper()
-	busy, err := c.ob.Step(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return busy
-}
-
-func (c *chain) drain(t *testing.T) {
-	t.Helper()
-	for i := 0; c.step(t); i++ {
-		if i > 200 {
-			t.Fatal("outbox does not drain")
-		}
-	}
-}
-
-func (c *chain) block(t *testing.T, height uint64) *store.BlockRecord {
-	t.Helper()
-	rec, err := c.st.Block(height)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rec
 }
 
 // fakeDevices is a Devices source the test changes between requests.
@@ -215,12 +87,12 @@ type env struct {
 func newEnv(t *testing.T, mod ...func(*Options)) *env {
 	t.Helper()
 	c := newChain(t, 3, 2, 4, 1, 5, 2)
-	c.ingest(t, 3, 3)
-	c.seal(t)
-	c.step(t) // lowest pending block: sealed -> uploaded
+	c.Ingest(t, 3, 3)
+	c.Seal(t)
+	c.Step(t) // lowest pending block: sealed -> uploaded
 	e := &env{c: c, dev: &fakeDevices{list: twoDevices(21.5)}}
 	opts := Options{
-		ApplianceID: appID, Store: c.st, Devices: e.dev, OwnerKey: c.owner,
+		ApplianceID: appID, Store: c.Store, Devices: e.dev, OwnerKey: c.Owner,
 		Pipeline: PipelineFunc(func() PipelineCounters { return PipelineCounters{StorageErrors: 2, LedgerErrors: 5} }),
 		Logger:   slog.New(slog.DiscardHandler),
 	}

@@ -166,7 +166,7 @@ func TestMetrics(t *testing.T) {
 	if fams["wotchain_device_poll_duration_seconds"] != nil {
 		t.Fatal("histogram of a forgotten device still exported")
 	}
-	e.c.drain(t)
+	e.c.Drain(t)
 	if got := value(t, scrape(t, e), "wotchain_pipeline_blocks_anchored_total", ""); got != 6 {
 		t.Fatalf("anchored after draining: %v", got)
 	}

@@ -24,17 +24,17 @@ func (e *env) fetchProof(t *testing.T, id string, seq uint64) *verify.ProofBundl
 func TestProofOfEveryReadingVerifies(t *testing.T) {
 	e := newEnv(t)
 	for h := uint64(0); h < 6; h++ {
-		rec := e.c.block(t, h)
+		rec := e.c.Block(t, h)
 		for seq := rec.FirstSeq; seq <= rec.LastSeq; seq++ {
 			// Address the block by id and by height alike.
 			for _, id := range []string{rec.BlockID, fmt.Sprint(h)} {
 				b := e.fetchProof(t, id, seq)
-				r, err := verify.VerifyProof(b, e.c.pub)
+				r, err := verify.VerifyProof(b, e.c.Public)
 				if err != nil {
 					t.Fatalf("block %d reading %d: %v", h, seq, err)
 				}
-				want := e.c.readings[seq-1]
-				if r.Seq != seq || r.DeviceID != want.device || r.Point != want.point || r.Value() != want.value {
+				want := e.c.Readings[seq-1]
+				if r.Seq != seq || r.DeviceID != want.Device || r.Point != want.Point || r.Value() != want.Value {
 					t.Fatalf("verified reading %+v, ingested %+v", r, want)
 				}
 				if b.BlockID != rec.BlockID || b.Height != h || b.ObjectHash != rec.ObjectHash || b.Location != rec.Location ||
@@ -51,7 +51,7 @@ func TestProofBundleContents(t *testing.T) {
 	e := newEnv(t)
 	// Block 1 holds polls 6..9 (4 readings) and 10 (1 reading); seq 8 is
 	// in the first, so its poll signature needs all four leaf hashes.
-	rec := e.c.block(t, 1)
+	rec := e.c.Block(t, 1)
 	if rec.FirstSeq != 6 || rec.LastSeq != 10 {
 		t.Fatalf("fixture block 1 holds %d..%d", rec.FirstSeq, rec.LastSeq)
 	}
@@ -64,7 +64,7 @@ func TestProofBundleContents(t *testing.T) {
 		t.Fatalf("poll %d..%d with %d leaf hashes", p.FirstSeq, p.LastSeq, len(b.PollLeafHashes))
 	}
 	for i, h := range b.PollLeafHashes {
-		raw, err := e.c.st.Reading(6 + uint64(i))
+		raw, err := e.c.Store.Reading(6 + uint64(i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +72,7 @@ func TestProofBundleContents(t *testing.T) {
 			t.Fatalf("leaf hash %d is not reading %d's", i, 6+i)
 		}
 	}
-	raw, _ := e.c.st.Reading(8)
+	raw, _ := e.c.Store.Reading(8)
 	if !slices.Equal(b.Reading, raw) || !slices.Equal(b.Header, rec.Header) || !slices.Equal(b.HeaderSignature, rec.HeaderSig) {
 		t.Fatal("bundle bytes differ from the store's")
 	}
@@ -93,7 +93,7 @@ func TestProofBundleContents(t *testing.T) {
 
 func TestProofErrors(t *testing.T) {
 	e := newEnv(t)
-	rec := e.c.block(t, 2)
+	rec := e.c.Block(t, 2)
 	cases := []struct {
 		target string
 		code   int
@@ -139,8 +139,8 @@ func TestProofFromStorage(t *testing.T) {
 	// and only if it is the object the block record names.
 	for _, alter := range []bool{false, true} {
 		e := newEnv(t)
-		e.srv.opts.Objects = tamperingObjects{Objects: e.c.fs, alter: alter}
-		rec := *e.c.block(t, 2)
+		e.srv.opts.Objects = tamperingObjects{Objects: e.c.Storage, alter: alter}
+		rec := *e.c.Block(t, 2)
 		rec.Height = 99 // no object under this height in the store
 		b, err := e.srv.proof(context.Background(), &rec, rec.FirstSeq+1)
 		if alter {
@@ -153,11 +153,11 @@ func TestProofFromStorage(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The bundle is of the real block 2; the verifier insists on it.
-		if _, err := verify.VerifyProof(b, e.c.pub); err == nil {
+		if _, err := verify.VerifyProof(b, e.c.Public); err == nil {
 			t.Fatal("bundle claiming height 99 for block 2 verified")
 		}
 		b.Height = 2
-		if _, err := verify.VerifyProof(b, e.c.pub); err != nil {
+		if _, err := verify.VerifyProof(b, e.c.Public); err != nil {
 			t.Fatalf("bundle from a stored object: %v", err)
 		}
 	}
