@@ -1,88 +1,30 @@
-package seal
+package seal_test
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"crypto/hpke"
-	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"slices"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/bridge/envelope"
-	"github.com/wotchain/wotchain/bridge/ingest"
 	"github.com/wotchain/wotchain/bridge/keys"
-	"github.com/wotchain/wotchain/bridge/merkle"
+	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/reading"
+	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/bridge/store"
-	"github.com/wotchain/wotchain/protocols"
 )
 
-const appID = "app-1"
+const appID = pipelinetest.ApplianceID
 
-type env struct {
-	st    *store.Store
-	in    *ingest.Ingester
-	pub   ed25519.PublicKey
-	priv  ed25519.PrivateKey
-	owner hpke.PrivateKey
-	clock time.Time
-	polls [][2]uint64 // every ingested poll's seq range
-}
+// env is a chain whose tests make their own sealers (block sizes, restarts).
+type env struct{ *pipelinetest.Chain }
 
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	st, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	kem, _ := hpke.NewKEM(keys.KEMX25519)
-	owner, err := kem.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := ingest.New(st, appID, priv, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{st: st, in: in, pub: pub, priv: priv, owner: owner, clock: time.Unix(1_700_000_000, 0)}
-}
-
-func (e *env) sealer(t *testing.T, max int) *Sealer {
-	t.Helper()
-	s, err := New(e.st, appID, e.priv, []hpke.PublicKey{e.owner.PublicKey()}, max)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// ingestPolls ingests one poll per size, alternating devices.
-func (e *env) ingestPolls(t *testing.T, sizes ...int) {
-	t.Helper()
-	for _, n := range sizes {
-		samples := make([]protocols.Sample, n)
-		for i := range samples {
-			samples[i] = protocols.Sample{Point: fmt.Sprintf("p%d", i), Value: float64(len(e.polls)*100 + i), Unit: "bar", Quality: protocols.Good}
-		}
-		e.clock = e.clock.Add(time.Second)
-		dev := fmt.Sprintf("dev-%d", len(e.polls)%2)
-		first, last, err := e.in.Ingest(dev, samples, e.clock)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.polls = append(e.polls, [2]uint64{first, last})
-	}
-}
+func newEnv(t *testing.T) *env { return &env{pipelinetest.New(t)} }
 
 func (e *env) isPollStart(seq uint64) bool {
-	for _, p := range e.polls {
+	for _, p := range e.Polls {
 		if p[0] == seq {
 			return true
 		}
@@ -91,7 +33,7 @@ func (e *env) isPollStart(seq uint64) bool {
 }
 
 func (e *env) isPollEnd(seq uint64) bool {
-	for _, p := range e.polls {
+	for _, p := range e.Polls {
 		if p[1] == seq {
 			return true
 		}
@@ -110,7 +52,7 @@ func ranges(recs []*store.BlockRecord) [][2]uint64 {
 // checkBlock decrypts a sealed block with the owner key and opens it.
 func (e *env) checkBlock(t *testing.T, rec *store.BlockRecord) *block.Opened {
 	t.Helper()
-	obj, err := e.st.Object(rec.Height)
+	obj, err := e.Store.Object(rec.Height)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +66,7 @@ func (e *env) checkBlock(t *testing.T, rec *store.BlockRecord) *block.Opened {
 	if !bytes.Equal(o.Header, rec.Header) || !bytes.Equal(o.HeaderSig, rec.HeaderSig) {
 		t.Fatalf("block %d: object header differs from the record", rec.Height)
 	}
-	plain, err := o.Open(e.owner)
+	plain, err := o.Open(e.Owner)
 	if err != nil {
 		t.Fatalf("block %d: owner cannot decrypt: %v", rec.Height, err)
 	}
@@ -136,18 +78,18 @@ func (e *env) checkBlock(t *testing.T, rec *store.BlockRecord) *block.Opened {
 	if err != nil {
 		t.Fatalf("block %d: header: %v", rec.Height, err)
 	}
-	if err := block.VerifyHeaderSig(e.pub, rec.Header, rec.HeaderSig); err != nil {
+	if err := block.VerifyHeaderSig(e.Public, rec.Header, rec.HeaderSig); err != nil {
 		t.Fatalf("block %d: %v", rec.Height, err)
 	}
 	if block.ID(rec.Header) != rec.BlockID || h.Height != rec.Height || h.FirstSeq != rec.FirstSeq || h.LastSeq != rec.LastSeq {
 		t.Fatalf("block %d: record %+v disagrees with header %+v", rec.Height, rec, h)
 	}
-	opened, err := block.Open(h, body, e.pub)
+	opened, err := block.Open(h, body, e.Public)
 	if err != nil {
 		t.Fatalf("block %d: block.Open refused a sealed block: %v", rec.Height, err)
 	}
 	for i, raw := range body.Readings {
-		stored, err := e.st.Reading(rec.FirstSeq + uint64(i))
+		stored, err := e.Store.Reading(rec.FirstSeq + uint64(i))
 		if err != nil || !bytes.Equal(stored, raw) {
 			t.Fatalf("block %d reading %d differs from the stored reading", rec.Height, i)
 		}
@@ -160,7 +102,7 @@ func (e *env) checkBlock(t *testing.T, rec *store.BlockRecord) *block.Opened {
 func (e *env) checkChain(t *testing.T, max int) []*store.BlockRecord {
 	t.Helper()
 	var all []*store.BlockRecord
-	if err := e.st.Blocks(0, func(r *store.BlockRecord) (bool, error) { all = append(all, r); return true, nil }); err != nil {
+	if err := e.Store.Blocks(0, func(r *store.BlockRecord) (bool, error) { all = append(all, r); return true, nil }); err != nil {
 		t.Fatal(err)
 	}
 	var prevID string
@@ -183,7 +125,7 @@ func (e *env) checkChain(t *testing.T, max int) []*store.BlockRecord {
 			t.Fatalf("block %d starts at %d, want %d", i, rec.FirstSeq, next)
 		}
 		if !e.isPollStart(rec.FirstSeq) || !e.isPollEnd(rec.LastSeq) {
-			t.Fatalf("block %d (%d..%d) splits a poll (polls %v)", i, rec.FirstSeq, rec.LastSeq, e.polls)
+			t.Fatalf("block %d (%d..%d) splits a poll (polls %v)", i, rec.FirstSeq, rec.LastSeq, e.Polls)
 		}
 		if n := rec.LastSeq - rec.FirstSeq + 1; n > uint64(max) {
 			// Only a single poll may exceed the limit.
@@ -219,8 +161,8 @@ func TestSealWholePollsAndMax(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t)
-			s := e.sealer(t, c.max)
-			e.ingestPolls(t, c.polls...)
+			s := e.NewSealer(t, c.max)
+			e.Ingest(t, c.polls...)
 			got, err := s.Seal(false)
 			if err != nil {
 				t.Fatal(err)
@@ -242,10 +184,10 @@ func TestSealWholePollsAndMax(t *testing.T) {
 				t.Fatalf("Seal(true) with nothing pending sealed %v, %v", ranges(again), err)
 			}
 			all := e.checkChain(t, c.max)
-			if last := all[len(all)-1]; last.LastSeq != e.polls[len(e.polls)-1][1] {
-				t.Fatalf("after flushing, readings up to %d are sealed, ingested up to %d", last.LastSeq, e.polls[len(e.polls)-1][1])
+			if last := all[len(all)-1]; last.LastSeq != e.Polls[len(e.Polls)-1][1] {
+				t.Fatalf("after flushing, readings up to %d are sealed, ingested up to %d", last.LastSeq, e.Polls[len(e.Polls)-1][1])
 			}
-			if out, _ := e.st.Outbox(); len(out) != len(all) {
+			if out, _ := e.Store.Outbox(); len(out) != len(all) {
 				t.Fatalf("outbox holds %d blocks, %d sealed", len(out), len(all))
 			}
 		})
@@ -254,17 +196,17 @@ func TestSealWholePollsAndMax(t *testing.T) {
 
 func TestSealChainsAcrossCallsAndRestarts(t *testing.T) {
 	e := newEnv(t)
-	e.ingestPolls(t, 2, 1)
-	if _, err := e.sealer(t, 3).Seal(true); err != nil {
+	e.Ingest(t, 2, 1)
+	if _, err := e.NewSealer(t, 3).Seal(true); err != nil {
 		t.Fatal(err)
 	}
-	e.ingestPolls(t, 4)
+	e.Ingest(t, 4)
 	// A new sealer (appliance restart) continues the chain from the store.
-	if _, err := e.sealer(t, 3).Seal(true); err != nil {
+	if _, err := e.NewSealer(t, 3).Seal(true); err != nil {
 		t.Fatal(err)
 	}
-	e.ingestPolls(t, 1, 1, 1, 1)
-	recs, err := e.sealer(t, 3).Seal(true)
+	e.Ingest(t, 1, 1, 1, 1)
+	recs, err := e.NewSealer(t, 3).Seal(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,8 +229,8 @@ func TestSealChainsAcrossCallsAndRestarts(t *testing.T) {
 
 func TestSealedHeaderSummarisesReadings(t *testing.T) {
 	e := newEnv(t)
-	e.ingestPolls(t, 2, 3)
-	recs, err := e.sealer(t, 10).Seal(true)
+	e.Ingest(t, 2, 3)
+	recs, err := e.NewSealer(t, 10).Seal(true)
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("Seal: %v, %v", ranges(recs), err)
 	}
@@ -296,8 +238,8 @@ func TestSealedHeaderSummarisesReadings(t *testing.T) {
 	if fmt.Sprint(h.Devices) != "[dev-0 dev-1]" || h.Count != 5 || h.ApplianceID != appID || h.Height != 0 || len(h.PrevHash) != 0 {
 		t.Fatalf("header %+v", h)
 	}
-	first, _ := e.st.Reading(1)
-	last, _ := e.st.Reading(5)
+	first, _ := e.Store.Reading(1)
+	last, _ := e.Store.Reading(5)
 	r1, _ := reading.Decode(first)
 	r5, _ := reading.Decode(last)
 	if h.FirstTime != r1.ApplianceTime || h.LastTime != r5.ApplianceTime || h.FirstTime == h.LastTime {
@@ -311,15 +253,14 @@ func TestSealedHeaderSummarisesReadings(t *testing.T) {
 
 func TestSealObjectNotForOthers(t *testing.T) {
 	e := newEnv(t)
-	e.ingestPolls(t, 1)
-	recs, err := e.sealer(t, 1).Seal(true)
+	e.Ingest(t, 1)
+	recs, err := e.NewSealer(t, 1).Seal(true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj, _ := e.st.Object(recs[0].Height)
+	obj, _ := e.Store.Object(recs[0].Height)
 	o, _ := envelope.Parse(obj)
-	kem, _ := hpke.NewKEM(keys.KEMX25519)
-	other, _ := kem.GenerateKey()
+	other := pipelinetest.NewKey(t, keys.KEMX25519)
 	if _, err := o.Open(other); err == nil {
 		t.Fatal("a non-recipient decrypted the block")
 	}
@@ -327,115 +268,10 @@ func TestSealObjectNotForOthers(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	e := newEnv(t)
-	if _, err := New(e.st, appID, e.priv, []hpke.PublicKey{e.owner.PublicKey()}, 0); err == nil {
+	if _, err := seal.New(e.Store, appID, e.Key, []hpke.PublicKey{e.Owner.PublicKey()}, 0); err == nil {
 		t.Fatal("max readings 0 accepted")
 	}
-	if _, err := New(e.st, appID, e.priv, nil, 10); err == nil {
+	if _, err := seal.New(e.Store, appID, e.Key, nil, 10); err == nil {
 		t.Fatal("no recipients accepted")
-	}
-}
-
-// TestSummariseParallelMatchesSequential checks that summarising a large
-// block on several goroutines gives exactly the sequential result.
-func TestSummariseParallelMatchesSequential(t *testing.T) {
-	var raw [][]byte
-	for i := range 5001 {
-		r := &reading.Reading{ApplianceID: appID, DeviceID: fmt.Sprintf("dev-%d", i/700), Point: "p",
-			ApplianceTime: 1_700_000_000_000_000_000 + int64((i*7919)%5001), Seq: uint64(i + 1)}
-		if err := r.SetValue(float64(i)); err != nil {
-			t.Fatal(err)
-		}
-		b, err := r.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw = append(raw, b)
-	}
-	want, err := summariseOn(raw, 1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want.firstTime != 1_700_000_000_000_000_000 || want.lastTime != 1_700_000_000_000_005_000 || len(want.devices) != 8 {
-		t.Fatalf("sequential summary %d..%d %v", want.firstTime, want.lastTime, want.devices)
-	}
-	for _, workers := range []int{2, 3, 4, 7, 5001, 9000} {
-		got, err := summariseOn(raw, 1, workers)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.firstTime != want.firstTime || got.lastTime != want.lastTime || !slices.Equal(got.devices, want.devices) {
-			t.Fatalf("%d workers: %d..%d %v, want %d..%d %v", workers, got.firstTime, got.lastTime, got.devices, want.firstTime, want.lastTime, want.devices)
-		}
-		for i := range raw {
-			if !bytes.Equal(got.leaves[i], reading.LeafHash(raw[i])) {
-				t.Fatalf("%d workers: leaf %d differs", workers, i)
-			}
-		}
-	}
-}
-
-// TestMerkleRootMatchesTree pins the sealer's root to the merkle package's
-// tree, which proofs and verification use.
-func TestMerkleRootMatchesTree(t *testing.T) {
-	var leaves [][]byte
-	for n := 1; n <= 260; n++ {
-		leaves = append(leaves, reading.LeafHash([]byte(fmt.Sprint(n))))
-		tree, err := merkle.New(leaves)
-		if err != nil {
-			t.Fatal(err)
-		}
-		root, err := merkleRoot(leaves)
-		if err != nil || !bytes.Equal(root, tree.Root()) {
-			t.Fatalf("%d leaves: root %x (%v), tree says %x", n, root, err, tree.Root())
-		}
-	}
-	if _, err := merkleRoot(nil); err == nil {
-		t.Fatal("root of no leaves")
-	}
-}
-
-// TestScanSummaryMatchesDecode checks the sealer's field scan against a
-// full decode for readings of every value type and quality, and that
-// anything unexpected falls back to the decoder.
-func TestScanSummaryMatchesDecode(t *testing.T) {
-	values := []any{nil, 0.0, -1.5, 1e300, 3.25, int64(0), int64(-1), int64(23), int64(24), int64(-1 << 63), int64(1<<63 - 1),
-		true, false, "", "text", strings.Repeat("long ", 40)}
-	times := []int64{0, 1, -1, 23, 24, 255, 256, 65535, 65536, 1 << 32, 1_700_000_000_123_456_789, -1_700_000_000_000_000_000}
-	n := 0
-	for _, v := range values {
-		for _, at := range times {
-			n++
-			r := &reading.Reading{ApplianceID: appID, DeviceID: fmt.Sprintf("dev-%d", n%7), Point: "p", Unit: "bar",
-				Quality: protocols.Quality(n % 3), Reason: strings.Repeat("r", n%3), SourceTime: at / 2, ApplianceTime: at, Seq: uint64(n) << (n % 40)}
-			if err := r.SetValue(v); err != nil {
-				t.Fatal(err)
-			}
-			b, err := r.Encode()
-			if err != nil {
-				t.Fatal(err)
-			}
-			device, at2, ok := scanSummary(b)
-			if !ok || string(device) != r.DeviceID || at2 != at {
-				t.Fatalf("scan of %+v: %q %d %v", r, device, at2, ok)
-			}
-		}
-	}
-	good, _ := (&reading.Reading{ApplianceID: appID, DeviceID: "d", ApplianceTime: 5}).Encode()
-	for name, b := range map[string][]byte{
-		"empty":          nil,
-		"not a map":      {0x01},
-		"truncated":      good[:len(good)-1],
-		"trailing bytes": append(slices.Clone(good), 0),
-		"nested array":   {0xa2, 0x02, 0x61, 'd', 0x0c, 0x80},
-		"keys reversed":  {0xa2, 0x0c, 0x05, 0x02, 0x61, 'd'},
-		"no time":        {0xa1, 0x02, 0x61, 'd'},
-		"indefinite":     {0xbf, 0x02, 0x61, 'd', 0x0c, 0x05, 0xff},
-	} {
-		if _, _, ok := scanSummary(b); ok {
-			t.Errorf("%s: scan accepted % x", name, b)
-		}
-		if _, _, err := readSummary(b); err == nil {
-			t.Errorf("%s: readSummary accepted % x", name, b)
-		}
 	}
 }
