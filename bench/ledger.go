@@ -10,6 +10,7 @@ import (
 
 	"github.com/wotchain/wotchain/bridge/ledger"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 )
 
@@ -98,7 +99,7 @@ func (c LedgerCase) Anchor(ctx context.Context) (*Workload, *LedgerRun, error) {
 		},
 		Op: func(int) (int, int, error) {
 			rec := run.pending
-			sub := rules.Submission{Header: rec.Header, HeaderSig: rec.HeaderSig, ObjectHash: rec.ObjectHash, Location: "fs:" + rec.ObjectHash}
+			sub := format.Submission{Header: rec.Header, HeaderSig: rec.HeaderSig, ObjectHash: rec.ObjectHash, Location: "fs:" + rec.ObjectHash}
 			if _, _, err := led.Anchor(ctx, sub); err != nil {
 				return 0, 0, err
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/wotchain/wotchain/appliance/config"
 	"github.com/wotchain/wotchain/bridge/ledger"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/fabric/network"
 
@@ -20,11 +21,11 @@ import (
 type Ledger interface {
 	Identity() rules.Caller
 	RegisterAppliance(ctx context.Context, a rules.Appliance) error
-	Anchor(ctx context.Context, sub rules.Submission) (*rules.Credential, bool, error)
-	Credential(ctx context.Context, blockID string) (*rules.Credential, error)
+	Anchor(ctx context.Context, sub format.Submission) (*format.Credential, bool, error)
+	Credential(ctx context.Context, blockID string) (*format.Credential, error)
 	Appliance(ctx context.Context, id string) (*rules.Appliance, error)
-	ListByDevice(ctx context.Context, device string, from, to int64, limit int, bookmark string) (*rules.Page, error)
-	ListByAppliance(ctx context.Context, applianceID string, limit int, bookmark string) (*rules.Page, error)
+	ListByDevice(ctx context.Context, device string, from, to int64, limit int, bookmark string) (*format.Page, error)
+	ListByAppliance(ctx context.Context, applianceID string, limit int, bookmark string) (*format.Page, error)
 	RecordGrant(ctx context.Context, g rules.Grant) (*rules.Grant, bool, error)
 	RevokeGrant(ctx context.Context, applianceID, grantID string) (*rules.Grant, error)
 	ListGrants(ctx context.Context, applianceID string, limit int, bookmark string) (*rules.GrantPage, error)

@@ -8,16 +8,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/bridge/objstore"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 func rfc(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 
 type sealed struct {
 	rec    *store.BlockRecord
-	header *block.Header
+	header *format.Header
 }
 
 func (s sealed) has(device string) bool {
@@ -35,7 +35,7 @@ func sealedBlocks(t *testing.T, cfgPath, device string) []sealed {
 	n := openNode(t, cfgPath)
 	var out []sealed
 	err := n.Store.Blocks(0, func(b *store.BlockRecord) (bool, error) {
-		h, err := block.ParseHeader(b.Header)
+		h, err := format.ParseHeader(b.Header)
 		if s := (sealed{b, h}); err == nil && s.has(device) {
 			out = append(out, s)
 		}

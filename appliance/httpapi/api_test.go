@@ -17,7 +17,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/poll"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
-	"github.com/wotchain/wotchain/chaincode/rules"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -291,7 +291,7 @@ type countingCredentials struct {
 	calls int
 }
 
-func (c *countingCredentials) Credential(ctx context.Context, id string) (*rules.Credential, error) {
+func (c *countingCredentials) Credential(ctx context.Context, id string) (*format.Credential, error) {
 	c.calls++
 	return c.Credentials.Credential(ctx, id)
 }

@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 )
 
@@ -38,7 +38,7 @@ type blockJSON struct {
 }
 
 func toBlockJSON(rec *store.BlockRecord) (blockJSON, error) {
-	h, err := block.ParseHeader(rec.Header)
+	h, err := format.ParseHeader(rec.Header)
 	if err != nil {
 		return blockJSON{}, fmt.Errorf("block %d: %w", rec.Height, err)
 	}

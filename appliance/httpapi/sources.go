@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/wotchain/wotchain/bridge/poll"
-	"github.com/wotchain/wotchain/chaincode/rules"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -58,7 +58,7 @@ type PipelineCounters struct {
 // Credentials finds an anchored block's credential by block id; the
 // daemon's ledger provides it. Without it, a lookup by id scans the store.
 type Credentials interface {
-	Credential(ctx context.Context, blockID string) (*rules.Credential, error)
+	Credential(ctx context.Context, blockID string) (*format.Credential, error)
 }
 
 // Objects fetches a stored encrypted block object by location; the daemon's

@@ -20,6 +20,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/retention"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -637,7 +638,7 @@ func TestRunNotifyAndCheckpoint(t *testing.T) {
 		t.Fatalf("no state saved at stop: %v", err)
 	}
 	var s snapshot
-	if err := reading.Unmarshal(data, &s); err != nil {
+	if err := format.Unmarshal(data, &s); err != nil {
 		t.Fatal(err)
 	}
 	next, _ := e.Store.NextSeq()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -395,7 +396,7 @@ func (a *Aggregator) load() error {
 		return fmt.Errorf("aggregate: read state: %w", err)
 	}
 	var s snapshot
-	if err := reading.Unmarshal(data, &s); err != nil {
+	if err := format.Unmarshal(data, &s); err != nil {
 		return fmt.Errorf("aggregate: state file %s is corrupt (delete it to rebuild from the store): %w", a.file, err)
 	}
 	if s.Version != snapshotVersion {
@@ -459,7 +460,7 @@ func (a *Aggregator) Checkpoint() error {
 		return nil
 	}
 	e.sortPoints()
-	data, err := reading.Marshal(&snapshot{
+	data, err := format.Marshal(&snapshot{
 		Version: snapshotVersion, Seq: e.Seq, Watermark: e.Watermark,
 		Sizes: e.Sizes, Since: e.Since, Points: e.Points, Late: e.late, Gap: e.Gap,
 	})

@@ -1,3 +1,7 @@
+// Package block defines a sealed block's body (the readings and the signed
+// polls they came in) and opens it against its header (chaincode/format,
+// what the appliance signs and the ledger anchors). It has no I/O; seal and
+// verify judge blocks with it.
 package block
 
 import (
@@ -9,6 +13,7 @@ import (
 
 	"github.com/wotchain/wotchain/bridge/merkle"
 	"github.com/wotchain/wotchain/bridge/reading"
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 // Body is the plaintext of a block: every reading FirstSeq..LastSeq in
@@ -19,12 +24,12 @@ type Body struct {
 }
 
 // Encode returns the canonical body bytes.
-func (b *Body) Encode() ([]byte, error) { return reading.Marshal(b) }
+func (b *Body) Encode() ([]byte, error) { return format.Marshal(b) }
 
 // ParseBody decodes body bytes.
 func ParseBody(data []byte) (*Body, error) {
 	var b Body
-	if err := reading.Unmarshal(data, &b); err != nil {
+	if err := format.Unmarshal(data, &b); err != nil {
 		return nil, fmt.Errorf("block body: %w", err)
 	}
 	return &b, nil
@@ -41,7 +46,7 @@ func (b *Body) LeafHashes() [][]byte {
 
 // Opened is a body checked against its header.
 type Opened struct {
-	Header   *Header
+	Header   *format.Header
 	Body     *Body
 	Readings []*reading.Reading
 	Polls    []*reading.PollRecord
@@ -51,7 +56,7 @@ type Opened struct {
 // Open checks that body is exactly what header describes: the readings'
 // Merkle root, sequence and time range, device list, and every poll
 // signature under the appliance key. It returns the decoded parts.
-func Open(h *Header, b *Body, pub ed25519.PublicKey) (*Opened, error) {
+func Open(h *format.Header, b *Body, pub ed25519.PublicKey) (*Opened, error) {
 	if err := h.Check(); err != nil {
 		return nil, err
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/wotchain/wotchain/bridge/keys"
-	"github.com/wotchain/wotchain/bridge/reading"
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 // DeliveryFormat names the key delivery format.
@@ -24,12 +24,12 @@ type Delivery struct {
 }
 
 // Encode returns the delivery's stored bytes.
-func (d *Delivery) Encode() ([]byte, error) { return reading.Marshal(d) }
+func (d *Delivery) Encode() ([]byte, error) { return format.Marshal(d) }
 
 // ParseDelivery decodes a stored delivery.
 func ParseDelivery(data []byte) (*Delivery, error) {
 	var d Delivery
-	if err := reading.Unmarshal(data, &d); err != nil {
+	if err := format.Unmarshal(data, &d); err != nil {
 		return nil, fmt.Errorf("key delivery: %w", err)
 	}
 	if d.Format != DeliveryFormat {

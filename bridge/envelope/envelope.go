@@ -19,7 +19,7 @@ import (
 	"fmt"
 
 	"github.com/wotchain/wotchain/bridge/keys"
-	"github.com/wotchain/wotchain/bridge/reading"
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 // Format names the object format; readers refuse anything else.
@@ -117,7 +117,7 @@ func Seal(header, headerSig, body []byte, recipients []hpke.PublicKey) ([]byte, 
 			break
 		}
 	}
-	return reading.Marshal(&obj)
+	return format.Marshal(&obj)
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
@@ -131,7 +131,7 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 // Parse decodes object bytes without decrypting: header, signature and recipients.
 func Parse(object []byte) (*Object, error) {
 	var obj Object
-	if err := reading.Unmarshal(object, &obj); err != nil {
+	if err := format.Unmarshal(object, &obj); err != nil {
 		return nil, fmt.Errorf("block object: %w", err)
 	}
 	if obj.Format != Format {

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/wotchain/wotchain/bridge/keys"
-	"github.com/wotchain/wotchain/bridge/reading"
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 func genKey(t *testing.T, kemID uint16) hpke.PrivateKey {
@@ -50,7 +50,7 @@ func parse(t *testing.T, obj []byte) *Object {
 // reencode re-serialises a (modified) object as Seal would.
 func reencode(t *testing.T, o *Object) []byte {
 	t.Helper()
-	b, err := reading.Marshal(o)
+	b, err := format.Marshal(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 )
 
@@ -109,7 +110,7 @@ func (e *Embedded) RegisterAppliance(ctx context.Context, a rules.Appliance) err
 
 // Anchor records a block credential; recorded is false when the identical
 // credential was already on the ledger.
-func (e *Embedded) Anchor(ctx context.Context, sub rules.Submission) (cred *rules.Credential, recorded bool, err error) {
+func (e *Embedded) Anchor(ctx context.Context, sub format.Submission) (cred *format.Credential, recorded bool, err error) {
 	err = e.run(ctx, func(t *tx) error {
 		cred, recorded, err = rules.RecordCredential(t, e.caller, sub)
 		return err
@@ -120,7 +121,7 @@ func (e *Embedded) Anchor(ctx context.Context, sub rules.Submission) (cred *rule
 // AnchorBatch records consecutive blocks of one appliance in one
 // transaction (rules.RecordCredentials): all of them or, if the rules refuse
 // one, none. The results are in submission order.
-func (e *Embedded) AnchorBatch(ctx context.Context, subs []rules.Submission) (out []rules.Anchored, err error) {
+func (e *Embedded) AnchorBatch(ctx context.Context, subs []format.Submission) (out []format.Anchored, err error) {
 	err = e.run(ctx, func(t *tx) error {
 		out, err = rules.RecordCredentials(t, e.caller, subs)
 		return err
@@ -129,7 +130,7 @@ func (e *Embedded) AnchorBatch(ctx context.Context, subs []rules.Submission) (ou
 }
 
 // Credential returns the credential of a block.
-func (e *Embedded) Credential(ctx context.Context, blockID string) (c *rules.Credential, err error) {
+func (e *Embedded) Credential(ctx context.Context, blockID string) (c *format.Credential, err error) {
 	err = e.run(ctx, func(t *tx) error { c, err = rules.GetCredential(t, blockID); return err })
 	return c, err
 }
@@ -141,13 +142,13 @@ func (e *Embedded) Appliance(ctx context.Context, id string) (a *rules.Appliance
 }
 
 // ListByDevice lists credentials of a device's blocks overlapping [from, to].
-func (e *Embedded) ListByDevice(ctx context.Context, device string, from, to int64, limit int, bookmark string) (p *rules.Page, err error) {
+func (e *Embedded) ListByDevice(ctx context.Context, device string, from, to int64, limit int, bookmark string) (p *format.Page, err error) {
 	err = e.run(ctx, func(t *tx) error { p, err = rules.ListByDevice(t, device, from, to, limit, bookmark); return err })
 	return p, err
 }
 
 // ListByAppliance lists an appliance's credentials in height order.
-func (e *Embedded) ListByAppliance(ctx context.Context, applianceID string, limit int, bookmark string) (p *rules.Page, err error) {
+func (e *Embedded) ListByAppliance(ctx context.Context, applianceID string, limit int, bookmark string) (p *format.Page, err error) {
 	err = e.run(ctx, func(t *tx) error { p, err = rules.ListByAppliance(t, applianceID, limit, bookmark); return err })
 	return p, err
 }

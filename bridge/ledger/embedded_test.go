@@ -11,8 +11,8 @@ import (
 	"maps"
 	"testing"
 
-	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 )
 
@@ -61,8 +61,8 @@ func header(t *testing.T, height uint64, prev []byte, devices ...string) []byte 
 	if len(devices) == 0 {
 		devices = []string{"press"}
 	}
-	h := &block.Header{
-		Version: block.Version, ApplianceID: appID, Height: height, PrevHash: prev,
+	h := &format.Header{
+		Version: format.HeaderVersion, ApplianceID: appID, Height: height, PrevHash: prev,
 		FirstSeq: height*10 + 1, LastSeq: height*10 + 10, Count: 10, FirstTime: 1, LastTime: 2,
 		Devices: devices, MerkleRoot: make([]byte, 32), SealedAt: 3,
 	}
@@ -73,11 +73,11 @@ func header(t *testing.T, height uint64, prev []byte, devices ...string) []byte 
 	return b
 }
 
-func (f *fixture) sub(hb []byte, obj int) rules.Submission {
-	return rules.Submission{Header: hb, HeaderSig: block.SignHeader(f.priv, hb), ObjectHash: fmt.Sprintf("%064x", obj), Location: "fs:loc"}
+func (f *fixture) sub(hb []byte, obj int) format.Submission {
+	return format.Submission{Header: hb, HeaderSig: format.SignHeader(f.priv, hb), ObjectHash: fmt.Sprintf("%064x", obj), Location: "fs:loc"}
 }
 
-func prevOf(hb []byte) []byte { b, _ := hex.DecodeString(block.ID(hb)); return b }
+func prevOf(hb []byte) []byte { b, _ := hex.DecodeString(format.BlockID(hb)); return b }
 
 func TestAnchorAndRead(t *testing.T) {
 	f := newFixture(t)
@@ -204,8 +204,8 @@ func TestAnchorBatch(t *testing.T) {
 		hdrs = append(hdrs, hb)
 		prev = prevOf(hb)
 	}
-	subs := func(from, to int) []rules.Submission {
-		var out []rules.Submission
+	subs := func(from, to int) []format.Submission {
+		var out []format.Submission
 		for i := from; i < to; i++ {
 			out = append(out, f.sub(hdrs[i], i))
 		}
@@ -224,7 +224,7 @@ func TestAnchorBatch(t *testing.T) {
 		}
 	}
 	again := NewEmbedded(f.st.Ledger(), "appliance-"+appID, slog.New(slog.DiscardHandler))
-	if c, err := again.Credential(ctx, block.ID(hdrs[2])); err != nil || c.Height != 2 {
+	if c, err := again.Credential(ctx, format.BlockID(hdrs[2])); err != nil || c.Height != 2 {
 		t.Fatalf("batch not committed: %+v, %v", c, err)
 	}
 
@@ -237,13 +237,13 @@ func TestAnchorBatch(t *testing.T) {
 	cancel()
 	for _, c := range []struct {
 		name string
-		subs []rules.Submission
+		subs []format.Submission
 		ctx  context.Context
 		want error
 	}{
 		{"fails after partial writes", bad, ctx, rules.ErrInvalid},
-		{"broken link in the middle", []rules.Submission{f.sub(hdrs[3], 3), f.sub(header(t, 4, prevOf(hdrs[2])), 4)}, ctx, rules.ErrBrokenChain},
-		{"conflict first", append([]rules.Submission{f.sub(hdrs[2], 99)}, subs(3, 6)...), ctx, rules.ErrConflict},
+		{"broken link in the middle", []format.Submission{f.sub(hdrs[3], 3), f.sub(header(t, 4, prevOf(hdrs[2])), 4)}, ctx, rules.ErrBrokenChain},
+		{"conflict first", append([]format.Submission{f.sub(hdrs[2], 99)}, subs(3, 6)...), ctx, rules.ErrConflict},
 		{"canceled context", subs(3, 6), canceled, context.Canceled},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -12,9 +12,9 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/bridge/envelope"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 )
 
@@ -88,7 +88,7 @@ func (l *Licensor) deliverGrant(ctx context.Context, g *rules.Grant) (int, error
 		if b.State != store.Anchored {
 			return false, nil
 		}
-		h, err := block.ParseHeader(b.Header)
+		h, err := format.ParseHeader(b.Header)
 		if err != nil {
 			return false, fmt.Errorf("block %d: %w", b.Height, err)
 		}

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 )
 
@@ -26,19 +26,19 @@ type batchLedger struct {
 	batches  int        // AnchorBatch calls that succeeded
 	anchored []uint64   // heights the ledger newly recorded, in order
 	// answer, if set, replaces the ledger's results (a misbehaving ledger).
-	answer func([]rules.Anchored) ([]rules.Anchored, error)
+	answer func([]format.Anchored) ([]format.Anchored, error)
 }
 
-func heightOf(sub rules.Submission) uint64 {
-	h, err := block.ParseHeader(sub.Header)
+func heightOf(sub format.Submission) uint64 {
+	h, err := format.ParseHeader(sub.Header)
 	if err != nil {
 		panic(err)
 	}
 	return h.Height
 }
 
-func (l *batchLedger) Anchor(ctx context.Context, sub rules.Submission) (*rules.Credential, bool, error) {
-	out, err := l.AnchorBatch(ctx, []rules.Submission{sub})
+func (l *batchLedger) Anchor(ctx context.Context, sub format.Submission) (*format.Credential, bool, error) {
+	out, err := l.AnchorBatch(ctx, []format.Submission{sub})
 	if err != nil {
 		return nil, false, err
 	}
@@ -48,7 +48,7 @@ func (l *batchLedger) Anchor(ctx context.Context, sub rules.Submission) (*rules.
 	return out[0].Credential, out[0].Recorded, nil
 }
 
-func (l *batchLedger) AnchorBatch(ctx context.Context, subs []rules.Submission) ([]rules.Anchored, error) {
+func (l *batchLedger) AnchorBatch(ctx context.Context, subs []format.Submission) ([]format.Anchored, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var hs []uint64
@@ -205,7 +205,7 @@ func TestBatchCaps(t *testing.T) {
 			o := New(f.st, &flakyStorage{fs: f.fs}, led, discard)
 			f.uploadAll(t, o)
 			rec, _ := f.st.Block(0)
-			c.set(o, rules.SubmissionSize(submission(rec)))
+			c.set(o, format.SubmissionSize(submission(rec)))
 			for i := 0; step(t, o); i++ {
 				if i > 10 {
 					t.Fatal("outbox does not drain")
@@ -232,7 +232,7 @@ func TestBatchPartlyOnLedger(t *testing.T) {
 	logs := &logRecorder{}
 	o := New(f.st, &flakyStorage{fs: f.fs}, led, slog.New(logs))
 	f.uploadAll(t, o)
-	var subs []rules.Submission
+	var subs []format.Submission
 	for h := range uint64(2) {
 		rec, _ := f.st.Block(h)
 		subs = append(subs, submission(rec))
@@ -279,7 +279,7 @@ func TestBatchPartialResults(t *testing.T) {
 	f := newFixture(t, true)
 	f.sealBlocks(t, 4)
 	led := &batchLedger{led: f.led}
-	led.answer = func(out []rules.Anchored) ([]rules.Anchored, error) {
+	led.answer = func(out []format.Anchored) ([]format.Anchored, error) {
 		led.answer = nil
 		return out[:2], errors.New("peer went away after block 1")
 	}
@@ -302,15 +302,15 @@ func TestBatchPartialResults(t *testing.T) {
 }
 
 func TestBatchWrongAnswer(t *testing.T) {
-	for name, answer := range map[string]func([]rules.Anchored) ([]rules.Anchored, error){
-		"swapped": func(out []rules.Anchored) ([]rules.Anchored, error) {
+	for name, answer := range map[string]func([]format.Anchored) ([]format.Anchored, error){
+		"swapped": func(out []format.Anchored) ([]format.Anchored, error) {
 			out[0], out[1] = out[1], out[0]
 			return out, nil
 		},
-		"short":             func(out []rules.Anchored) ([]rules.Anchored, error) { return out[:1], nil },
-		"too many":          func(out []rules.Anchored) ([]rules.Anchored, error) { return append(out, out[0]), nil },
-		"no credential":     func(out []rules.Anchored) ([]rules.Anchored, error) { out[1].Credential = nil; return out, nil },
-		"nothing, no error": func([]rules.Anchored) ([]rules.Anchored, error) { return nil, nil },
+		"short":             func(out []format.Anchored) ([]format.Anchored, error) { return out[:1], nil },
+		"too many":          func(out []format.Anchored) ([]format.Anchored, error) { return append(out, out[0]), nil },
+		"no credential":     func(out []format.Anchored) ([]format.Anchored, error) { out[1].Credential = nil; return out, nil },
+		"nothing, no error": func([]format.Anchored) ([]format.Anchored, error) { return nil, nil },
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t, true)

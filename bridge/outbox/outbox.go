@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 )
 
@@ -33,7 +34,7 @@ type Storage interface {
 
 // Ledger records block credentials.
 type Ledger interface {
-	Anchor(ctx context.Context, sub rules.Submission) (*rules.Credential, bool, error)
+	Anchor(ctx context.Context, sub format.Submission) (*format.Credential, bool, error)
 }
 
 // BatchLedger is a Ledger that also records consecutive blocks of one
@@ -42,7 +43,7 @@ type Ledger interface {
 // with its error, the results of the blocks it did record, in order.
 type BatchLedger interface {
 	Ledger
-	AnchorBatch(ctx context.Context, subs []rules.Submission) ([]rules.Anchored, error)
+	AnchorBatch(ctx context.Context, subs []format.Submission) ([]format.Anchored, error)
 }
 
 // Outbox drives pending blocks to the ledger.
@@ -66,9 +67,9 @@ type Outbox struct {
 	// StepTimeout bounds one upload or anchoring call, so a server that
 	// accepts connections but never answers cannot stall the outbox.
 	StepTimeout time.Duration
-	// MaxBatch and MaxBatchBytes (rules.SubmissionSize) bound the blocks
+	// MaxBatch and MaxBatchBytes (format.SubmissionSize) bound the blocks
 	// anchored in one transaction when the ledger has AnchorBatch; the
-	// contract's rules.MaxBatchCount and rules.MaxBatchBytes bound them in
+	// contract's format.MaxBatchCount and format.MaxBatchBytes bound them in
 	// turn. A block larger than MaxBatchBytes is anchored on its own.
 	MaxBatch, MaxBatchBytes int
 	// OnAnchored, if set, is called for each newly anchored block, in
@@ -81,7 +82,7 @@ func New(st *store.Store, storage Storage, ledger Ledger, log *slog.Logger) *Out
 	o := &Outbox{st: st, storage: storage, ledger: ledger, log: log,
 		wakeUpload: make(chan struct{}, 1), wakeAnchor: make(chan struct{}, 1),
 		MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, StepTimeout: time.Minute,
-		MaxBatch: 64, MaxBatchBytes: rules.MaxBatchBytes}
+		MaxBatch: 64, MaxBatchBytes: format.MaxBatchBytes}
 	o.batch, _ = ledger.(BatchLedger)
 	return o
 }
@@ -188,9 +189,9 @@ func (o *Outbox) headRun() ([]*store.BlockRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	maxCount, maxBytes := 1, min(o.MaxBatchBytes, rules.MaxBatchBytes)
+	maxCount, maxBytes := 1, min(o.MaxBatchBytes, format.MaxBatchBytes)
 	if o.batch != nil {
-		maxCount = max(1, min(o.MaxBatch, rules.MaxBatchCount))
+		maxCount = max(1, min(o.MaxBatch, format.MaxBatchCount))
 	}
 	var run []*store.BlockRecord
 	size := 0
@@ -209,7 +210,7 @@ func (o *Outbox) headRun() ([]*store.BlockRecord, error) {
 		default:
 			return nil, fmt.Errorf("block %d in the outbox is %s", rec.Height, rec.State)
 		}
-		n := rules.SubmissionSize(submission(rec))
+		n := format.SubmissionSize(submission(rec))
 		if len(run) > 0 && size+n > maxBytes {
 			break
 		}
@@ -218,8 +219,8 @@ func (o *Outbox) headRun() ([]*store.BlockRecord, error) {
 	return run, nil
 }
 
-func submission(rec *store.BlockRecord) rules.Submission {
-	return rules.Submission{Header: rec.Header, HeaderSig: rec.HeaderSig, ObjectHash: rec.ObjectHash, Location: rec.Location}
+func submission(rec *store.BlockRecord) format.Submission {
+	return format.Submission{Header: rec.Header, HeaderSig: rec.HeaderSig, ObjectHash: rec.ObjectHash, Location: rec.Location}
 }
 
 // stepAnchor anchors the run of uploaded blocks at the head of the outbox:
@@ -231,16 +232,16 @@ func (o *Outbox) stepAnchor(ctx context.Context) (bool, error) {
 	if err != nil || len(run) == 0 {
 		return err != nil, err
 	}
-	var results []rules.Anchored
+	var results []format.Anchored
 	if len(run) == 1 {
 		// One block keeps the single transaction and its BlockAnchored event.
-		var c *rules.Credential
+		var c *format.Credential
 		var recorded bool
 		if c, recorded, err = o.ledger.Anchor(ctx, submission(run[0])); err == nil {
-			results = []rules.Anchored{{Credential: c, Recorded: recorded}}
+			results = []format.Anchored{{Credential: c, Recorded: recorded}}
 		}
 	} else {
-		subs := make([]rules.Submission, len(run))
+		subs := make([]format.Submission, len(run))
 		for i, rec := range run {
 			subs[i] = submission(rec)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/objstore"
 	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/protocols"
 )
@@ -63,7 +64,7 @@ type recordingLedger struct {
 	log   *[]string
 }
 
-func (l *recordingLedger) Anchor(ctx context.Context, sub rules.Submission) (*rules.Credential, bool, error) {
+func (l *recordingLedger) Anchor(ctx context.Context, sub format.Submission) (*format.Credential, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fails > 0 {
@@ -264,7 +265,7 @@ func TestAnchorAlreadyOnLedger(t *testing.T) {
 	step(t, o)
 	rec, _ := f.st.Block(0)
 	// Crash after the ledger recorded the credential but before UpdateBlock.
-	if _, recorded, err := f.led.Anchor(context.Background(), rules.Submission{
+	if _, recorded, err := f.led.Anchor(context.Background(), format.Submission{
 		Header: rec.Header, HeaderSig: rec.HeaderSig, ObjectHash: rec.ObjectHash, Location: rec.Location,
 	}); err != nil || !recorded {
 		t.Fatalf("direct Anchor: recorded=%v err=%v", recorded, err)

@@ -4,6 +4,8 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 // PollRecord is the signed statement "these readings came from this device in
@@ -36,7 +38,7 @@ func (p *PollRecord) PollMessage(leafHashes [][]byte) ([]byte, error) {
 	if p.LastSeq < p.FirstSeq || uint64(len(leafHashes)) != p.LastSeq-p.FirstSeq+1 {
 		return nil, fmt.Errorf("poll %d..%d of device %q: %d hashes for the range", p.FirstSeq, p.LastSeq, p.DeviceID, len(leafHashes))
 	}
-	return Marshal(pollStatement{
+	return format.Marshal(pollStatement{
 		Domain: pollDomain, ApplianceID: p.ApplianceID, DeviceID: p.DeviceID,
 		FirstSeq: p.FirstSeq, LastSeq: p.LastSeq, LeafHashes: leafHashes,
 	})
@@ -58,11 +60,11 @@ func (p *PollRecord) Verify(pub ed25519.PublicKey, leafHashes [][]byte) error {
 }
 
 // EncodePoll and DecodePoll are the storage form of a PollRecord.
-func EncodePoll(p *PollRecord) ([]byte, error) { return Marshal(p) }
+func EncodePoll(p *PollRecord) ([]byte, error) { return format.Marshal(p) }
 
 func DecodePoll(data []byte) (*PollRecord, error) {
 	var p PollRecord
-	if err := Unmarshal(data, &p); err != nil {
+	if err := format.Unmarshal(data, &p); err != nil {
 		return nil, fmt.Errorf("decode poll record: %w", err)
 	}
 	if p.LastSeq < p.FirstSeq {

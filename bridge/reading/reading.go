@@ -11,8 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/fxamacker/cbor/v2"
-
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -79,33 +78,6 @@ func (r *Reading) SetValue(v any) error {
 // Time returns the appliance time as a time.Time.
 func (r *Reading) Time() time.Time { return time.Unix(0, r.ApplianceTime).UTC() }
 
-var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
-)
-
-func init() {
-	var err error
-	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
-		panic(err) // static options; cannot fail at run time
-	}
-	if decMode, err = (cbor.DecOptions{
-		DupMapKey:       cbor.DupMapKeyEnforcedAPF,
-		IndefLength:     cbor.IndefLengthForbidden,
-		TagsMd:          cbor.TagsForbidden,
-		MaxNestedLevels: 16,
-	}).DecMode(); err != nil {
-		panic(err)
-	}
-}
-
-// Marshal encodes v with CBOR core deterministic encoding. Every signed or
-// hashed structure of the project goes through it.
-func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
-
-// Unmarshal decodes data strictly (no duplicate keys, no indefinite lengths, no tags).
-func Unmarshal(data []byte, v any) error { return decMode.Unmarshal(data, v) }
-
 // Encode returns the reading's canonical bytes.
 func (r *Reading) Encode() ([]byte, error) {
 	if n := r.valueCount(); n > 1 {
@@ -122,7 +94,7 @@ func (r *Reading) Encode() ([]byte, error) {
 			return nil, fmt.Errorf("reading %d: %s %q is not valid UTF-8", r.Seq, f.name, *f.s)
 		}
 	}
-	return encMode.Marshal(r)
+	return format.Marshal(r)
 }
 
 func (r *Reading) valueCount() int {
@@ -140,7 +112,7 @@ func (r *Reading) valueCount() int {
 // same reading.
 func Decode(data []byte) (*Reading, error) {
 	var r Reading
-	if err := decMode.Unmarshal(data, &r); err != nil {
+	if err := format.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("decode reading: %w", err)
 	}
 	again, err := r.Encode()

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -70,7 +71,7 @@ func TestDecodeReencodeIdentical(t *testing.T) {
 func TestMapKeyOrderIndependence(t *testing.T) {
 	golden, _ := hex.DecodeString(goldenHex)
 	var generic map[uint64]any
-	if err := Unmarshal(golden, &generic); err != nil {
+	if err := format.Unmarshal(golden, &generic); err != nil {
 		t.Fatal(err)
 	}
 	keys := []uint64{13, 1, 12, 3, 11, 2, 9, 8, 4}
@@ -81,7 +82,7 @@ func TestMapKeyOrderIndependence(t *testing.T) {
 			k := keys[(i+round)%len(keys)]
 			m[k] = generic[k]
 		}
-		b, err := Marshal(m)
+		b, err := format.Marshal(m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -341,7 +342,7 @@ func TestPollSignatureIsDomainSeparated(t *testing.T) {
 	if !bytes.Contains(msg, []byte(pollDomain)) {
 		t.Fatalf("poll message %x does not carry the domain %q", msg, pollDomain)
 	}
-	noDomain, _ := Marshal(pollStatement{ApplianceID: p.ApplianceID, DeviceID: p.DeviceID, FirstSeq: 10, LastSeq: 10, LeafHashes: hashes})
+	noDomain, _ := format.Marshal(pollStatement{ApplianceID: p.ApplianceID, DeviceID: p.DeviceID, FirstSeq: 10, LastSeq: 10, LeafHashes: hashes})
 	p.Signature = ed25519.Sign(priv, noDomain)
 	if err := p.Verify(pub, hashes); err == nil {
 		t.Fatal("signature over a statement without the poll domain verified")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 // Policy says what to keep. Zero values disable a limit.
@@ -119,7 +120,7 @@ func lastTime(b *store.BlockRecord) int64 {
 	var h struct {
 		LastTime int64 `cbor:"8,keyasint"`
 	}
-	if reading.Unmarshal(b.Header, &h) != nil {
+	if format.Unmarshal(b.Header, &h) != nil {
 		return b.SealedAt
 	}
 	return h.LastTime

@@ -21,6 +21,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/envelope"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 // Sealer seals blocks of at most MaxReadings readings (a single poll larger
@@ -136,8 +137,8 @@ func (s *Sealer) sealOne(height uint64, prev []byte, polls []pollRange) (*store.
 	for _, p := range polls {
 		body.Polls = append(body.Polls, p.record)
 	}
-	h := &block.Header{
-		Version: block.Version, ApplianceID: s.applianceID, Height: height, PrevHash: prev,
+	h := &format.Header{
+		Version: format.HeaderVersion, ApplianceID: s.applianceID, Height: height, PrevHash: prev,
 		FirstSeq: first, LastSeq: last, Count: last - first + 1, SealedAt: s.now().UnixNano(),
 	}
 	sum, err := summarise(raw, first)
@@ -152,7 +153,7 @@ func (s *Sealer) sealOne(height uint64, prev []byte, polls []pollRange) (*store.
 	if err != nil {
 		return nil, err
 	}
-	sig := block.SignHeader(s.key, hb)
+	sig := format.SignHeader(s.key, hb)
 	bb, err := body.Encode()
 	if err != nil {
 		return nil, err
@@ -162,7 +163,7 @@ func (s *Sealer) sealOne(height uint64, prev []byte, polls []pollRange) (*store.
 		return nil, fmt.Errorf("seal block %d: %w", height, err)
 	}
 	rec := &store.BlockRecord{
-		Height: height, BlockID: block.ID(hb), Header: hb, HeaderSig: sig,
+		Height: height, BlockID: format.BlockID(hb), Header: hb, HeaderSig: sig,
 		FirstSeq: first, LastSeq: last, ObjectHash: envelope.Hash(obj), State: store.Sealed, SealedAt: h.SealedAt,
 	}
 	if err := s.st.CommitBlock(rec, obj); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 const appID = pipelinetest.ApplianceID
@@ -74,14 +75,14 @@ func (e *env) checkBlock(t *testing.T, rec *store.BlockRecord) *block.Opened {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := block.ParseHeader(rec.Header)
+	h, err := format.ParseHeader(rec.Header)
 	if err != nil {
 		t.Fatalf("block %d: header: %v", rec.Height, err)
 	}
-	if err := block.VerifyHeaderSig(e.Public, rec.Header, rec.HeaderSig); err != nil {
+	if err := format.VerifyHeaderSig(e.Public, rec.Header, rec.HeaderSig); err != nil {
 		t.Fatalf("block %d: %v", rec.Height, err)
 	}
-	if block.ID(rec.Header) != rec.BlockID || h.Height != rec.Height || h.FirstSeq != rec.FirstSeq || h.LastSeq != rec.LastSeq {
+	if format.BlockID(rec.Header) != rec.BlockID || h.Height != rec.Height || h.FirstSeq != rec.FirstSeq || h.LastSeq != rec.LastSeq {
 		t.Fatalf("block %d: record %+v disagrees with header %+v", rec.Height, rec, h)
 	}
 	opened, err := block.Open(h, body, e.Public)
@@ -114,7 +115,7 @@ func (e *env) checkChain(t *testing.T, max int) []*store.BlockRecord {
 		if rec.State != store.Sealed {
 			t.Fatalf("new block %d is %s", i, rec.State)
 		}
-		h, err := block.ParseHeader(rec.Header)
+		h, err := format.ParseHeader(rec.Header)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,7 +235,7 @@ func TestSealedHeaderSummarisesReadings(t *testing.T) {
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("Seal: %v, %v", ranges(recs), err)
 	}
-	h, _ := block.ParseHeader(recs[0].Header)
+	h, _ := format.ParseHeader(recs[0].Header)
 	if fmt.Sprint(h.Devices) != "[dev-0 dev-1]" || h.Count != 5 || h.ApplianceID != appID || h.Height != 0 || len(h.PrevHash) != 0 {
 		t.Fatalf("header %+v", h)
 	}

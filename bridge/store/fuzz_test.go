@@ -7,15 +7,14 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/linxGnu/grocksdb"
-
-	"github.com/wotchain/wotchain/bridge/block"
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 // sealedRecord is a block record as the sealer commits it, over a real
 // canonical header.
 func sealedRecord(height uint64) *BlockRecord {
 	first, last := 1+height*10, 10+height*10
-	h := &block.Header{Version: block.Version, ApplianceID: "a-1", Height: height, FirstSeq: first, LastSeq: last,
+	h := &format.Header{Version: format.HeaderVersion, ApplianceID: "a-1", Height: height, FirstSeq: first, LastSeq: last,
 		FirstTime: 1, LastTime: 2, Devices: []string{"press-1"}, Count: 10, MerkleRoot: bytes.Repeat([]byte{1}, 32), SealedAt: 3}
 	if height > 0 {
 		h.PrevHash = bytes.Repeat([]byte{2}, 32)
@@ -24,7 +23,7 @@ func sealedRecord(height uint64) *BlockRecord {
 	if err != nil {
 		panic(err)
 	}
-	return &BlockRecord{Height: height, BlockID: block.ID(hb), Header: hb, HeaderSig: bytes.Repeat([]byte{3}, 64),
+	return &BlockRecord{Height: height, BlockID: format.BlockID(hb), Header: hb, HeaderSig: bytes.Repeat([]byte{3}, 64),
 		FirstSeq: first, LastSeq: last, ObjectHash: fmt.Sprintf("%064x", height), Location: "fs:x", State: Uploaded, SealedAt: 3}
 }
 
@@ -67,8 +66,8 @@ func FuzzBlockRecord(f *testing.F) {
 			if rec.Height != 3 {
 				t.Fatalf("%s: the record stored for block 3 says height %d", how, rec.Height)
 			}
-			if rec.BlockID != block.ID(rec.Header) {
-				t.Fatalf("%s: block 3's record names block %q but carries the header of %s", how, rec.BlockID, block.ID(rec.Header))
+			if rec.BlockID != format.BlockID(rec.Header) {
+				t.Fatalf("%s: block 3's record names block %q but carries the header of %s", how, rec.BlockID, format.BlockID(rec.Header))
 			}
 		}
 		if rec, err := s.Block(3); err == nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/merkle"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 // ProofBundle is everything needed to check one reading offline against the
@@ -65,7 +66,7 @@ func proofErr(check, format string, args ...any) error {
 // header's signature. It returns the verified reading, decoded from its
 // canonical bytes. A failure is a *ProofError naming the broken link.
 func VerifyProof(b *ProofBundle, pub ed25519.PublicKey) (*reading.Reading, error) {
-	h, err := block.ParseHeader(b.Header)
+	h, err := format.ParseHeader(b.Header)
 	if err != nil {
 		return nil, &ProofError{Check: "header signature", Err: err}
 	}
@@ -120,10 +121,10 @@ func VerifyProof(b *ProofBundle, pub ed25519.PublicKey) (*reading.Reading, error
 		return nil, &ProofError{Check: "merkle proof", Err: err}
 	}
 
-	if err := block.VerifyHeaderSig(pub, b.Header, b.HeaderSignature); err != nil {
+	if err := format.VerifyHeaderSig(pub, b.Header, b.HeaderSignature); err != nil {
 		return nil, &ProofError{Check: "header signature", Err: err}
 	}
-	if id := block.ID(b.Header); id != b.BlockID || h.Height != b.Height || h.ApplianceID != b.ApplianceID {
+	if id := format.BlockID(b.Header); id != b.BlockID || h.Height != b.Height || h.ApplianceID != b.ApplianceID {
 		return nil, proofErr("header signature", "the header is block %d (%s) of %q, the bundle claims block %d (%s) of %q",
 			h.Height, id, h.ApplianceID, b.Height, b.BlockID, b.ApplianceID)
 	}
@@ -134,7 +135,7 @@ func VerifyProof(b *ProofBundle, pub ed25519.PublicKey) (*reading.Reading, error
 // block's Merkle tree, so proving many readings of a block costs one
 // decryption and one tree.
 type Prover struct {
-	header *block.Header
+	header *format.Header
 	body   *block.Body
 	leaves [][]byte
 	polls  []*reading.PollRecord
@@ -146,7 +147,7 @@ type Prover struct {
 // proofs need of it. Signatures are not checked: a bundle is checked by its
 // receiver.
 func NewProver(rec *store.BlockRecord, plain []byte) (*Prover, error) {
-	h, err := block.ParseHeader(rec.Header)
+	h, err := format.ParseHeader(rec.Header)
 	if err != nil {
 		return nil, fmt.Errorf("block %d: %w", rec.Height, err)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wotchain/wotchain/bridge/block"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -88,7 +88,7 @@ func genuineProofs(tb testing.TB) *proofSet {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		h, err := block.ParseHeader(rec.Header)
+		h, err := format.ParseHeader(rec.Header)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -100,7 +100,7 @@ func genuineProofs(tb testing.TB) *proofSet {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		sig, id := block.SignHeader(fuzzKey, hb), block.ID(hb)
+		sig, id := format.SignHeader(fuzzKey, hb), format.BlockID(hb)
 		if prev, err = hex.DecodeString(id); err != nil {
 			tb.Fatal(err)
 		}

@@ -11,13 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/bridge/envelope"
 	"github.com/wotchain/wotchain/bridge/ingest"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -195,16 +195,16 @@ func TestVerifyProofCatchesTampering(t *testing.T) {
 		{"tree size changed", func(b *ProofBundle) { b.TreeSize++ }, nil, "merkle proof"},
 		{"header byte flipped", func(b *ProofBundle) { b.Header = flip(b.Header, len(b.Header)/2) }, nil, ""},
 		{"header sealing time changed and re-encoded", func(b *ProofBundle) {
-			h, _ := block.ParseHeader(b.Header)
+			h, _ := format.ParseHeader(b.Header)
 			h.SealedAt++
 			b.Header, _ = h.Encode()
 		}, nil, "header signature"},
 		{"header and root of a forged tree", func(b *ProofBundle) {
-			h, _ := block.ParseHeader(b.Header)
+			h, _ := format.ParseHeader(b.Header)
 			h.MerkleRoot = flip(h.MerkleRoot, 0)
 			b.Header, _ = h.Encode()
 		}, nil, "merkle proof"},
-		{"header re-signed by another key", func(b *ProofBundle) { b.HeaderSignature = block.SignHeader(otherPriv, b.Header) }, nil, "header signature"},
+		{"header re-signed by another key", func(b *ProofBundle) { b.HeaderSignature = format.SignHeader(otherPriv, b.Header) }, nil, "header signature"},
 		{"header signature flipped", func(b *ProofBundle) { b.HeaderSignature = flip(b.HeaderSignature, 3) }, nil, "header signature"},
 		{"block id of another block", func(b *ProofBundle) { b.BlockID = block2.BlockID }, nil, "header signature"},
 		{"height claimed differently", func(b *ProofBundle) { b.Height = 7 }, nil, "header signature"},

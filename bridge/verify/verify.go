@@ -16,12 +16,13 @@ import (
 	"github.com/wotchain/wotchain/bridge/merkle"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 )
 
 // Ledger is where credentials and appliance keys are read from.
 type Ledger interface {
-	Credential(ctx context.Context, blockID string) (*rules.Credential, error)
+	Credential(ctx context.Context, blockID string) (*format.Credential, error)
 	Appliance(ctx context.Context, id string) (*rules.Appliance, error)
 }
 
@@ -97,7 +98,7 @@ func (v *Verifier) Reading(ctx context.Context, seq uint64) *Report {
 	if err != nil {
 		return rep.fail("credential", "block %s on the ledger: %v", rec.BlockID, err)
 	}
-	if block.ID(cred.Header) != rec.BlockID || seq < cred.FirstSeq || seq > cred.LastSeq {
+	if format.BlockID(cred.Header) != rec.BlockID || seq < cred.FirstSeq || seq > cred.LastSeq {
 		return rep.fail("credential", "credential for %s does not cover reading %d with that header", rec.BlockID, seq)
 	}
 	rep.pass("credential", "anchored by %s/%s: object %s at %s", cred.SignerMSP, cred.SignerID, cred.ObjectHash, cred.Location)
@@ -118,7 +119,7 @@ func (v *Verifier) Fetched(ctx context.Context, blockID string, obj []byte, d *e
 	if err != nil {
 		return rep.fail("credential", "block %s on the ledger: %v", blockID, err)
 	}
-	if block.ID(cred.Header) != blockID || seq < cred.FirstSeq || seq > cred.LastSeq {
+	if format.BlockID(cred.Header) != blockID || seq < cred.FirstSeq || seq > cred.LastSeq {
 		return rep.fail("credential", "credential for %s does not cover reading %d with that header", blockID, seq)
 	}
 	rep.pass("credential", "block %d of %s anchored by %s/%s: object %s", cred.Height, cred.ApplianceID, cred.SignerMSP, cred.SignerID, cred.ObjectHash)
@@ -131,15 +132,15 @@ func (v *Verifier) Fetched(ctx context.Context, blockID string, obj []byte, d *e
 // prove checks the links from the credential down to reading rep.Seq. raw,
 // when not nil, is the appliance's own copy of the reading, which must be
 // the one in the block.
-func (v *Verifier) prove(ctx context.Context, rep *Report, cred *rules.Credential, obj []byte, d *envelope.Delivery, raw []byte) *Report {
+func (v *Verifier) prove(ctx context.Context, rep *Report, cred *format.Credential, obj []byte, d *envelope.Delivery, raw []byte) *Report {
 	app, err := v.Ledger.Appliance(ctx, cred.ApplianceID)
 	if err != nil {
 		return rep.fail("header signature", "appliance %s: %v", cred.ApplianceID, err)
 	}
-	if err := block.VerifyHeaderSig(ed25519.PublicKey(app.PublicKey), cred.Header, cred.HeaderSig); err != nil {
+	if err := format.VerifyHeaderSig(ed25519.PublicKey(app.PublicKey), cred.Header, cred.HeaderSig); err != nil {
 		return rep.fail("header signature", "%v", err)
 	}
-	h, err := block.ParseHeader(cred.Header)
+	h, err := format.ParseHeader(cred.Header)
 	if err != nil {
 		return rep.fail("header signature", "%v", err)
 	}

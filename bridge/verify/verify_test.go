@@ -7,11 +7,11 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/bridge/envelope"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/seal"
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 const appID = pipelinetest.ApplianceID
@@ -124,7 +124,7 @@ func TestTamperingCaught(t *testing.T) {
 	t.Run("object replaced by another valid object", func(t *testing.T) {
 		defer restore()
 		// A well-formed object for the same recipients with another header.
-		h, _ := block.ParseHeader(rec.Header)
+		h, _ := format.ParseHeader(rec.Header)
 		h.SealedAt++
 		hb, _ := h.Encode()
 		o, _ := envelope.Parse(orig)
@@ -132,7 +132,7 @@ func TestTamperingCaught(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		forged, err := envelope.Seal(hb, block.SignHeader(c.Key, hb), body, []hpke.PublicKey{c.Owner.PublicKey()})
+		forged, err := envelope.Seal(hb, format.SignHeader(c.Key, hb), body, []hpke.PublicKey{c.Owner.PublicKey()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,12 +10,12 @@ import (
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 
-	"github.com/wotchain/wotchain/bridge/block"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/chaincode/wire"
 )
 
-func (f *fixture) anchorBatch(who identity, subs []rules.Submission) ([]wire.Anchored, error) {
+func (f *fixture) anchorBatch(who identity, subs []format.Submission) ([]wire.Anchored, error) {
 	f.t.Helper()
 	b, _ := json.Marshal(subs)
 	var out []wire.Anchored
@@ -24,12 +24,12 @@ func (f *fixture) anchorBatch(who identity, subs []rules.Submission) ([]wire.Anc
 }
 
 // chainFrom builds n linked submissions from height, after the block prev.
-func (f *fixture) chainFrom(height uint64, prev []byte, n int) []rules.Submission {
-	var out []rules.Submission
+func (f *fixture) chainFrom(height uint64, prev []byte, n int) []format.Submission {
+	var out []format.Submission
 	for i := range n {
 		s := f.submission(height+uint64(i), prev, "dev-a")
 		out = append(out, s)
-		prev = mustHex(f.t, block.ID(s.Header))
+		prev = mustHex(f.t, format.BlockID(s.Header))
 	}
 	return out
 }
@@ -54,7 +54,7 @@ func TestRecordCredentialsBatch(t *testing.T) {
 	var recorded []bool
 	for i, a := range out {
 		recorded = append(recorded, a.Recorded)
-		if a.Credential == nil || a.Credential.BlockID != block.ID(subs[i].Header) || a.Credential.SignerID != idOf(t, f.anchor) {
+		if a.Credential == nil || a.Credential.BlockID != format.BlockID(subs[i].Header) || a.Credential.SignerID != idOf(t, f.anchor) {
 			t.Fatalf("result %d: %+v", i, a.Credential)
 		}
 	}
@@ -65,15 +65,15 @@ func TestRecordCredentialsBatch(t *testing.T) {
 	if !slices.Equal(stub.events, []string{rules.EventBlocksAnchored}) {
 		t.Fatalf("events %v, want one %s", stub.events, rules.EventBlocksAnchored)
 	}
-	var creds []rules.Credential
+	var creds []format.Credential
 	if err := json.Unmarshal(stub.payloads[0], &creds); err != nil {
 		t.Fatalf("event payload: %v", err)
 	}
 	if len(creds) != 3 || creds[0].Height != 1 || creds[2].Height != 3 {
 		t.Fatalf("event announces %+v, want blocks 1..3", creds)
 	}
-	var at rules.Credential
-	if err := f.result(f.w.invoke(f.cc, f.anchor, wire.TxCredentialAt, "app-1", "3"), &at); err != nil || at.BlockID != block.ID(subs[3].Header) {
+	var at format.Credential
+	if err := f.result(f.w.invoke(f.cc, f.anchor, wire.TxCredentialAt, "app-1", "3"), &at); err != nil || at.BlockID != format.BlockID(subs[3].Header) {
 		t.Fatalf("CredentialAt 3: %+v %v", at, err)
 	}
 
@@ -108,12 +108,12 @@ func TestRecordCredentialsBatchRefused(t *testing.T) {
 	}{
 		{"other identity", newIdentity(t, manufacturer, "User2@manufacturer", "client"), jsonOf(subs[1:]), rules.ErrForbidden, "block 1"},
 		{"bad signature first of two", f.anchor, jsonOf(badSig), rules.ErrBadSignature, "block 1"},
-		{"gap", f.anchor, jsonOf([]rules.Submission{subs[0], subs[2]}), rules.ErrInvalid, "batch entry 1 is block 2"},
+		{"gap", f.anchor, jsonOf([]format.Submission{subs[0], subs[2]}), rules.ErrInvalid, "batch entry 1 is block 2"},
 		{"not linked to the ledger", f.anchor, jsonOf(subs[2:]), rules.ErrBrokenChain, "block 2"},
 		{"empty", f.anchor, "[]", rules.ErrInvalid, "empty batch"},
 		{"not JSON", f.anchor, "{not json", rules.ErrInvalid, "argument"},
 		{"a single submission, not an array", f.anchor, jsonOf(subs[1]), rules.ErrInvalid, "argument"},
-		{"too many", f.anchor, jsonOf(slices.Repeat(subs[1:2], rules.MaxBatchCount+1)), rules.ErrInvalid, "limit"},
+		{"too many", f.anchor, jsonOf(slices.Repeat(subs[1:2], format.MaxBatchCount+1)), rules.ErrInvalid, "limit"},
 		{"argument too long", f.anchor, `[` + strings.Repeat(" ", maxBatchArg) + `]`, rules.ErrInvalid, "limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

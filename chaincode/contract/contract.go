@@ -17,6 +17,7 @@ import (
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/chaincode/wire"
 )
@@ -84,7 +85,7 @@ func (c *Contract) RecordCredential(ctx contractapi.TransactionContextInterface,
 	if err != nil {
 		return "", tagged(err)
 	}
-	var sub rules.Submission
+	var sub format.Submission
 	if err := decodeArg(submissionJSON, &sub); err != nil {
 		return "", tagged(err)
 	}
@@ -98,7 +99,7 @@ func (c *Contract) RecordCredential(ctx contractapi.TransactionContextInterface,
 // maxBatchArg bounds the JSON argument of RecordCredentials before it is
 // decoded: JSON carries header and signature in base64 (4/3) plus field
 // names, so twice the rules' byte limit is ample for any batch they accept.
-const maxBatchArg = 2*rules.MaxBatchBytes + rules.MaxBatchCount*256
+const maxBatchArg = 2*format.MaxBatchBytes + format.MaxBatchCount*256
 
 // RecordCredentials anchors consecutive blocks of one appliance in one
 // transaction and returns []wire.Anchored in submission order. It emits one
@@ -111,7 +112,7 @@ func (c *Contract) RecordCredentials(ctx contractapi.TransactionContextInterface
 	if len(submissionsJSON) > maxBatchArg {
 		return "", tagged(fmt.Errorf("%w: batch argument of %d bytes exceeds the limit of %d", rules.ErrInvalid, len(submissionsJSON), maxBatchArg))
 	}
-	var subs []rules.Submission
+	var subs []format.Submission
 	if err := decodeArg(submissionsJSON, &subs); err != nil {
 		return "", tagged(err)
 	}

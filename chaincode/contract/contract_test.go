@@ -13,7 +13,7 @@ import (
 	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/cid"
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 
-	"github.com/wotchain/wotchain/bridge/block"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/chaincode/wire"
 )
@@ -89,7 +89,7 @@ func (f *fixture) result(resp interface {
 	return nil
 }
 
-func (f *fixture) anchorBlock(who identity, sub rules.Submission) (*wire.Anchored, error) {
+func (f *fixture) anchorBlock(who identity, sub format.Submission) (*wire.Anchored, error) {
 	b, _ := json.Marshal(sub)
 	var out wire.Anchored
 	err := f.result(f.w.invoke(f.cc, who, wire.TxRecordCredential, string(b)), &out)
@@ -97,11 +97,11 @@ func (f *fixture) anchorBlock(who identity, sub rules.Submission) (*wire.Anchore
 }
 
 // submission builds a signed block header of the fixture's appliance.
-func (f *fixture) submission(height uint64, prev []byte, devices ...string) rules.Submission {
+func (f *fixture) submission(height uint64, prev []byte, devices ...string) format.Submission {
 	f.t.Helper()
 	root := sha256.Sum256([]byte("readings " + strconv.FormatUint(height, 10)))
-	h := &block.Header{
-		Version: block.Version, ApplianceID: "app-1", Height: height, PrevHash: prev,
+	h := &format.Header{
+		Version: format.HeaderVersion, ApplianceID: "app-1", Height: height, PrevHash: prev,
 		FirstSeq: height*10 + 1, LastSeq: height*10 + 10, Count: 10,
 		FirstTime: int64(height) * 1000, LastTime: int64(height)*1000 + 999,
 		Devices: devices, MerkleRoot: root[:], SealedAt: int64(height)*1000 + 1000,
@@ -111,7 +111,7 @@ func (f *fixture) submission(height uint64, prev []byte, devices ...string) rule
 		f.t.Fatal(err)
 	}
 	obj := sha256.Sum256(hb)
-	return rules.Submission{Header: hb, HeaderSig: block.SignHeader(f.priv, hb), ObjectHash: hex.EncodeToString(obj[:]), Location: "s3://blocks/" + block.ID(hb)}
+	return format.Submission{Header: hb, HeaderSig: format.SignHeader(f.priv, hb), ObjectHash: hex.EncodeToString(obj[:]), Location: "s3://blocks/" + format.BlockID(hb)}
 }
 
 func TestRegisterApplianceNeedsManufacturerAdmin(t *testing.T) {
@@ -152,7 +152,7 @@ func TestRecordCredential(t *testing.T) {
 	sub0 := f.submission(0, nil, "dev-a", "dev-b")
 
 	got, err := f.anchorBlock(f.anchor, sub0)
-	if err != nil || !got.Recorded || got.Credential.BlockID != block.ID(sub0.Header) {
+	if err != nil || !got.Recorded || got.Credential.BlockID != format.BlockID(sub0.Header) {
 		t.Fatalf("first anchor: %+v, %v", got, err)
 	}
 	if got.Credential.SignerID != idOf(t, f.anchor) || got.Credential.SignerMSP != manufacturer {
@@ -173,7 +173,7 @@ func TestRecordCredential(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		who  identity
-		sub  rules.Submission
+		sub  format.Submission
 		want error
 	}{
 		{"other identity", newIdentity(t, manufacturer, "User2@manufacturer", "client"), sub0, rules.ErrForbidden},
@@ -181,7 +181,7 @@ func TestRecordCredential(t *testing.T) {
 		{"conflict", f.anchor, conflicting, rules.ErrConflict},
 		{"bad signature", f.anchor, badSig, rules.ErrBadSignature},
 		{"gap in chain", f.anchor, orphan, rules.ErrBrokenChain},
-		{"garbage header", f.anchor, rules.Submission{Header: []byte("x"), ObjectHash: sub0.ObjectHash, Location: "l"}, rules.ErrInvalid},
+		{"garbage header", f.anchor, format.Submission{Header: []byte("x"), ObjectHash: sub0.ObjectHash, Location: "l"}, rules.ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := f.anchorBlock(tc.who, tc.sub); !errors.Is(err, tc.want) {
@@ -198,11 +198,11 @@ func TestRecordCredential(t *testing.T) {
 		t.Fatalf("block 1: %+v %v", a, err)
 	}
 
-	var at rules.Credential
-	if err := f.result(f.w.invoke(f.cc, f.anchor, wire.TxCredentialAt, "app-1", "1"), &at); err != nil || at.BlockID != block.ID(sub1.Header) {
+	var at format.Credential
+	if err := f.result(f.w.invoke(f.cc, f.anchor, wire.TxCredentialAt, "app-1", "1"), &at); err != nil || at.BlockID != format.BlockID(sub1.Header) {
 		t.Fatalf("CredentialAt 1: %+v %v", at, err)
 	}
-	var byID rules.Credential
+	var byID format.Credential
 	if err := f.result(f.w.invoke(f.cc, f.anchor, wire.TxGetCredential, at.BlockID), &byID); err != nil || byID.Height != 1 {
 		t.Fatalf("GetCredential: %+v %v", byID, err)
 	}
@@ -223,14 +223,14 @@ func TestListingsPageWithBookmarks(t *testing.T) {
 		if _, err := f.anchorBlock(f.anchor, sub); err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, block.ID(sub.Header))
+		ids = append(ids, format.BlockID(sub.Header))
 		prev = mustHex(t, ids[h])
 	}
 
 	var seen []string
 	bookmark := ""
 	for page := 0; ; page++ {
-		var p rules.Page
+		var p format.Page
 		if err := f.result(f.w.invoke(f.cc, f.anchor, wire.TxListByAppliance, "app-1", "2", bookmark), &p); err != nil {
 			t.Fatal(err)
 		}
@@ -248,7 +248,7 @@ func TestListingsPageWithBookmarks(t *testing.T) {
 		t.Fatalf("listed %v, want %v", seen, ids)
 	}
 
-	var p rules.Page
+	var p format.Page
 	// Block h covers appliance times [h*1000, h*1000+999].
 	if err := f.result(f.w.invoke(f.cc, f.anchor, wire.TxListByDevice, "dev-a", "1500", "2100", "10", ""), &p); err != nil {
 		t.Fatal(err)

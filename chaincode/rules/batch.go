@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/wotchain/wotchain/bridge/block"
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 const (
@@ -15,28 +15,7 @@ const (
 	// the batch that were already on the ledger are not in it: their own
 	// transaction announced them. A batch that recorded nothing emits no event.
 	EventBlocksAnchored = "BlocksAnchored"
-
-	// MaxBatchCount and MaxBatchBytes bound a batch. A Fabric transaction
-	// carries the submissions (arguments), the credentials (write set,
-	// result and event) and the device index, about eight to eleven times
-	// SubmissionSize in all: 512 KiB keeps the worst case near 6 MiB, under
-	// the orderer's 10 MB AbsoluteMaxBytes of our network and Fabric's
-	// 100 MB message limits.
-	MaxBatchCount = 256
-	MaxBatchBytes = 512 << 10
 )
-
-// Anchored is a credential on the ledger and whether this transaction
-// recorded it (false: the identical credential was already there).
-type Anchored struct {
-	Credential *Credential `json:"credential"`
-	Recorded   bool        `json:"recorded"`
-}
-
-// SubmissionSize is what a submission counts against MaxBatchBytes.
-func SubmissionSize(sub Submission) int {
-	return len(sub.Header) + len(sub.HeaderSig) + len(sub.ObjectHash) + len(sub.Location)
-}
 
 // RecordCredentials records consecutive blocks of one appliance in one
 // transaction, applying RecordCredential's rules to each in order: block
@@ -44,20 +23,20 @@ func SubmissionSize(sub Submission) int {
 // identically comes back with Recorded=false. The batch is atomic: if any
 // block is refused, the error names its height, keeps the rule's error kind
 // (ErrForbidden, ErrConflict, ErrBrokenChain, ...), and nothing is written.
-func RecordCredentials(st State, caller Caller, subs []Submission) ([]Anchored, error) {
+func RecordCredentials(st State, caller Caller, subs []format.Submission) ([]format.Anchored, error) {
 	if err := checkBatch(subs); err != nil {
 		return nil, err
 	}
 	ov := newOverlay(st)
-	out := make([]Anchored, 0, len(subs))
+	out := make([]format.Anchored, 0, len(subs))
 	var events []json.RawMessage
 	for _, sub := range subs {
 		c, v, recorded, err := recordCredential(ov, caller, sub)
 		if err != nil {
-			h, _ := block.ParseHeader(sub.Header) // checkBatch parsed it
+			h, _ := format.ParseHeader(sub.Header) // checkBatch parsed it
 			return nil, fmt.Errorf("batch of %d blocks of %s, block %d: %w", len(subs), h.ApplianceID, h.Height, err)
 		}
-		out = append(out, Anchored{Credential: c, Recorded: recorded})
+		out = append(out, format.Anchored{Credential: c, Recorded: recorded})
 		if recorded {
 			events = append(events, v)
 		}
@@ -79,23 +58,23 @@ func RecordCredentials(st State, caller Caller, subs []Submission) ([]Anchored, 
 
 // checkBatch refuses an empty or oversized batch, and one that is not
 // consecutive heights of a single appliance.
-func checkBatch(subs []Submission) error {
+func checkBatch(subs []format.Submission) error {
 	switch {
 	case len(subs) == 0:
 		return fmt.Errorf("%w: empty batch", ErrInvalid)
-	case len(subs) > MaxBatchCount:
-		return fmt.Errorf("%w: batch of %d credentials exceeds the limit of %d", ErrInvalid, len(subs), MaxBatchCount)
+	case len(subs) > format.MaxBatchCount:
+		return fmt.Errorf("%w: batch of %d credentials exceeds the limit of %d", ErrInvalid, len(subs), format.MaxBatchCount)
 	}
 	size := 0
 	for _, s := range subs {
-		size += SubmissionSize(s)
+		size += format.SubmissionSize(s)
 	}
-	if size > MaxBatchBytes {
-		return fmt.Errorf("%w: batch of %d bytes exceeds the limit of %d", ErrInvalid, size, MaxBatchBytes)
+	if size > format.MaxBatchBytes {
+		return fmt.Errorf("%w: batch of %d bytes exceeds the limit of %d", ErrInvalid, size, format.MaxBatchBytes)
 	}
-	var first *block.Header
+	var first *format.Header
 	for i, s := range subs {
-		h, err := block.ParseHeader(s.Header)
+		h, err := format.ParseHeader(s.Header)
 		if err != nil {
 			return fmt.Errorf("%w: batch entry %d: %v", ErrInvalid, i, err)
 		}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wotchain/wotchain/bridge/block"
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 // fabricState behaves like a Fabric transaction over a memState: GetState
@@ -67,8 +67,8 @@ func linked(t *testing.T, from uint64, prev []byte, n int, opts func(height uint
 	return out
 }
 
-func (w *world) subs(hdrs [][]byte, firstObj int) []Submission {
-	var out []Submission
+func (w *world) subs(hdrs [][]byte, firstObj int) []format.Submission {
+	var out []format.Submission
 	for i, hb := range hdrs {
 		out = append(out, w.sub(hb, firstObj+i))
 	}
@@ -76,12 +76,12 @@ func (w *world) subs(hdrs [][]byte, firstObj int) []Submission {
 }
 
 // batchEvent decodes the single BlocksAnchored event st holds to heights.
-func batchEvent(t *testing.T, st *memState) []*Credential {
+func batchEvent(t *testing.T, st *memState) []*format.Credential {
 	t.Helper()
 	if !slices.Equal(st.events, []string{EventBlocksAnchored}) {
 		t.Fatalf("events %v, want one %s", st.events, EventBlocksAnchored)
 	}
-	var creds []*Credential
+	var creds []*format.Credential
 	if err := json.Unmarshal(st.payloads[0], &creds); err != nil {
 		t.Fatalf("event payload: %v", err)
 	}
@@ -102,7 +102,7 @@ func TestRecordCredentialsMatchesSingles(t *testing.T) {
 	hdrs := linked(t, 0, nil, 5, func(h uint64) hdrOpts { return hdrOpts{devices: devs[h]} })
 	subs := batch.subs(hdrs, 0)
 
-	var want []*Credential
+	var want []*format.Credential
 	for _, s := range subs {
 		c, recorded, err := RecordCredential(single.st, anchor, s)
 		if err != nil || !recorded {
@@ -155,9 +155,9 @@ func TestRecordCredentialsIdempotentMix(t *testing.T) {
 	hdrs := w.chain(t, 2, nil) // 0 and 1 recorded one by one
 	w.st.events, w.st.payloads = nil, nil
 	more := linked(t, 2, prevOf(hdrs[1]), 2, nil)
-	subs := append([]Submission{w.sub(hdrs[1], 1)}, w.subs(more, 2)...)
+	subs := append([]format.Submission{w.sub(hdrs[1], 1)}, w.subs(more, 2)...)
 
-	recorded1, _ := GetCredential(w.st, block.ID(hdrs[1]))
+	recorded1, _ := GetCredential(w.st, format.BlockID(hdrs[1]))
 	fst := newFabricState(w.st)
 	out, err := RecordCredentials(fst, anchor, subs)
 	if err != nil {
@@ -208,7 +208,7 @@ func TestRecordCredentialsRefused(t *testing.T) {
 	next := linked(t, 2, prevOf(hdrs[1]), 3, nil)
 	good := w.subs(next, 2) // heights 2, 3, 4
 
-	with := func(i int, edit func(*Submission)) []Submission {
+	with := func(i int, edit func(*format.Submission)) []format.Submission {
 		s := slices.Clone(good)
 		edit(&s[i])
 		return s
@@ -227,30 +227,30 @@ func TestRecordCredentialsRefused(t *testing.T) {
 	cases := []struct {
 		name   string
 		caller Caller
-		subs   []Submission
+		subs   []format.Submission
 		want   error
 		msg    string // the error names the block
 	}{
 		{"other identity", Caller{MSPID: anchor.MSPID, ID: "someone"}, good, ErrForbidden, "block 2"},
 		{"manufacturer admin", admin, good, ErrForbidden, "block 2"},
 		{"unknown appliance", anchor, w.subs(unknown, 0), ErrUnknownAppliance, "block 0"},
-		{"bad signature in the middle", anchor, with(1, func(s *Submission) { s.HeaderSig = block.SignHeader(otherPriv, s.Header) }), ErrBadSignature, "block 3"},
-		{"broken link inside the batch", anchor, []Submission{good[0], w.sub(h3Bad, 3)}, ErrBrokenChain, "block 3"},
+		{"bad signature in the middle", anchor, with(1, func(s *format.Submission) { s.HeaderSig = format.SignHeader(otherPriv, s.Header) }), ErrBadSignature, "block 3"},
+		{"broken link inside the batch", anchor, []format.Submission{good[0], w.sub(h3Bad, 3)}, ErrBrokenChain, "block 3"},
 		{"first block does not link to the ledger", anchor, w.subs(linked(t, 2, prevOf(hdrs[0]), 2, nil), 2), ErrBrokenChain, "block 2"},
 		{"predecessor missing", anchor, good[1:], ErrBrokenChain, "block 3"},
-		{"recorded block with other object", anchor, append([]Submission{w.sub(hdrs[1], 77)}, good...), ErrConflict, "block 1"},
+		{"recorded block with other object", anchor, append([]format.Submission{w.sub(hdrs[1], 77)}, good...), ErrConflict, "block 1"},
 		{"other block at an occupied height", anchor, w.subs(linked(t, 1, prevOf(hdrs[0]), 2, func(uint64) hdrOpts { return hdrOpts{rootByte: 9} }), 1), ErrConflict, "block 1"},
-		{"invalid object hash last", anchor, with(2, func(s *Submission) { s.ObjectHash = strings.ToUpper(objHash(0xabc)) }), ErrInvalid, "block 4"},
-		{"empty location", anchor, with(1, func(s *Submission) { s.Location = "" }), ErrInvalid, "block 3"},
-		{"same block twice", anchor, []Submission{good[0], good[0]}, ErrInvalid, "batch entry 1 is block 2"},
-		{"same height, other block", anchor, []Submission{good[0], w.sub(h2Other, 9)}, ErrInvalid, "batch entry 1 is block 2"},
-		{"gap", anchor, []Submission{good[0], good[2]}, ErrInvalid, "batch entry 1 is block 4"},
-		{"descending", anchor, []Submission{good[1], good[0]}, ErrInvalid, "batch entry 1 is block 2"},
-		{"two appliances", anchor, []Submission{w.sub(hdrs[0], 0), w.sub(unknown[1], 1)}, ErrInvalid, "app-2"},
-		{"garbage header", anchor, with(1, func(s *Submission) { s.Header = []byte("x") }), ErrInvalid, "batch entry 1"},
+		{"invalid object hash last", anchor, with(2, func(s *format.Submission) { s.ObjectHash = strings.ToUpper(objHash(0xabc)) }), ErrInvalid, "block 4"},
+		{"empty location", anchor, with(1, func(s *format.Submission) { s.Location = "" }), ErrInvalid, "block 3"},
+		{"same block twice", anchor, []format.Submission{good[0], good[0]}, ErrInvalid, "batch entry 1 is block 2"},
+		{"same height, other block", anchor, []format.Submission{good[0], w.sub(h2Other, 9)}, ErrInvalid, "batch entry 1 is block 2"},
+		{"gap", anchor, []format.Submission{good[0], good[2]}, ErrInvalid, "batch entry 1 is block 4"},
+		{"descending", anchor, []format.Submission{good[1], good[0]}, ErrInvalid, "batch entry 1 is block 2"},
+		{"two appliances", anchor, []format.Submission{w.sub(hdrs[0], 0), w.sub(unknown[1], 1)}, ErrInvalid, "app-2"},
+		{"garbage header", anchor, with(1, func(s *format.Submission) { s.Header = []byte("x") }), ErrInvalid, "batch entry 1"},
 		{"empty", anchor, nil, ErrInvalid, "empty batch"},
-		{"too many", anchor, slices.Repeat(good[:1], MaxBatchCount+1), ErrInvalid, fmt.Sprintf("limit of %d", MaxBatchCount)},
-		{"too many bytes", anchor, w.subs(tooBig, 2), ErrInvalid, fmt.Sprintf("limit of %d", MaxBatchBytes)},
+		{"too many", anchor, slices.Repeat(good[:1], format.MaxBatchCount+1), ErrInvalid, fmt.Sprintf("limit of %d", format.MaxBatchCount)},
+		{"too many bytes", anchor, w.subs(tooBig, 2), ErrInvalid, fmt.Sprintf("limit of %d", format.MaxBatchBytes)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -277,7 +277,7 @@ func TestRecordCredentialsRefused(t *testing.T) {
 	// Refused batches on a State that applies writes at once (the in-memory
 	// one) leave nothing behind either: the overlay writes only on success.
 	before := w.st.snapshot()
-	if _, err := RecordCredentials(w.st, anchor, with(2, func(s *Submission) { s.HeaderSig = block.SignHeader(otherPriv, s.Header) })); !errors.Is(err, ErrBadSignature) {
+	if _, err := RecordCredentials(w.st, anchor, with(2, func(s *format.Submission) { s.HeaderSig = format.SignHeader(otherPriv, s.Header) })); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("bad last block: %v", err)
 	}
 	if !maps.Equal(before, w.st.snapshot()) {
@@ -292,19 +292,12 @@ func TestRecordCredentialsRefused(t *testing.T) {
 
 func TestRecordCredentialsAtCountLimit(t *testing.T) {
 	w := newWorld(t)
-	hdrs := linked(t, 0, nil, MaxBatchCount, nil)
+	hdrs := linked(t, 0, nil, format.MaxBatchCount, nil)
 	out, err := RecordCredentials(w.st, anchor, w.subs(hdrs, 0))
-	if err != nil || len(out) != MaxBatchCount {
-		t.Fatalf("batch of %d: %d results, %v", MaxBatchCount, len(out), err)
+	if err != nil || len(out) != format.MaxBatchCount {
+		t.Fatalf("batch of %d: %d results, %v", format.MaxBatchCount, len(out), err)
 	}
-	if creds := batchEvent(t, w.st); len(creds) != MaxBatchCount || creds[MaxBatchCount-1].Height != MaxBatchCount-1 {
+	if creds := batchEvent(t, w.st); len(creds) != format.MaxBatchCount || creds[format.MaxBatchCount-1].Height != format.MaxBatchCount-1 {
 		t.Fatalf("event holds %d credentials", len(creds))
-	}
-}
-
-func TestSubmissionSize(t *testing.T) {
-	s := Submission{Header: make([]byte, 100), HeaderSig: make([]byte, 64), ObjectHash: objHash(1), Location: "fs:abc"}
-	if got := SubmissionSize(s); got != 100+64+64+6 {
-		t.Fatalf("SubmissionSize = %d", got)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/wotchain/wotchain/bridge/block"
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 // fuzzWorld is a ledger with one registered appliance and two anchored
@@ -24,19 +24,19 @@ func fuzzWorld() (st *memState, headers [][]byte) {
 	var prev []byte
 	for height := uint64(0); height < 2; height++ {
 		root := bytes.Repeat([]byte{byte(height + 1)}, 32)
-		h := &block.Header{Version: block.Version, ApplianceID: appID, Height: height, PrevHash: prev,
+		h := &format.Header{Version: format.HeaderVersion, ApplianceID: appID, Height: height, PrevHash: prev,
 			FirstSeq: 1 + height*10, LastSeq: 10 + height*10, FirstTime: int64(height) * 1000, LastTime: int64(height)*1000 + 999,
 			Devices: []string{"boiler-1", "press-1"}, Count: 10, MerkleRoot: root, SealedAt: 5}
 		hb, err := h.Encode()
 		if err != nil {
 			panic(err)
 		}
-		sub := Submission{Header: hb, HeaderSig: block.SignHeader(priv, hb), ObjectHash: objHash(int(height)), Location: "fs:" + objHash(int(height))}
+		sub := format.Submission{Header: hb, HeaderSig: format.SignHeader(priv, hb), ObjectHash: objHash(int(height)), Location: "fs:" + objHash(int(height))}
 		if _, _, err := RecordCredential(st, anchor, sub); err != nil {
 			panic(err)
 		}
 		headers = append(headers, hb)
-		prev, _ = hex.DecodeString(block.ID(hb))
+		prev, _ = hex.DecodeString(format.BlockID(hb))
 	}
 	return st, headers
 }
@@ -48,19 +48,19 @@ func fuzzWorld() (st *memState, headers [][]byte) {
 // so a record altered on the ledger side is refused, never trusted.
 func FuzzGetCredential(f *testing.F) {
 	st, headers := fuzzWorld()
-	id := block.ID(headers[1])
+	id := format.BlockID(headers[1])
 	key, _ := CompositeKey(keyCredential, id)
 	orig := st.kv[key]
 	f.Add(orig)
-	other, _ := CompositeKey(keyCredential, block.ID(headers[0]))
+	other, _ := CompositeKey(keyCredential, format.BlockID(headers[0]))
 	f.Add(st.kv[other])
 	f.Add([]byte(`{"blockId":"x","header":"AA=="}`))
 
 	f.Fuzz(func(t *testing.T, v []byte) {
 		st.kv[key] = v
 		defer func() { st.kv[key] = orig }()
-		check := func(how string, c *Credential) {
-			h, err := block.ParseHeader(c.Header)
+		check := func(how string, c *format.Credential) {
+			h, err := format.ParseHeader(c.Header)
 			if err != nil {
 				t.Fatalf("%s returned a credential whose header does not parse: %v", how, err)
 			}
@@ -68,7 +68,7 @@ func FuzzGetCredential(f *testing.F) {
 			if len(h.PrevHash) > 0 {
 				prev = hex.EncodeToString(h.PrevHash)
 			}
-			if c.BlockID != block.ID(c.Header) || c.ApplianceID != h.ApplianceID || c.Height != h.Height ||
+			if c.BlockID != format.BlockID(c.Header) || c.ApplianceID != h.ApplianceID || c.Height != h.Height ||
 				c.PrevBlockID != prev || c.FirstSeq != h.FirstSeq || c.LastSeq != h.LastSeq ||
 				c.FirstTime != h.FirstTime || c.LastTime != h.LastTime || c.Count != h.Count ||
 				!slices.Equal(c.Devices, h.Devices) || c.MerkleRoot != hex.EncodeToString(h.MerkleRoot) {
@@ -100,7 +100,7 @@ func FuzzGetCredential(f *testing.F) {
 // the record is the credential of the block it was asked for.
 func TestCredentialUnderAnotherBlocksKeyRefused(t *testing.T) {
 	st, headers := fuzzWorld()
-	id0, id1 := block.ID(headers[0]), block.ID(headers[1])
+	id0, id1 := format.BlockID(headers[0]), format.BlockID(headers[1])
 	k0, _ := CompositeKey(keyCredential, id0)
 	k1, _ := CompositeKey(keyCredential, id1)
 	st.kv[k1] = slices.Clone(st.kv[k0])

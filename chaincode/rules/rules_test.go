@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wotchain/wotchain/bridge/block"
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 // memState is an in-memory State with Fabric-like composite-key scans.
@@ -127,8 +127,8 @@ func header(t *testing.T, o hdrOpts) []byte {
 	}
 	root := make([]byte, 32)
 	root[0], root[1] = byte(o.height), o.rootByte
-	h := &block.Header{
-		Version: block.Version, ApplianceID: o.app, Height: o.height, PrevHash: o.prev,
+	h := &format.Header{
+		Version: format.HeaderVersion, ApplianceID: o.app, Height: o.height, PrevHash: o.prev,
 		FirstSeq: o.first, LastSeq: o.first + o.n - 1, FirstTime: o.from, LastTime: o.to,
 		Devices: o.devices, Count: o.n, MerkleRoot: root, SealedAt: 5,
 	}
@@ -141,12 +141,12 @@ func header(t *testing.T, o hdrOpts) []byte {
 
 func objHash(i int) string { return fmt.Sprintf("%064x", i) }
 
-func (w *world) sub(hb []byte, i int) Submission {
-	return Submission{Header: hb, HeaderSig: block.SignHeader(w.priv, hb), ObjectHash: objHash(i), Location: "fs:" + objHash(i)}
+func (w *world) sub(hb []byte, i int) format.Submission {
+	return format.Submission{Header: hb, HeaderSig: format.SignHeader(w.priv, hb), ObjectHash: objHash(i), Location: "fs:" + objHash(i)}
 }
 
 func prevOf(hb []byte) []byte {
-	b, _ := hex.DecodeString(block.ID(hb))
+	b, _ := hex.DecodeString(format.BlockID(hb))
 	return b
 }
 
@@ -247,8 +247,8 @@ func TestRecordCredentialAccepted(t *testing.T) {
 	if err != nil || !recorded {
 		t.Fatalf("RecordCredential: recorded=%v err=%v", recorded, err)
 	}
-	h, _ := block.ParseHeader(hb)
-	if cred.BlockID != block.ID(hb) || cred.ApplianceID != appID || cred.Height != 0 || cred.PrevBlockID != "" ||
+	h, _ := format.ParseHeader(hb)
+	if cred.BlockID != format.BlockID(hb) || cred.ApplianceID != appID || cred.Height != 0 || cred.PrevBlockID != "" ||
 		cred.FirstSeq != h.FirstSeq || cred.LastSeq != h.LastSeq || cred.Count != 10 ||
 		cred.MerkleRoot != hex.EncodeToString(h.MerkleRoot) || cred.ObjectHash != sub.ObjectHash || cred.Location != sub.Location ||
 		cred.SignerMSP != anchor.MSPID || cred.SignerID != anchor.ID || fmt.Sprint(cred.Devices) != "[oven press]" {
@@ -294,29 +294,29 @@ func TestRecordCredentialRefused(t *testing.T) {
 	cases := []struct {
 		name   string
 		caller Caller
-		sub    Submission
+		sub    format.Submission
 		want   error
 	}{
 		{"other identity in the anchor MSP", Caller{MSPID: anchor.MSPID, ID: "someone"}, w.sub(h2, 2), ErrForbidden},
 		{"anchor id in another MSP", Caller{MSPID: "EvilMSP", ID: anchor.ID}, w.sub(h2, 2), ErrForbidden},
 		{"manufacturer admin", admin, w.sub(h2, 2), ErrForbidden},
-		{"header signed by another key", anchor, Submission{Header: h2, HeaderSig: block.SignHeader(otherPriv, h2), ObjectHash: objHash(2), Location: "fs:x"}, ErrBadSignature},
-		{"signature of another header", anchor, Submission{Header: h2, HeaderSig: block.SignHeader(w.priv, hdrs[1]), ObjectHash: objHash(2), Location: "fs:x"}, ErrBadSignature},
-		{"signature without domain", anchor, Submission{Header: h2, HeaderSig: ed25519.Sign(w.priv, h2), ObjectHash: objHash(2), Location: "fs:x"}, ErrBadSignature},
+		{"header signed by another key", anchor, format.Submission{Header: h2, HeaderSig: format.SignHeader(otherPriv, h2), ObjectHash: objHash(2), Location: "fs:x"}, ErrBadSignature},
+		{"signature of another header", anchor, format.Submission{Header: h2, HeaderSig: format.SignHeader(w.priv, hdrs[1]), ObjectHash: objHash(2), Location: "fs:x"}, ErrBadSignature},
+		{"signature without domain", anchor, format.Submission{Header: h2, HeaderSig: ed25519.Sign(w.priv, h2), ObjectHash: objHash(2), Location: "fs:x"}, ErrBadSignature},
 		{"unknown appliance", Caller{MSPID: anchor.MSPID, ID: anchor.ID}, w.sub(unknown, 3), ErrUnknownAppliance},
 		{"same header, other object hash", anchor, w.sub(hdrs[1], 77), ErrConflict},
-		{"same header, other location", anchor, func() Submission { s := w.sub(hdrs[1], 1); s.Location = "s3:elsewhere"; return s }(), ErrConflict},
+		{"same header, other location", anchor, func() format.Submission { s := w.sub(hdrs[1], 1); s.Location = "s3:elsewhere"; return s }(), ErrConflict},
 		{"other block at occupied height 1", anchor, w.sub(header(t, hdrOpts{height: 1, prev: prevOf(hdrs[0]), rootByte: 9}), 5), ErrConflict},
 		{"other block at occupied height 0", anchor, w.sub(header(t, hdrOpts{height: 0, rootByte: 9}), 5), ErrConflict},
 		{"prev hash does not match", anchor, w.sub(header(t, hdrOpts{height: 2, prev: prevOf(hdrs[0])}), 6), ErrBrokenChain},
 		{"predecessor missing", anchor, w.sub(header(t, hdrOpts{height: 3, prev: prevOf(h2)}), 6), ErrBrokenChain},
-		{"object hash upper case", anchor, func() Submission { s := w.sub(h2, 2); s.ObjectHash = strings.ToUpper(objHash(0xabc)); return s }(), ErrInvalid},
-		{"object hash short", anchor, func() Submission { s := w.sub(h2, 2); s.ObjectHash = s.ObjectHash[:63]; return s }(), ErrInvalid},
-		{"empty location", anchor, func() Submission { s := w.sub(h2, 2); s.Location = ""; return s }(), ErrInvalid},
-		{"location too long", anchor, func() Submission { s := w.sub(h2, 2); s.Location = strings.Repeat("x", maxLocation+1); return s }(), ErrInvalid},
-		{"header not canonical", anchor, func() Submission {
+		{"object hash upper case", anchor, func() format.Submission { s := w.sub(h2, 2); s.ObjectHash = strings.ToUpper(objHash(0xabc)); return s }(), ErrInvalid},
+		{"object hash short", anchor, func() format.Submission { s := w.sub(h2, 2); s.ObjectHash = s.ObjectHash[:63]; return s }(), ErrInvalid},
+		{"empty location", anchor, func() format.Submission { s := w.sub(h2, 2); s.Location = ""; return s }(), ErrInvalid},
+		{"location too long", anchor, func() format.Submission { s := w.sub(h2, 2); s.Location = strings.Repeat("x", maxLocation+1); return s }(), ErrInvalid},
+		{"header not canonical", anchor, func() format.Submission {
 			bad := append([]byte{0xb8, h2[0] & 0x1f}, h2[1:]...)
-			return Submission{Header: bad, HeaderSig: block.SignHeader(w.priv, bad), ObjectHash: objHash(2), Location: "fs:x"}
+			return format.Submission{Header: bad, HeaderSig: format.SignHeader(w.priv, bad), ObjectHash: objHash(2), Location: "fs:x"}
 		}(), ErrInvalid},
 	}
 	for _, c := range cases {
@@ -354,7 +354,7 @@ func TestRecordCredentialIdempotent(t *testing.T) {
 		if recorded {
 			t.Fatalf("re-submission of block %d recorded again", i)
 		}
-		if cred == nil || cred.BlockID != block.ID(hb) || cred.ObjectHash != objHash(i) {
+		if cred == nil || cred.BlockID != format.BlockID(hb) || cred.ObjectHash != objHash(i) {
 			t.Fatalf("re-submission of block %d returned %+v", i, cred)
 		}
 	}
@@ -372,7 +372,7 @@ func TestListByAppliance(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := header(t, hdrOpts{app: appID + "0", height: 0})
-	if _, _, err := RecordCredential(w.st, anchor, Submission{Header: other, HeaderSig: block.SignHeader(priv2, other), ObjectHash: objHash(50), Location: "fs:y"}); err != nil {
+	if _, _, err := RecordCredential(w.st, anchor, format.Submission{Header: other, HeaderSig: format.SignHeader(priv2, other), ObjectHash: objHash(50), Location: "fs:y"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -391,7 +391,7 @@ func TestListByAppliance(t *testing.T) {
 			if c.ApplianceID != appID {
 				t.Fatalf("listing of %s returned a credential of %s", appID, c.ApplianceID)
 			}
-			if c.BlockID != block.ID(hdrs[c.Height]) {
+			if c.BlockID != format.BlockID(hdrs[c.Height]) {
 				t.Fatalf("height %d: wrong block", c.Height)
 			}
 			hs = append(hs, c.Height)
@@ -457,7 +457,7 @@ func TestListByDevice(t *testing.T) {
 func TestTamperedCredentialRefused(t *testing.T) {
 	w := newWorld(t)
 	hdrs := w.chain(t, 2, nil)
-	id := block.ID(hdrs[1])
+	id := format.BlockID(hdrs[1])
 	key, _ := CompositeKey(keyCredential, id)
 	orig := w.st.kv[key]
 

@@ -7,6 +7,7 @@ package wire
 import (
 	"time"
 
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 )
 
@@ -15,13 +16,13 @@ const (
 	TxRegisterAppliance = "RegisterAppliance" // (appliance JSON)
 	TxRecordCredential  = "RecordCredential"  // (submission JSON) -> Anchored
 	// TxRecordCredentials anchors consecutive blocks of one appliance in one
-	// transaction (rules.RecordCredentials; at most rules.MaxBatchCount and
-	// rules.MaxBatchBytes), emitting one rules.EventBlocksAnchored event.
+	// transaction (rules.RecordCredentials; at most format.MaxBatchCount and
+	// format.MaxBatchBytes), emitting one rules.EventBlocksAnchored event.
 	TxRecordCredentials = "RecordCredentials" // (JSON array of submissions) -> []Anchored, in the same order
-	TxGetCredential     = "GetCredential"     // (block id) -> rules.Credential
-	TxCredentialAt      = "CredentialAt"      // (appliance id, height) -> rules.Credential
-	TxListByAppliance   = "ListByAppliance"   // (appliance id, limit, bookmark) -> rules.Page
-	TxListByDevice      = "ListByDevice"      // (device, from ns, to ns, limit, bookmark) -> rules.Page
+	TxGetCredential     = "GetCredential"     // (block id) -> format.Credential
+	TxCredentialAt      = "CredentialAt"      // (appliance id, height) -> format.Credential
+	TxListByAppliance   = "ListByAppliance"   // (appliance id, limit, bookmark) -> format.Page
+	TxListByDevice      = "ListByDevice"      // (device, from ns, to ns, limit, bookmark) -> format.Page
 	TxGetAppliance      = "GetAppliance"      // (appliance id) -> rules.Appliance
 	TxApplianceHistory  = "ApplianceHistory"  // (appliance id) -> []HistoryEntry
 
@@ -35,7 +36,7 @@ const (
 // Anchored is RecordCredential's result (and one entry of
 // RecordCredentials'): the credential on the ledger and whether this
 // transaction recorded it (false: it was already there).
-type Anchored = rules.Anchored
+type Anchored = format.Anchored
 
 // Granted is RecordGrant's result: the grant on the ledger and whether this
 // transaction recorded it (false: the identical grant was already there, with

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wotchain/wotchain/bridge/block"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/fabric/network"
 )
@@ -51,10 +51,10 @@ func BenchmarkAnchorFabric(b *testing.B) {
 			blocks := 0
 			for b.Loop() {
 				b.StopTimer()
-				subs := make([]rules.Submission, bc.batch)
+				subs := make([]format.Submission, bc.batch)
 				for i := range subs {
 					subs[i] = submissionAt(b, priv, app.ID, height, prev)
-					prev, _ = hex.DecodeString(block.ID(subs[i].Header))
+					prev, _ = hex.DecodeString(format.BlockID(subs[i].Header))
 					height++
 				}
 				b.StartTimer()

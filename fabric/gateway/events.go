@@ -12,6 +12,7 @@ import (
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
 
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 )
 
@@ -22,7 +23,7 @@ type AnchoredEvent struct {
 	BlockNumber uint64 // ledger block holding the transaction
 	TxID        string
 	Index       int // position in the transaction's event: 0 for a single credential
-	Credential  *rules.Credential
+	Credential  *format.Credential
 }
 
 // FollowAnchored calls handle for every credential announced by a
@@ -114,14 +115,14 @@ func (l *Ledger) drain(ctx context.Context, events <-chan *client.ChaincodeEvent
 
 // anchoredCredentials decodes the credentials an event announces: one for
 // BlockAnchored, a list for BlocksAnchored, none for other events.
-func anchoredCredentials(ev *client.ChaincodeEvent) ([]*rules.Credential, error) {
-	var creds []*rules.Credential
+func anchoredCredentials(ev *client.ChaincodeEvent) ([]*format.Credential, error) {
+	var creds []*format.Credential
 	var err error
 	switch ev.EventName {
 	case rules.EventBlockAnchored:
-		var c rules.Credential
+		var c format.Credential
 		err = json.Unmarshal(ev.Payload, &c)
-		creds = []*rules.Credential{&c}
+		creds = []*format.Credential{&c}
 	case rules.EventBlocksAnchored:
 		err = json.Unmarshal(ev.Payload, &creds)
 		if err == nil && slices.Contains(creds, nil) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
 
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 )
 
@@ -25,7 +26,7 @@ func (c *recordingCheckpoint) CheckpointChaincodeEvent(ev *client.ChaincodeEvent
 
 func credEvent(t *testing.T, block uint64, tx string, heights ...uint64) *client.ChaincodeEvent {
 	t.Helper()
-	cred := func(h uint64) *rules.Credential {
+	cred := func(h uint64) *format.Credential {
 		c, _ := testCredential(h)
 		return c
 	}
@@ -36,7 +37,7 @@ func credEvent(t *testing.T, block uint64, tx string, heights ...uint64) *client
 		ev.Payload, err = json.Marshal(cred(heights[0]))
 	} else {
 		ev.EventName = rules.EventBlocksAnchored
-		var creds []*rules.Credential
+		var creds []*format.Credential
 		for _, h := range heights {
 			creds = append(creds, cred(h))
 		}

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wotchain/wotchain/bridge/block"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	fabricledger "github.com/wotchain/wotchain/fabric/gateway"
 	"github.com/wotchain/wotchain/fabric/network"
@@ -61,12 +61,12 @@ func TestFabricNetwork(t *testing.T) {
 	if err != nil || !recorded {
 		t.Fatalf("anchor: recorded=%v err=%v", recorded, err)
 	}
-	if cred.BlockID != block.ID(sub.Header) || cred.SignerID != anchor.Identity().ID {
+	if cred.BlockID != format.BlockID(sub.Header) || cred.SignerID != anchor.Identity().ID {
 		t.Fatalf("anchored credential %+v", cred)
 	}
 
 	// The partner's peer commits the block independently; give it a moment.
-	var got *rules.Credential
+	var got *format.Credential
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		got, err = partner.Credential(ctx, cred.BlockID)
@@ -202,24 +202,24 @@ func startNetwork(ctx context.Context, tb testing.TB) *network.Network {
 // a batch mixing block 1 again with new blocks, refused batches that record
 // nothing, and a batch as large as the contract allows in bytes, which must
 // fit through gRPC's and the orderer's message limits.
-func anchorBatches(ctx context.Context, t *testing.T, priv ed25519.PrivateKey, applianceID string, next rules.Submission,
+func anchorBatches(ctx context.Context, t *testing.T, priv ed25519.PrivateKey, applianceID string, next format.Submission,
 	anchor, stranger, partner *fabricledger.Ledger) uint64 {
 	t.Helper()
 	_, otherPriv, _ := ed25519.GenerateKey(rand.Reader)
-	chain := func(from uint64, prev rules.Submission, n int, mk func(height uint64, prev []byte) rules.Submission) []rules.Submission {
-		var out []rules.Submission
+	chain := func(from uint64, prev format.Submission, n int, mk func(height uint64, prev []byte) format.Submission) []format.Submission {
+		var out []format.Submission
 		for i := range n {
-			p, _ := hex.DecodeString(block.ID(prev.Header))
+			p, _ := hex.DecodeString(format.BlockID(prev.Header))
 			prev = mk(from+uint64(i), p)
 			out = append(out, prev)
 		}
 		return out
 	}
-	plain := func(height uint64, prev []byte) rules.Submission {
+	plain := func(height uint64, prev []byte) format.Submission {
 		return submissionAt(t, priv, applianceID, height, prev)
 	}
 
-	batch := append([]rules.Submission{next}, chain(2, next, 3, plain)...)
+	batch := append([]format.Submission{next}, chain(2, next, 3, plain)...)
 	start := time.Now()
 	out, err := anchor.AnchorBatch(ctx, batch)
 	if err != nil {
@@ -227,29 +227,29 @@ func anchorBatches(ctx context.Context, t *testing.T, priv ed25519.PrivateKey, a
 	}
 	t.Logf("batch of 4 blocks committed in %s", time.Since(start).Round(time.Millisecond))
 	for i, a := range out {
-		if a.Recorded != (i > 0) || a.Credential.BlockID != block.ID(batch[i].Header) || a.Credential.Height != uint64(i+1) {
+		if a.Recorded != (i > 0) || a.Credential.BlockID != format.BlockID(batch[i].Header) || a.Credential.Height != uint64(i+1) {
 			t.Fatalf("batch result %d: recorded=%v %+v", i, a.Recorded, a.Credential)
 		}
 	}
-	if c := eventually(t, func() (*rules.Credential, error) { return partner.CredentialAt(ctx, applianceID, 4) },
-		func(*rules.Credential) bool { return true }); c.PrevBlockID != block.ID(batch[2].Header) {
+	if c := eventually(t, func() (*format.Credential, error) { return partner.CredentialAt(ctx, applianceID, 4) },
+		func(*format.Credential) bool { return true }); c.PrevBlockID != format.BlockID(batch[2].Header) {
 		t.Fatalf("partner reads block 4 linked to %s", c.PrevBlockID)
 	}
 
 	good := chain(5, batch[3], 3, plain)
 	badSig := slices.Clone(good)
-	badSig[1].HeaderSig = block.SignHeader(otherPriv, badSig[1].Header)
+	badSig[1].HeaderSig = format.SignHeader(otherPriv, badSig[1].Header)
 	for _, tc := range []struct {
 		name string
 		l    *fabricledger.Ledger
-		subs []rules.Submission
+		subs []format.Submission
 		want error
 		msg  string
 	}{
 		{"bad signature in the middle", anchor, badSig, rules.ErrBadSignature, "block 6"},
 		{"unregistered identity", stranger, good, rules.ErrForbidden, "block 5"},
 		{"not linked to the ledger", anchor, good[1:], rules.ErrBrokenChain, "block 6"},
-		{"a block twice", anchor, []rules.Submission{good[0], good[0]}, rules.ErrInvalid, "batch entry 1"},
+		{"a block twice", anchor, []format.Submission{good[0], good[0]}, rules.ErrInvalid, "batch entry 1"},
 	} {
 		if _, err := tc.l.AnchorBatch(ctx, tc.subs); !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%s: %v, want %v naming %q", tc.name, err, tc.want, tc.msg)
@@ -269,18 +269,18 @@ func anchorBatches(ctx context.Context, t *testing.T, priv ed25519.PrivateKey, a
 	for d := range 10 {
 		devices = append(devices, fmt.Sprintf("device-%02d-%s", d, strings.Repeat("x", 190)))
 	}
-	large := func(height uint64, prev []byte) rules.Submission {
+	large := func(height uint64, prev []byte) format.Submission {
 		s := submissionWith(t, priv, applianceID, height, prev, devices)
-		s.Location = "s3://blocks/" + strings.Repeat("p", 1000-len("s3://blocks/")-64) + block.ID(s.Header)
+		s.Location = "s3://blocks/" + strings.Repeat("p", 1000-len("s3://blocks/")-64) + format.BlockID(s.Header)
 		return s
 	}
-	var big []rules.Submission
+	var big []format.Submission
 	size := 0
-	for _, s := range chain(8, good[2], rules.MaxBatchCount, large) {
-		if size+rules.SubmissionSize(s) > rules.MaxBatchBytes {
+	for _, s := range chain(8, good[2], format.MaxBatchCount, large) {
+		if size+format.SubmissionSize(s) > format.MaxBatchBytes {
 			break
 		}
-		big, size = append(big, s), size+rules.SubmissionSize(s)
+		big, size = append(big, s), size+format.SubmissionSize(s)
 	}
 	start = time.Now()
 	out, err = anchor.AnchorBatch(ctx, big)
@@ -495,24 +495,24 @@ func connect(t testing.TB, net *network.Network, mspID, user string) *fabricledg
 }
 
 // submission is block 0 of an appliance, signed with its key.
-func submission(t *testing.T, priv ed25519.PrivateKey, applianceID string) rules.Submission {
+func submission(t *testing.T, priv ed25519.PrivateKey, applianceID string) format.Submission {
 	t.Helper()
 	return submissionAt(t, priv, applianceID, 0, nil)
 }
 
 // submissionAt is a signed block at height, linked to prev.
-func submissionAt(t testing.TB, priv ed25519.PrivateKey, applianceID string, height uint64, prev []byte) rules.Submission {
+func submissionAt(t testing.TB, priv ed25519.PrivateKey, applianceID string, height uint64, prev []byte) format.Submission {
 	t.Helper()
 	return submissionWith(t, priv, applianceID, height, prev, []string{"dev-a", "dev-b"})
 }
 
 // submissionWith is a signed block at height of devices, linked to prev.
-func submissionWith(t testing.TB, priv ed25519.PrivateKey, applianceID string, height uint64, prev []byte, devices []string) rules.Submission {
+func submissionWith(t testing.TB, priv ed25519.PrivateKey, applianceID string, height uint64, prev []byte, devices []string) format.Submission {
 	t.Helper()
 	root := sha256.Sum256([]byte("readings"))
 	first := height*10 + 1
-	h := &block.Header{
-		Version: block.Version, ApplianceID: applianceID, Height: height, PrevHash: prev,
+	h := &format.Header{
+		Version: format.HeaderVersion, ApplianceID: applianceID, Height: height, PrevHash: prev,
 		FirstSeq: first, LastSeq: first + 9, Count: 10,
 		FirstTime: int64(height)*10_000 + 1_000, LastTime: int64(height)*10_000 + 2_000,
 		Devices: devices, MerkleRoot: root[:], SealedAt: int64(height)*10_000 + 3_000,
@@ -522,8 +522,8 @@ func submissionWith(t testing.TB, priv ed25519.PrivateKey, applianceID string, h
 		t.Fatal(err)
 	}
 	obj := sha256.Sum256(append([]byte("encrypted object "), hb...))
-	return rules.Submission{
-		Header: hb, HeaderSig: block.SignHeader(priv, hb),
-		ObjectHash: hex.EncodeToString(obj[:]), Location: "s3://blocks/" + block.ID(hb),
+	return format.Submission{
+		Header: hb, HeaderSig: format.SignHeader(priv, hb),
+		ObjectHash: hex.EncodeToString(obj[:]), Location: "s3://blocks/" + format.BlockID(hb),
 	}
 }

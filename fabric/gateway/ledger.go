@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/chaincode/wire"
 )
@@ -142,7 +143,7 @@ func Connect(cfg Config) (*Ledger, error) {
 		return nil, fmt.Errorf("fabric ledger: %w", err)
 	}
 	// An endorsement's reply holds the whole prepared transaction: for a
-	// batch near rules.MaxBatchBytes that is several MiB, over gRPC's
+	// batch near format.MaxBatchBytes that is several MiB, over gRPC's
 	// default 4 MiB receive limit.
 	conn, err := grpc.NewClient(cfg.PeerEndpoint, grpc.WithTransportCredentials(tlsCreds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)))
@@ -234,7 +235,7 @@ func (l *Ledger) RegisterAppliance(ctx context.Context, a rules.Appliance) error
 // recorded is false when the identical credential was already on the ledger.
 // A transaction invalidated at commit is an error (ErrInvalidated), never a
 // silent success.
-func (l *Ledger) Anchor(ctx context.Context, sub rules.Submission) (*rules.Credential, bool, error) {
+func (l *Ledger) Anchor(ctx context.Context, sub format.Submission) (*format.Credential, bool, error) {
 	arg, err := json.Marshal(sub)
 	if err != nil {
 		return nil, false, err
@@ -259,7 +260,7 @@ func (l *Ledger) Anchor(ctx context.Context, sub rules.Submission) (*rules.Crede
 // A chaincode older than the batch transaction gets one transaction per
 // block instead (logged once); then a failure returns, with the error, the
 // results of the blocks committed before it.
-func (l *Ledger) AnchorBatch(ctx context.Context, subs []rules.Submission) ([]rules.Anchored, error) {
+func (l *Ledger) AnchorBatch(ctx context.Context, subs []format.Submission) ([]format.Anchored, error) {
 	if !l.noBatch.Load() {
 		arg, err := json.Marshal(subs)
 		if err != nil {
@@ -276,13 +277,13 @@ func (l *Ledger) AnchorBatch(ctx context.Context, subs []rules.Submission) ([]ru
 		l.log.Warn("the chaincode has no batch transaction (an older version?): anchoring one block per transaction until reconnected",
 			"tx", wire.TxRecordCredentials, "err", err)
 	}
-	out := make([]rules.Anchored, 0, len(subs))
+	out := make([]format.Anchored, 0, len(subs))
 	for _, sub := range subs {
 		c, recorded, err := l.Anchor(ctx, sub)
 		if err != nil {
 			return out, err
 		}
-		out = append(out, rules.Anchored{Credential: c, Recorded: recorded})
+		out = append(out, format.Anchored{Credential: c, Recorded: recorded})
 	}
 	return out, nil
 }
@@ -299,10 +300,10 @@ func unknownFunction(err error, tx string) bool {
 }
 
 // Credential returns the credential of a block.
-func (l *Ledger) Credential(ctx context.Context, blockID string) (*rules.Credential, error) {
+func (l *Ledger) Credential(ctx context.Context, blockID string) (*format.Credential, error) {
 	res, err := l.evaluate(ctx, wire.TxGetCredential, blockID)
 	if err == nil {
-		var c *rules.Credential
+		var c *format.Credential
 		if c, err = credentialResult(wire.TxGetCredential, res, ofBlock(blockID)); err == nil {
 			return c, nil
 		}
@@ -311,10 +312,10 @@ func (l *Ledger) Credential(ctx context.Context, blockID string) (*rules.Credent
 }
 
 // CredentialAt returns the credential of an appliance's block at a height.
-func (l *Ledger) CredentialAt(ctx context.Context, applianceID string, height uint64) (*rules.Credential, error) {
+func (l *Ledger) CredentialAt(ctx context.Context, applianceID string, height uint64) (*format.Credential, error) {
 	res, err := l.evaluate(ctx, wire.TxCredentialAt, applianceID, strconv.FormatUint(height, 10))
 	if err == nil {
-		var c *rules.Credential
+		var c *format.Credential
 		if c, err = credentialResult(wire.TxCredentialAt, res, atHeight(applianceID, height)); err == nil {
 			return c, nil
 		}
@@ -347,11 +348,11 @@ func (l *Ledger) ApplianceHistory(ctx context.Context, id string) ([]wire.Histor
 }
 
 // ListByDevice lists credentials of a device's blocks overlapping [from, to] (Unix ns).
-func (l *Ledger) ListByDevice(ctx context.Context, device string, from, to int64, limit int, bookmark string) (*rules.Page, error) {
+func (l *Ledger) ListByDevice(ctx context.Context, device string, from, to int64, limit int, bookmark string) (*format.Page, error) {
 	res, err := l.evaluate(ctx, wire.TxListByDevice, device,
 		strconv.FormatInt(from, 10), strconv.FormatInt(to, 10), strconv.Itoa(limit), bookmark)
 	if err == nil {
-		var p *rules.Page
+		var p *format.Page
 		if p, err = pageResult(wire.TxListByDevice, res, ofDevice(device, from, to), false); err == nil {
 			return p, nil
 		}
@@ -360,10 +361,10 @@ func (l *Ledger) ListByDevice(ctx context.Context, device string, from, to int64
 }
 
 // ListByAppliance lists an appliance's credentials in height order.
-func (l *Ledger) ListByAppliance(ctx context.Context, applianceID string, limit int, bookmark string) (*rules.Page, error) {
+func (l *Ledger) ListByAppliance(ctx context.Context, applianceID string, limit int, bookmark string) (*format.Page, error) {
 	res, err := l.evaluate(ctx, wire.TxListByAppliance, applianceID, strconv.Itoa(limit), bookmark)
 	if err == nil {
-		var p *rules.Page
+		var p *format.Page
 		if p, err = pageResult(wire.TxListByAppliance, res, ofAppliance(applianceID), true); err == nil {
 			return p, nil
 		}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/wotchain/wotchain/bridge/block"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/chaincode/wire"
 )
@@ -26,11 +26,11 @@ func decodeResult(tx string, res []byte, v any) error {
 }
 
 // credentialMatch says whether a credential answers the question asked.
-type credentialMatch func(*rules.Credential) error
+type credentialMatch func(*format.Credential) error
 
 // checkCredential refuses a missing credential, one whose summary fields
 // disagree with its header, or one that does not answer the question.
-func checkCredential(tx string, c *rules.Credential, match credentialMatch) error {
+func checkCredential(tx string, c *format.Credential, match credentialMatch) error {
 	if c == nil {
 		return fmt.Errorf("%s: the peer returned no credential", tx)
 	}
@@ -46,7 +46,7 @@ func checkCredential(tx string, c *rules.Credential, match credentialMatch) erro
 }
 
 func ofBlock(blockID string) credentialMatch {
-	return func(c *rules.Credential) error {
+	return func(c *format.Credential) error {
 		if c.BlockID != blockID {
 			return fmt.Errorf("asked for block %s", blockID)
 		}
@@ -55,7 +55,7 @@ func ofBlock(blockID string) credentialMatch {
 }
 
 func atHeight(applianceID string, height uint64) credentialMatch {
-	return func(c *rules.Credential) error {
+	return func(c *format.Credential) error {
 		if c.ApplianceID != applianceID || c.Height != height {
 			return fmt.Errorf("it is block %d of appliance %q, asked for block %d of %q", c.Height, c.ApplianceID, height, applianceID)
 		}
@@ -64,7 +64,7 @@ func atHeight(applianceID string, height uint64) credentialMatch {
 }
 
 func ofAppliance(applianceID string) credentialMatch {
-	return func(c *rules.Credential) error {
+	return func(c *format.Credential) error {
 		if c.ApplianceID != applianceID {
 			return fmt.Errorf("it is of appliance %q, asked for %q", c.ApplianceID, applianceID)
 		}
@@ -73,7 +73,7 @@ func ofAppliance(applianceID string) credentialMatch {
 }
 
 func ofDevice(device string, from, to int64) credentialMatch {
-	return func(c *rules.Credential) error {
+	return func(c *format.Credential) error {
 		if !slices.Contains(c.Devices, device) {
 			return fmt.Errorf("it holds no reading of device %q", device)
 		}
@@ -86,18 +86,18 @@ func ofDevice(device string, from, to int64) credentialMatch {
 
 // submitted checks that an anchoring result is the credential of the
 // submitted block, as submitted.
-func submitted(sub rules.Submission) credentialMatch {
-	return func(c *rules.Credential) error {
-		if c.BlockID != block.ID(sub.Header) || !bytes.Equal(c.Header, sub.Header) || c.ObjectHash != sub.ObjectHash {
-			return fmt.Errorf("not the credential of the submitted block %s (object %s)", block.ID(sub.Header), sub.ObjectHash)
+func submitted(sub format.Submission) credentialMatch {
+	return func(c *format.Credential) error {
+		if c.BlockID != format.BlockID(sub.Header) || !bytes.Equal(c.Header, sub.Header) || c.ObjectHash != sub.ObjectHash {
+			return fmt.Errorf("not the credential of the submitted block %s (object %s)", format.BlockID(sub.Header), sub.ObjectHash)
 		}
 		return nil
 	}
 }
 
 // credentialResult decodes and checks a single-credential result.
-func credentialResult(tx string, res []byte, match credentialMatch) (*rules.Credential, error) {
-	var c *rules.Credential
+func credentialResult(tx string, res []byte, match credentialMatch) (*format.Credential, error) {
+	var c *format.Credential
 	if err := decodeResult(tx, res, &c); err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func credentialResult(tx string, res []byte, match credentialMatch) (*rules.Cred
 }
 
 // anchoredResult decodes RecordCredential's result.
-func anchoredResult(res []byte, sub rules.Submission) (*rules.Credential, bool, error) {
+func anchoredResult(res []byte, sub format.Submission) (*format.Credential, bool, error) {
 	var a wire.Anchored
 	if err := decodeResult(wire.TxRecordCredential, res, &a); err != nil {
 		return nil, false, err
@@ -121,8 +121,8 @@ func anchoredResult(res []byte, sub rules.Submission) (*rules.Credential, bool, 
 
 // batchResult decodes RecordCredentials' result and checks that it answers
 // the submissions, one credential per block in the same order.
-func batchResult(res []byte, subs []rules.Submission) ([]rules.Anchored, error) {
-	var out []rules.Anchored
+func batchResult(res []byte, subs []format.Submission) ([]format.Anchored, error) {
+	var out []format.Anchored
 	if err := decodeResult(wire.TxRecordCredentials, res, &out); err != nil {
 		return nil, err
 	}
@@ -140,8 +140,8 @@ func batchResult(res []byte, subs []rules.Submission) ([]rules.Anchored, error) 
 // pageResult decodes a listing and checks each credential. A listing by
 // appliance must also be in strictly ascending height order, as the
 // contract returns it, so a follower of the chain never goes back.
-func pageResult(tx string, res []byte, match credentialMatch, ascending bool) (*rules.Page, error) {
-	var p rules.Page
+func pageResult(tx string, res []byte, match credentialMatch, ascending bool) (*format.Page, error) {
+	var p format.Page
 	if err := decodeResult(tx, res, &p); err != nil {
 		return nil, err
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
 
-	"github.com/wotchain/wotchain/bridge/block"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/chaincode/wire"
 )
@@ -24,17 +24,17 @@ var testKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, ed25519.SeedSize))
 // its fields derived from a signed header as the contract derives them,
 // without *testing.T so fuzz seeds can use it. Block h holds seqs
 // 100h+1..100h+100, times 1000h..1000h+999 and, for odd h, a second device.
-func testCredential(height uint64) (*rules.Credential, rules.Submission) {
+func testCredential(height uint64) (*format.Credential, format.Submission) {
 	var prev []byte
 	if height > 0 {
 		_, s := testCredential(height - 1)
-		prev, _ = hex.DecodeString(block.ID(s.Header))
+		prev, _ = hex.DecodeString(format.BlockID(s.Header))
 	}
 	devices := []string{"press-1"}
 	if height%2 == 1 {
 		devices = []string{"boiler-1", "press-1"} // sorted, as headers require
 	}
-	h := &block.Header{Version: block.Version, ApplianceID: testApp, Height: height, PrevHash: prev,
+	h := &format.Header{Version: format.HeaderVersion, ApplianceID: testApp, Height: height, PrevHash: prev,
 		FirstSeq: 100*height + 1, LastSeq: 100*height + 100, FirstTime: int64(height) * 1000, LastTime: int64(height)*1000 + 999,
 		Devices: devices, Count: 100, MerkleRoot: bytes.Repeat([]byte{byte(height + 1)}, 32), SealedAt: int64(height)*1000 + 1000}
 	hb, err := h.Encode()
@@ -42,9 +42,9 @@ func testCredential(height uint64) (*rules.Credential, rules.Submission) {
 		panic(err)
 	}
 	obj := fmt.Sprintf("%064x", height+7)
-	sub := rules.Submission{Header: hb, HeaderSig: block.SignHeader(testKey, hb), ObjectHash: obj, Location: "fs:" + obj}
-	c := &rules.Credential{
-		BlockID: block.ID(hb), ApplianceID: testApp, Height: height, FirstSeq: h.FirstSeq, LastSeq: h.LastSeq,
+	sub := format.Submission{Header: hb, HeaderSig: format.SignHeader(testKey, hb), ObjectHash: obj, Location: "fs:" + obj}
+	c := &format.Credential{
+		BlockID: format.BlockID(hb), ApplianceID: testApp, Height: height, FirstSeq: h.FirstSeq, LastSeq: h.LastSeq,
 		FirstTime: h.FirstTime, LastTime: h.LastTime, Devices: devices, Count: h.Count, MerkleRoot: hex.EncodeToString(h.MerkleRoot),
 		ObjectHash: sub.ObjectHash, Location: sub.Location, Header: hb, HeaderSig: sub.HeaderSig, SignerMSP: "ManufacturerMSP", SignerID: "anchor",
 	}
@@ -71,13 +71,13 @@ func TestGenuineCredentialsAccepted(t *testing.T) {
 	if _, err := credentialResult(wire.TxCredentialAt, mustJSON(c1), atHeight(testApp, 1)); err != nil {
 		t.Fatalf("CredentialAt: %v", err)
 	}
-	if c, rec, err := anchoredResult(mustJSON(rules.Anchored{Credential: c0, Recorded: true}), sub0); err != nil || !rec || c.BlockID != c0.BlockID {
+	if c, rec, err := anchoredResult(mustJSON(format.Anchored{Credential: c0, Recorded: true}), sub0); err != nil || !rec || c.BlockID != c0.BlockID {
 		t.Fatalf("RecordCredential: %+v %v %v", c, rec, err)
 	}
-	if out, err := batchResult(mustJSON([]rules.Anchored{{Credential: c0}, {Credential: c1, Recorded: true}}), []rules.Submission{sub0, sub1}); err != nil || len(out) != 2 || !out[1].Recorded {
+	if out, err := batchResult(mustJSON([]format.Anchored{{Credential: c0}, {Credential: c1, Recorded: true}}), []format.Submission{sub0, sub1}); err != nil || len(out) != 2 || !out[1].Recorded {
 		t.Fatalf("RecordCredentials: %+v, %v", out, err)
 	}
-	page := mustJSON(rules.Page{Credentials: []*rules.Credential{c0, c1}, Bookmark: "next"})
+	page := mustJSON(format.Page{Credentials: []*format.Credential{c0, c1}, Bookmark: "next"})
 	if p, err := pageResult(wire.TxListByAppliance, page, ofAppliance(testApp), true); err != nil || len(p.Credentials) != 2 || p.Bookmark != "next" {
 		t.Fatalf("ListByAppliance: %+v, %v", p, err)
 	}
@@ -92,7 +92,7 @@ func TestGenuineCredentialsAccepted(t *testing.T) {
 func TestChainResultsThatDoNotFitRefused(t *testing.T) {
 	c0, sub0 := testCredential(0)
 	c1, sub1 := testCredential(1)
-	altered := func(f func(c *rules.Credential)) *rules.Credential {
+	altered := func(f func(c *format.Credential)) *format.Credential {
 		c, _ := testCredential(1)
 		f(c)
 		return c
@@ -114,28 +114,28 @@ func TestChainResultsThatDoNotFitRefused(t *testing.T) {
 			return err
 		}},
 		{"count changed", func() error {
-			_, err := credentialResult(wire.TxGetCredential, mustJSON(altered(func(c *rules.Credential) { c.Count = 99 })), ofBlock(c1.BlockID))
+			_, err := credentialResult(wire.TxGetCredential, mustJSON(altered(func(c *format.Credential) { c.Count = 99 })), ofBlock(c1.BlockID))
 			return err
 		}},
 		{"lastSeq changed", func() error {
-			_, err := credentialResult(wire.TxGetCredential, mustJSON(altered(func(c *rules.Credential) { c.LastSeq++ })), ofBlock(c1.BlockID))
+			_, err := credentialResult(wire.TxGetCredential, mustJSON(altered(func(c *format.Credential) { c.LastSeq++ })), ofBlock(c1.BlockID))
 			return err
 		}},
 		{"device added", func() error {
-			_, err := credentialResult(wire.TxGetCredential, mustJSON(altered(func(c *rules.Credential) { c.Devices = append(c.Devices, "x") })), ofBlock(c1.BlockID))
+			_, err := credentialResult(wire.TxGetCredential, mustJSON(altered(func(c *format.Credential) { c.Devices = append(c.Devices, "x") })), ofBlock(c1.BlockID))
 			return err
 		}},
 		{"merkle root changed", func() error {
-			_, err := credentialResult(wire.TxGetCredential, mustJSON(altered(func(c *rules.Credential) { c.MerkleRoot = strings.Repeat("0", 64) })), ofBlock(c1.BlockID))
+			_, err := credentialResult(wire.TxGetCredential, mustJSON(altered(func(c *format.Credential) { c.MerkleRoot = strings.Repeat("0", 64) })), ofBlock(c1.BlockID))
 			return err
 		}},
 		{"block id not the header's", func() error {
-			c := altered(func(c *rules.Credential) { c.BlockID = c0.BlockID })
+			c := altered(func(c *format.Credential) { c.BlockID = c0.BlockID })
 			_, err := credentialResult(wire.TxGetCredential, mustJSON(c), ofBlock(c0.BlockID))
 			return err
 		}},
 		{"header cut short", func() error {
-			_, err := credentialResult(wire.TxGetCredential, mustJSON(altered(func(c *rules.Credential) { c.Header = c.Header[:len(c.Header)-1] })), ofBlock(c1.BlockID))
+			_, err := credentialResult(wire.TxGetCredential, mustJSON(altered(func(c *format.Credential) { c.Header = c.Header[:len(c.Header)-1] })), ofBlock(c1.BlockID))
 			return err
 		}},
 		{"wrong height", func() error {
@@ -147,13 +147,13 @@ func TestChainResultsThatDoNotFitRefused(t *testing.T) {
 			return err
 		}},
 		{"anchored: another block", func() error {
-			_, _, err := anchoredResult(mustJSON(rules.Anchored{Credential: c0}), sub1)
+			_, _, err := anchoredResult(mustJSON(format.Anchored{Credential: c0}), sub1)
 			return err
 		}},
 		{"anchored: another object", func() error {
 			sub := sub0
 			sub.ObjectHash = strings.Repeat("f", 64)
-			_, _, err := anchoredResult(mustJSON(rules.Anchored{Credential: c0}), sub)
+			_, _, err := anchoredResult(mustJSON(format.Anchored{Credential: c0}), sub)
 			return err
 		}},
 		{"anchored: no credential", func() error {
@@ -161,31 +161,31 @@ func TestChainResultsThatDoNotFitRefused(t *testing.T) {
 			return err
 		}},
 		{"batch: swapped", func() error {
-			_, err := batchResult(mustJSON([]rules.Anchored{{Credential: c1}, {Credential: c0}}), []rules.Submission{sub0, sub1})
+			_, err := batchResult(mustJSON([]format.Anchored{{Credential: c1}, {Credential: c0}}), []format.Submission{sub0, sub1})
 			return err
 		}},
 		{"batch: short", func() error {
-			_, err := batchResult(mustJSON([]rules.Anchored{{Credential: c0}}), []rules.Submission{sub0, sub1})
+			_, err := batchResult(mustJSON([]format.Anchored{{Credential: c0}}), []format.Submission{sub0, sub1})
 			return err
 		}},
 		{"batch: null credential", func() error {
-			_, err := batchResult(mustJSON([]rules.Anchored{{Credential: c0}, {}}), []rules.Submission{sub0, sub1})
+			_, err := batchResult(mustJSON([]format.Anchored{{Credential: c0}, {}}), []format.Submission{sub0, sub1})
 			return err
 		}},
 		{"batch: altered summary", func() error {
-			_, err := batchResult(mustJSON([]rules.Anchored{{Credential: c0}, {Credential: altered(func(c *rules.Credential) { c.FirstTime = 0 })}}), []rules.Submission{sub0, sub1})
+			_, err := batchResult(mustJSON([]format.Anchored{{Credential: c0}, {Credential: altered(func(c *format.Credential) { c.FirstTime = 0 })}}), []format.Submission{sub0, sub1})
 			return err
 		}},
 		{"page: another appliance's", func() error {
-			_, err := pageResult(wire.TxListByAppliance, mustJSON(rules.Page{Credentials: []*rules.Credential{c0}}), ofAppliance("other"), true)
+			_, err := pageResult(wire.TxListByAppliance, mustJSON(format.Page{Credentials: []*format.Credential{c0}}), ofAppliance("other"), true)
 			return err
 		}},
 		{"page: heights going back", func() error {
-			_, err := pageResult(wire.TxListByAppliance, mustJSON(rules.Page{Credentials: []*rules.Credential{c1, c0}}), ofAppliance(testApp), true)
+			_, err := pageResult(wire.TxListByAppliance, mustJSON(format.Page{Credentials: []*format.Credential{c1, c0}}), ofAppliance(testApp), true)
 			return err
 		}},
 		{"page: a height twice", func() error {
-			_, err := pageResult(wire.TxListByAppliance, mustJSON(rules.Page{Credentials: []*rules.Credential{c0, c0}}), ofAppliance(testApp), true)
+			_, err := pageResult(wire.TxListByAppliance, mustJSON(format.Page{Credentials: []*format.Credential{c0, c0}}), ofAppliance(testApp), true)
 			return err
 		}},
 		{"page: null entry", func() error {
@@ -193,11 +193,11 @@ func TestChainResultsThatDoNotFitRefused(t *testing.T) {
 			return err
 		}},
 		{"device page: device not in the block", func() error {
-			_, err := pageResult(wire.TxListByDevice, mustJSON(rules.Page{Credentials: []*rules.Credential{c0}}), ofDevice("boiler-1", 0, 5000), false)
+			_, err := pageResult(wire.TxListByDevice, mustJSON(format.Page{Credentials: []*format.Credential{c0}}), ofDevice("boiler-1", 0, 5000), false)
 			return err
 		}},
 		{"device page: outside the time range", func() error {
-			_, err := pageResult(wire.TxListByDevice, mustJSON(rules.Page{Credentials: []*rules.Credential{c1}}), ofDevice("press-1", 0, 999), false)
+			_, err := pageResult(wire.TxListByDevice, mustJSON(format.Page{Credentials: []*format.Credential{c1}}), ofDevice("press-1", 0, 999), false)
 			return err
 		}},
 		{"appliance: another", func() error {
@@ -240,19 +240,19 @@ func TestChainResultsThatDoNotFitRefused(t *testing.T) {
 // FuzzChainResult answers every read transaction with arbitrary bytes. No
 // decoder may panic, and whatever is accepted must be a credential whose
 // every summary field is re-derived here from its own header (independently
-// of rules.CheckSummary) and that answers the question asked.
+// of format.Credential.CheckSummary) and that answers the question asked.
 func FuzzChainResult(f *testing.F) {
 	c0, _ := testCredential(0)
 	c1, _ := testCredential(1)
 	f.Add(mustJSON(c1))
 	f.Add(mustJSON(c0))
-	f.Add(mustJSON(rules.Page{Credentials: []*rules.Credential{c0, c1}, Bookmark: "b"}))
-	f.Add(mustJSON([]*rules.Credential{c0, c1}))
+	f.Add(mustJSON(format.Page{Credentials: []*format.Credential{c0, c1}, Bookmark: "b"}))
+	f.Add(mustJSON([]*format.Credential{c0, c1}))
 	f.Add([]byte(`{"credentials":[null]}`))
 	f.Fuzz(func(t *testing.T, res []byte) {
-		check := func(c *rules.Credential) {
+		check := func(c *format.Credential) {
 			t.Helper()
-			h, err := block.ParseHeader(c.Header)
+			h, err := format.ParseHeader(c.Header)
 			if err != nil {
 				t.Fatalf("accepted a credential whose header does not parse: %v", err)
 			}
@@ -260,7 +260,7 @@ func FuzzChainResult(f *testing.F) {
 			if len(h.PrevHash) > 0 {
 				prev = hex.EncodeToString(h.PrevHash)
 			}
-			if c.BlockID != block.ID(c.Header) || c.ApplianceID != h.ApplianceID || c.Height != h.Height ||
+			if c.BlockID != format.BlockID(c.Header) || c.ApplianceID != h.ApplianceID || c.Height != h.Height ||
 				c.FirstSeq != h.FirstSeq || c.LastSeq != h.LastSeq || c.FirstTime != h.FirstTime || c.LastTime != h.LastTime ||
 				c.Count != h.Count || c.MerkleRoot != hex.EncodeToString(h.MerkleRoot) || c.PrevBlockID != prev ||
 				strings.Join(c.Devices, "\x00") != strings.Join(h.Devices, "\x00") {

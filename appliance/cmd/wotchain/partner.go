@@ -19,7 +19,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/outbox"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/verify"
-	"github.com/wotchain/wotchain/chaincode/rules"
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 // Files fetch writes per block, in the output directory.
@@ -59,7 +59,7 @@ func cmdFetch(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer n.Close()
-	var creds []*rules.Credential
+	var creds []*format.Credential
 	if *blockID != "" {
 		c, err := n.Ledger.Credential(ctx, *blockID)
 		if err != nil {
@@ -109,7 +109,7 @@ func cmdFetch(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-func fetchOne(ctx context.Context, st daemon.Storage, c *rules.Credential, kid, out string, stdout io.Writer) error {
+func fetchOne(ctx context.Context, st daemon.Storage, c *format.Credential, kid, out string, stdout io.Writer) error {
 	if c.Location == outbox.DroppedLocation {
 		return fmt.Errorf("the appliance dropped this block's readings before upload (disk budget); the credential proves %d readings existed, their data is gone", c.Count)
 	}

@@ -1,8 +1,4 @@
-// Package block defines a sealed block: its header (what the appliance signs
-// and the ledger anchors) and its body (the readings and the signed polls
-// they came in). It has no I/O; the seal, verify and chaincode rules
-// packages all judge blocks with it.
-package block
+package format
 
 import (
 	"bytes"
@@ -12,12 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-
-	"github.com/wotchain/wotchain/bridge/reading"
 )
 
-// Version of the header format.
-const Version = 1
+// HeaderVersion is the version of the header format.
+const HeaderVersion = 1
 
 // Header is the signed summary of a block. The block id is the hex SHA-256
 // of its canonical encoding, and PrevHash links to the previous block's id,
@@ -40,10 +34,10 @@ type Header struct {
 const headerDomain = "wotchain/block-header/v1\x00"
 
 // Encode returns the canonical header bytes.
-func (h *Header) Encode() ([]byte, error) { return reading.Marshal(h) }
+func (h *Header) Encode() ([]byte, error) { return Marshal(h) }
 
-// ID returns the block id for canonical header bytes.
-func ID(headerBytes []byte) string {
+// BlockID returns the block id for canonical header bytes.
+func BlockID(headerBytes []byte) string {
 	sum := sha256.Sum256(headerBytes)
 	return hex.EncodeToString(sum[:])
 }
@@ -69,7 +63,7 @@ func VerifyHeaderSig(pub ed25519.PublicKey, headerBytes, sig []byte) error {
 // could have produced.
 func ParseHeader(data []byte) (*Header, error) {
 	var h Header
-	if err := reading.Unmarshal(data, &h); err != nil {
+	if err := Unmarshal(data, &h); err != nil {
 		return nil, fmt.Errorf("block header: %w", err)
 	}
 	again, err := h.Encode()
@@ -85,8 +79,8 @@ func ParseHeader(data []byte) (*Header, error) {
 // Check validates the header's fields against each other.
 func (h *Header) Check() error {
 	switch {
-	case h.Version != Version:
-		return fmt.Errorf("block header: version %d, want %d", h.Version, Version)
+	case h.Version != HeaderVersion:
+		return fmt.Errorf("block header: version %d, want %d", h.Version, HeaderVersion)
 	case h.ApplianceID == "":
 		return errors.New("block header: empty appliance id")
 	case h.FirstSeq == 0 || h.LastSeq < h.FirstSeq:
