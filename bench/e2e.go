@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"github.com/wotchain/wotchain/appliance/config"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/wotchain/wotchain/bridge/poll"
 	"github.com/wotchain/wotchain/bridge/reading"
+	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/protocols"
 	"github.com/wotchain/wotchain/protocols/modbus"
@@ -24,7 +24,7 @@ type E2EOptions struct {
 	Duration     time.Duration // how long values are changed (default 1 minute)
 	PollInterval time.Duration // device interval (default 1s)
 	SealInterval time.Duration // seal.interval (default 10s)
-	MaxReadings  int           // seal.max_readings (default config.DefaultMaxReadings)
+	MaxReadings  int           // seal.max_readings (default seal.DefaultMaxReadings)
 }
 
 // E2EResult is the time from a device value changing to the block holding
@@ -57,7 +57,7 @@ func EndToEnd(ctx context.Context, o E2EOptions) (E2EResult, error) {
 		o.SealInterval = 10 * time.Second
 	}
 	if o.MaxReadings <= 0 {
-		o.MaxReadings = config.DefaultMaxReadings
+		o.MaxReadings = seal.DefaultMaxReadings
 	}
 	res := E2EResult{Opts: o}
 	sim, err := modbussim.Start("127.0.0.1:0", nil)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/wotchain/wotchain/appliance/config"
 	"io"
 	"os"
 	"runtime/metrics"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wotchain/wotchain/bridge/poll"
+	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/protocols"
 )
@@ -29,7 +29,7 @@ type LoadOptions struct {
 	Duration     time.Duration // default 10 minutes
 	Sample       time.Duration // default 1s
 	SealInterval time.Duration // default 10s
-	MaxReadings  int           // default config.DefaultMaxReadings
+	MaxReadings  int           // default seal.DefaultMaxReadings
 	// Progress, if set, gets one line per sample.
 	Progress io.Writer
 }
@@ -88,7 +88,7 @@ func Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 		o.SealInterval = 10 * time.Second
 	}
 	if o.MaxReadings <= 0 {
-		o.MaxReadings = config.DefaultMaxReadings
+		o.MaxReadings = seal.DefaultMaxReadings
 	}
 	res := LoadResult{Opts: o}
 	var devices []poll.Device

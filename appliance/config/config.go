@@ -49,16 +49,9 @@ type Appliance struct {
 	OwnerKEM   string `yaml:"owner_kem"`   // x25519 (default) | mlkem768-x25519
 }
 
-// DefaultMaxReadings is seal.max_readings when unset. A block costs the
-// ledger about 2.7 KB whatever its size, a reading on chain would cost
-// about 135 bytes: from about 20,000 readings a block the ledger holds 1,000
-// times less than a chain of readings (docs/BENCHMARKS.md). Blocks reach
-// it only at high rates; the interval seals smaller ones.
-const DefaultMaxReadings = 25_000
-
 // Seal says when readings are sealed into a block.
 type Seal struct {
-	MaxReadings int      `yaml:"max_readings"` // default DefaultMaxReadings
+	MaxReadings int      `yaml:"max_readings"` // default seal.DefaultMaxReadings
 	Interval    Duration `yaml:"interval"`     // default 10s
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wotchain/wotchain/bridge/seal"
 )
 
 const valid = `appliance:
@@ -25,7 +27,7 @@ func TestValidConfigGetsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Seal.MaxReadings != DefaultMaxReadings || cfg.Seal.Interval.D() != 10*time.Second {
+	if cfg.Seal.MaxReadings != seal.DefaultMaxReadings || cfg.Seal.Interval.D() != 10*time.Second {
 		t.Errorf("seal defaults: %+v", cfg.Seal)
 	}
 	if d := cfg.Devices[0]; d.Interval.D() != time.Second || d.Timeout.D() != 2*time.Second {

@@ -18,6 +18,7 @@ import (
 	"github.com/wotchain/wotchain/appliance/logging"
 	"github.com/wotchain/wotchain/bridge/aggregate"
 	"github.com/wotchain/wotchain/bridge/keys"
+	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -138,7 +139,7 @@ func (c *Config) applyDefaults() {
 		a.OwnerKey = filepath.Join(a.DataDir, "keys", "owner.hpke")
 	}
 	if c.Seal.MaxReadings == 0 {
-		c.Seal.MaxReadings = DefaultMaxReadings
+		c.Seal.MaxReadings = seal.DefaultMaxReadings
 	}
 	if c.Seal.Interval == 0 {
 		c.Seal.Interval = Duration(10e9)

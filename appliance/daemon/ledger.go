@@ -10,9 +10,9 @@ import (
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
-	"github.com/wotchain/wotchain/fabric/network"
 
 	fabricledger "github.com/wotchain/wotchain/fabric/gateway"
+	"github.com/wotchain/wotchain/fabric/netdesc"
 )
 
 // Ledger is what the appliance and its tools need of a ledger. The
@@ -70,7 +70,7 @@ func FabricConfig(cfg *config.Config, user string, log *slog.Logger) (fabricledg
 	if f.NetworkDir == "" {
 		return fc, nil
 	}
-	net, err := network.Load(cfg.Resolve(f.NetworkDir))
+	net, err := netdesc.Load(cfg.Resolve(f.NetworkDir))
 	if err != nil {
 		return fc, fmt.Errorf("ledger.fabric.network_dir: %w (start the network with `make fabric-up`)", err)
 	}

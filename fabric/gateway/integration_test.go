@@ -21,6 +21,7 @@ import (
 	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	fabricledger "github.com/wotchain/wotchain/fabric/gateway"
+	"github.com/wotchain/wotchain/fabric/netdesc"
 	"github.com/wotchain/wotchain/fabric/network"
 )
 
@@ -164,7 +165,7 @@ func TestFabricNetwork(t *testing.T) {
 // (network.EnsureBinaries) and are built there on first use (1-2 minutes).
 // If they cannot be built the caller is skipped, unless CI=true, where that
 // is a failure.
-func startNetwork(ctx context.Context, tb testing.TB) *network.Network {
+func startNetwork(ctx context.Context, tb testing.TB) *netdesc.Network {
 	tb.Helper()
 	log := slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	// EnsureBinaries and Down log through the default logger.
@@ -294,7 +295,7 @@ func anchorBatches(ctx context.Context, t *testing.T, priv ed25519.PrivateKey, a
 // licensing runs the grant verbs: only an admin of the owner grants or
 // revokes, the partner reads the grant through its own peer, and the times
 // are the transactions' timestamps.
-func licensing(ctx context.Context, t *testing.T, net *network.Network, applianceID string, owner, ownerClient, partner *fabricledger.Ledger) {
+func licensing(ctx context.Context, t *testing.T, net *netdesc.Network, applianceID string, owner, ownerClient, partner *fabricledger.Ledger) {
 	t.Helper()
 	partnerAdmin := connect(t, net, network.PartnerMSP, "Admin")
 	kem := hpke.DHKEM(ecdh.X25519())
@@ -473,7 +474,7 @@ func followAnchored(ctx context.Context, t *testing.T, l *fabricledger.Ledger, f
 	}
 }
 
-func connect(t testing.TB, net *network.Network, mspID, user string) *fabricledger.Ledger {
+func connect(t testing.TB, net *netdesc.Network, mspID, user string) *fabricledger.Ledger {
 	t.Helper()
 	org, err := net.Org(mspID)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wotchain/wotchain/fabric/netdesc"
 	"gopkg.in/yaml.v3"
 )
 
@@ -56,7 +57,7 @@ func (l layout) ordererDir() string {
 // generated lists the subdirectories Up creates; a new Up clears them.
 func (l layout) generated() []string {
 	return []string{l.crypto(), filepath.Join(l.dir, "config"), filepath.Join(l.dir, "data"), l.logs(), l.run(),
-		filepath.Join(l.dir, "channel"), l.chaincode(), l.builder(), l.bin(), filepath.Join(l.dir, descriptionFile)}
+		filepath.Join(l.dir, "channel"), l.chaincode(), l.builder(), l.bin(), filepath.Join(l.dir, netdesc.File)}
 }
 
 func loopback(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }

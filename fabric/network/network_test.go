@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/fabric/netdesc"
 	"gopkg.in/yaml.v3"
 )
 
@@ -230,10 +231,10 @@ func TestNetworkDescriptionRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	l := layout{dir: dir}
 	n := describe(l, testOrgs, Ports{Orderer: 7050, OrdererOperations: 9440}, "wotchain", "wotchain", "wotchain_1.0:abc", "127.0.0.1:9999")
-	if err := n.save(); err != nil {
+	if err := n.Save(); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Load(dir)
+	got, err := netdesc.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

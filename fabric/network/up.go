@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wotchain/wotchain/fabric/builder"
+	"github.com/wotchain/wotchain/fabric/netdesc"
 )
 
 // ChaincodePackage is the Go package of the chaincode server Up builds.
@@ -70,7 +71,7 @@ func (p *Ports) fill() error {
 
 // Up starts a network from nothing and returns its description. On failure
 // the processes it started are stopped; Dir keeps the logs.
-func Up(ctx context.Context, opts Options) (_ *Network, err error) {
+func Up(ctx context.Context, opts Options) (_ *netdesc.Network, err error) {
 	start := time.Now()
 	log := opts.Log
 	if log == nil {
@@ -203,7 +204,7 @@ func Up(ctx context.Context, opts Options) (_ *Network, err error) {
 	}
 
 	desc := describe(l, orgs, ports, channel, ccName, pkgID, ccAddr)
-	if err := desc.save(); err != nil {
+	if err := desc.Save(); err != nil {
 		return nil, err
 	}
 	log.Info("network up", "dir", dir, "channel", channel, "chaincode", ccName, "took", time.Since(start).Round(10*time.Millisecond))
@@ -307,10 +308,10 @@ func clearStale(l layout) error {
 }
 
 // describe collects what clients need to connect.
-func describe(l layout, orgs []orgSpec, ports Ports, channel, ccName, pkgID, ccAddr string) *Network {
-	n := &Network{
+func describe(l layout, orgs []orgSpec, ports Ports, channel, ccName, pkgID, ccAddr string) *netdesc.Network {
+	n := &netdesc.Network{
 		Dir: l.dir, Channel: channel, Chaincode: ccName, PackageID: pkgID, ChaincodeAddress: ccAddr,
-		Orderer: Node{
+		Orderer: netdesc.Node{
 			Address:           loopback(ports.Orderer),
 			TLSCAFile:         filepath.Join(l.ordererDir(), "tls", "ca.crt"),
 			ServerName:        ordererHost,
@@ -319,9 +320,9 @@ func describe(l layout, orgs []orgSpec, ports Ports, channel, ccName, pkgID, ccA
 		OrdererAdminAddress: loopback(ports.OrdererAdmin),
 	}
 	for _, o := range orgs {
-		org := Org{
+		org := netdesc.Org{
 			Name: o.name, MSPID: o.mspID, Domain: o.domain, MSPDir: filepath.Join(o.orgDir(l), "msp"),
-			Peer: Node{
+			Peer: netdesc.Node{
 				Address:           o.peerAddress(),
 				TLSCAFile:         filepath.Join(o.peerDir(l), "tls", "ca.crt"),
 				ServerName:        o.peerHost(),
@@ -334,7 +335,7 @@ func describe(l layout, orgs []orgSpec, ports Ports, channel, ccName, pkgID, ccA
 		}
 		for _, u := range users {
 			msp := o.userMSP(l, u)
-			org.Users = append(org.Users, User{
+			org.Users = append(org.Users, netdesc.User{
 				Name: u, Admin: u == "Admin", MSPDir: msp,
 				CertFile: filepath.Join(msp, "signcerts", u+"@"+o.domain+"-cert.pem"),
 				KeyFile:  firstFile(filepath.Join(msp, "keystore")),

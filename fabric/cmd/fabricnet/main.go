@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/wotchain/wotchain/fabric/netdesc"
 	"github.com/wotchain/wotchain/fabric/network"
 )
 
@@ -126,7 +127,7 @@ func status(args []string) error {
 		}
 		fmt.Printf("%-32s pid %-8d %s\n", p.Name, p.PID, state)
 	}
-	if n, err := network.Load(*dir); err == nil {
+	if n, err := netdesc.Load(*dir); err == nil {
 		for _, o := range n.Orgs {
 			fmt.Printf("%-16s peer %s (TLS CA %s)\n", o.MSPID, o.Peer.Address, o.Peer.TLSCAFile)
 		}
