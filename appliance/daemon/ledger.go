@@ -10,8 +10,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
-
-	fabricledger "github.com/wotchain/wotchain/fabric/gateway"
+	"github.com/wotchain/wotchain/fabric/fabricledger"
 	"github.com/wotchain/wotchain/fabric/netdesc"
 )
 

@@ -14,8 +14,7 @@ import (
 	"github.com/wotchain/wotchain/appliance/daemon"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/chaincode/rules"
-
-	fabricledger "github.com/wotchain/wotchain/fabric/gateway"
+	"github.com/wotchain/wotchain/fabric/fabricledger"
 )
 
 // cmdRegister registers the appliance on Fabric as a manufacturer admin:

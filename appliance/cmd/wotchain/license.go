@@ -11,8 +11,7 @@ import (
 	"github.com/wotchain/wotchain/appliance/daemon"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/chaincode/rules"
-
-	fabricledger "github.com/wotchain/wotchain/fabric/gateway"
+	"github.com/wotchain/wotchain/fabric/fabricledger"
 )
 
 func parseTime(flagName, v string) (int64, error) {

@@ -21,7 +21,7 @@ import (
 // endorsed by both peers, ordered and committed; blocks/s is the figure to
 // compare. Building and signing the blocks is not timed.
 //
-//	go test -run '^$' -bench AnchorFabric -benchtime 20x ./fabric/gateway/
+//	go test -run '^$' -bench AnchorFabric -benchtime 20x ./fabric/fabricledger/
 func BenchmarkAnchorFabric(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()

@@ -6,7 +6,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/ledger"
 	"github.com/wotchain/wotchain/bridge/outbox"
 	"github.com/wotchain/wotchain/chaincode/rules"
-	fabricledger "github.com/wotchain/wotchain/fabric/gateway"
+	"github.com/wotchain/wotchain/fabric/fabricledger"
 )
 
 // grantVerbs are the licensing verbs the appliance calls on either ledger;

@@ -20,7 +20,7 @@ import (
 
 	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
-	fabricledger "github.com/wotchain/wotchain/fabric/gateway"
+	"github.com/wotchain/wotchain/fabric/fabricledger"
 	"github.com/wotchain/wotchain/fabric/netdesc"
 	"github.com/wotchain/wotchain/fabric/network"
 )
