@@ -20,7 +20,7 @@ import (
 // those whose definition changed: a reload never interrupts the others.
 type pool struct {
 	sink    poll.Sink
-	sources *sources
+	sources sourceBuilder
 	log     *slog.Logger
 	// observe is given to every loop (poll latency for the metrics);
 	// forget is called for each device removed by a reload.
@@ -40,7 +40,12 @@ type running struct {
 	paused bool // by the disk budget: the source stays open, the loop is stopped
 }
 
-func newPool(sink poll.Sink, sources *sources, log *slog.Logger) *pool {
+// sourceBuilder opens a device's source (the daemon's *sources).
+type sourceBuilder interface {
+	build(d config.Device) (protocols.Source, error)
+}
+
+func newPool(sink poll.Sink, sources sourceBuilder, log *slog.Logger) *pool {
 	return &pool{sink: sink, sources: sources, log: log, running: map[string]*running{}}
 }
 
