@@ -1,4 +1,4 @@
-package outbox
+package outbox_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/bridge/outbox"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
@@ -20,7 +21,7 @@ import (
 // of each call and can be taken down.
 type batchLedger struct {
 	mu       sync.Mutex
-	led      BatchLedger
+	led      outbox.BatchLedger
 	down     bool
 	calls    [][]uint64 // heights per call that reached the ledger
 	batches  int        // AnchorBatch calls that succeeded
@@ -127,10 +128,10 @@ func (f *fixture) states(t *testing.T) []store.BlockState {
 	return out
 }
 
-func (f *fixture) uploadAll(t *testing.T, o *Outbox) {
+func (f *fixture) uploadAll(t *testing.T, o *outbox.Outbox) {
 	t.Helper()
 	for {
-		busy, err := o.stepUpload(context.Background())
+		busy, err := o.StepUpload(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,9 +148,9 @@ func repeatState(s store.BlockState, n int) []store.BlockState {
 func TestBatchAnchorsHeadRun(t *testing.T) {
 	f := newFixture(t, true)
 	f.sealBlocks(t, 5)
-	led := &batchLedger{led: f.led}
+	led := &batchLedger{led: f.Ledger}
 	logs := &logRecorder{}
-	o := New(f.st, &flakyStorage{fs: f.fs}, led, slog.New(logs))
+	o := outbox.New(f.Store, &flakyStorage{fs: f.Storage}, led, slog.New(logs))
 	var onAnchored []uint64
 	o.OnAnchored = func(r *store.BlockRecord) { onAnchored = append(onAnchored, r.Height) }
 
@@ -174,11 +175,11 @@ func TestBatchAnchorsHeadRun(t *testing.T) {
 		t.Fatalf("anchored log lines %v", got)
 	}
 	for _, rec := range f.sealed {
-		if c, err := f.led.Credential(context.Background(), rec.BlockID); err != nil || c.Location != f.fs.Location(rec.ObjectHash) {
+		if c, err := f.Ledger.Credential(context.Background(), rec.BlockID); err != nil || c.Location != f.Storage.Location(rec.ObjectHash) {
 			t.Fatalf("credential of block %d: %+v, %v", rec.Height, c, err)
 		}
 	}
-	if out, _ := f.st.Outbox(); len(out) != 0 {
+	if out, _ := f.Store.Outbox(); len(out) != 0 {
 		t.Fatalf("outbox %v", out)
 	}
 	if step(t, o) {
@@ -189,23 +190,23 @@ func TestBatchAnchorsHeadRun(t *testing.T) {
 func TestBatchCaps(t *testing.T) {
 	cases := []struct {
 		name  string
-		set   func(o *Outbox, size int)
+		set   func(o *outbox.Outbox, size int)
 		calls string
 	}{
-		{"count", func(o *Outbox, _ int) { o.MaxBatch = 3 }, "[[0 1 2] [3 4 5] [6]]"},
-		{"bytes", func(o *Outbox, size int) { o.MaxBatchBytes = 2*size + size/2 }, "[[0 1] [2 3] [4 5] [6]]"},
-		{"a block over the byte cap goes alone", func(o *Outbox, size int) { o.MaxBatchBytes = size / 2 }, "[[0] [1] [2] [3] [4] [5] [6]]"},
-		{"zero count still anchors", func(o *Outbox, _ int) { o.MaxBatch = 0 }, "[[0] [1] [2] [3] [4] [5] [6]]"},
+		{"count", func(o *outbox.Outbox, _ int) { o.MaxBatch = 3 }, "[[0 1 2] [3 4 5] [6]]"},
+		{"bytes", func(o *outbox.Outbox, size int) { o.MaxBatchBytes = 2*size + size/2 }, "[[0 1] [2 3] [4 5] [6]]"},
+		{"a block over the byte cap goes alone", func(o *outbox.Outbox, size int) { o.MaxBatchBytes = size / 2 }, "[[0] [1] [2] [3] [4] [5] [6]]"},
+		{"zero count still anchors", func(o *outbox.Outbox, _ int) { o.MaxBatch = 0 }, "[[0] [1] [2] [3] [4] [5] [6]]"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t, true)
 			f.sealBlocks(t, 7)
-			led := &batchLedger{led: f.led}
-			o := New(f.st, &flakyStorage{fs: f.fs}, led, discard)
+			led := &batchLedger{led: f.Ledger}
+			o := outbox.New(f.Store, &flakyStorage{fs: f.Storage}, led, discard)
 			f.uploadAll(t, o)
-			rec, _ := f.st.Block(0)
-			c.set(o, format.SubmissionSize(submission(rec)))
+			rec, _ := f.Store.Block(0)
+			c.set(o, format.SubmissionSize(outbox.Submission(rec)))
 			for i := 0; step(t, o); i++ {
 				if i > 10 {
 					t.Fatal("outbox does not drain")
@@ -228,16 +229,16 @@ func TestBatchCaps(t *testing.T) {
 func TestBatchPartlyOnLedger(t *testing.T) {
 	f := newFixture(t, true)
 	f.sealBlocks(t, 4)
-	led := &batchLedger{led: f.led}
+	led := &batchLedger{led: f.Ledger}
 	logs := &logRecorder{}
-	o := New(f.st, &flakyStorage{fs: f.fs}, led, slog.New(logs))
+	o := outbox.New(f.Store, &flakyStorage{fs: f.Storage}, led, slog.New(logs))
 	f.uploadAll(t, o)
 	var subs []format.Submission
 	for h := range uint64(2) {
-		rec, _ := f.st.Block(h)
-		subs = append(subs, submission(rec))
+		rec, _ := f.Store.Block(h)
+		subs = append(subs, outbox.Submission(rec))
 	}
-	if _, err := f.led.AnchorBatch(context.Background(), subs); err != nil {
+	if _, err := f.Ledger.AnchorBatch(context.Background(), subs); err != nil {
 		t.Fatal(err)
 	}
 	var onAnchored []uint64
@@ -257,12 +258,12 @@ func TestBatchPartlyOnLedger(t *testing.T) {
 func TestBatchRefusedMarksNothing(t *testing.T) {
 	f := newFixture(t, false) // appliance not registered
 	f.sealBlocks(t, 3)
-	led := &batchLedger{led: f.led}
-	o := New(f.st, &flakyStorage{fs: f.fs}, led, discard)
+	led := &batchLedger{led: f.Ledger}
+	o := outbox.New(f.Store, &flakyStorage{fs: f.Storage}, led, discard)
 	o.OnAnchored = func(r *store.BlockRecord) { t.Errorf("OnAnchored for refused block %d", r.Height) }
 	f.uploadAll(t, o)
 	busy, err := o.Step(context.Background())
-	if !busy || !errors.Is(err, rules.ErrUnknownAppliance) || !IsPermanent(err) || !strings.Contains(err.Error(), "blocks 0..2") {
+	if !busy || !errors.Is(err, rules.ErrUnknownAppliance) || !outbox.IsPermanent(err) || !strings.Contains(err.Error(), "blocks 0..2") {
 		t.Fatalf("Step: busy=%v err=%v, want a permanent refusal naming blocks 0..2", busy, err)
 	}
 	if got := f.states(t); !slices.Equal(got, repeatState(store.Uploaded, 3)) {
@@ -278,12 +279,12 @@ func TestBatchRefusedMarksNothing(t *testing.T) {
 func TestBatchPartialResults(t *testing.T) {
 	f := newFixture(t, true)
 	f.sealBlocks(t, 4)
-	led := &batchLedger{led: f.led}
+	led := &batchLedger{led: f.Ledger}
 	led.answer = func(out []format.Anchored) ([]format.Anchored, error) {
 		led.answer = nil
 		return out[:2], errors.New("peer went away after block 1")
 	}
-	o := New(f.st, &flakyStorage{fs: f.fs}, led, discard)
+	o := outbox.New(f.Store, &flakyStorage{fs: f.Storage}, led, discard)
 	var onAnchored []uint64
 	o.OnAnchored = func(r *store.BlockRecord) { onAnchored = append(onAnchored, r.Height) }
 	f.uploadAll(t, o)
@@ -315,8 +316,8 @@ func TestBatchWrongAnswer(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t, true)
 			f.sealBlocks(t, 2)
-			led := &batchLedger{led: f.led, answer: answer}
-			o := New(f.st, &flakyStorage{fs: f.fs}, led, discard)
+			led := &batchLedger{led: f.Ledger, answer: answer}
+			o := outbox.New(f.Store, &flakyStorage{fs: f.Storage}, led, discard)
 			f.uploadAll(t, o)
 			if _, err := o.Step(context.Background()); err == nil {
 				t.Fatal("Step accepted a wrong answer")
@@ -343,7 +344,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func runOutbox(t *testing.T, o *Outbox) {
+func runOutbox(t *testing.T, o *outbox.Outbox) {
 	t.Helper()
 	o.MinBackoff, o.MaxBackoff = time.Millisecond, 5*time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
@@ -363,9 +364,9 @@ func runOutbox(t *testing.T, o *Outbox) {
 // the backlog is anchored in one batch, in order.
 func TestUploadsContinueDuringLedgerOutage(t *testing.T) {
 	f := newFixture(t, true)
-	led := &batchLedger{led: f.led, down: true}
-	storage := &flakyStorage{fs: f.fs}
-	o := New(f.st, storage, led, discard)
+	led := &batchLedger{led: f.Ledger, down: true}
+	storage := &flakyStorage{fs: f.Storage}
+	o := outbox.New(f.Store, storage, led, discard)
 	var mu sync.Mutex
 	var onAnchored []uint64
 	o.OnAnchored = func(r *store.BlockRecord) { mu.Lock(); onAnchored = append(onAnchored, r.Height); mu.Unlock() }
@@ -432,26 +433,26 @@ func (g *gatedStorage) Put(ctx context.Context, name string, data []byte) (strin
 func TestStorageOutageKeepsAnchorOrder(t *testing.T) {
 	f := newFixture(t, true)
 	f.sealBlocks(t, 5)
-	led := &batchLedger{led: f.led}
-	storage := &gatedStorage{flakyStorage: flakyStorage{fs: f.fs}}
-	o := New(f.st, storage, led, discard)
+	led := &batchLedger{led: f.Ledger}
+	storage := &gatedStorage{flakyStorage: flakyStorage{fs: f.Storage}}
+	o := outbox.New(f.Store, storage, led, discard)
 	// Blocks 0 and 1 go up; then storage fails, and blocks 3 and 4 are
 	// uploaded behind the outbox's back (as by an earlier run).
 	for range 2 {
-		if _, err := o.stepUpload(context.Background()); err != nil {
+		if _, err := o.StepUpload(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	storage.down = true
 	for h := uint64(3); h < 5; h++ {
-		rec, _ := f.st.Block(h)
-		obj, _ := f.st.Object(h)
-		loc, err := f.fs.Put(context.Background(), rec.ObjectHash, obj)
+		rec, _ := f.Store.Block(h)
+		obj, _ := f.Store.Object(h)
+		loc, err := f.Storage.Put(context.Background(), rec.ObjectHash, obj)
 		if err != nil {
 			t.Fatal(err)
 		}
 		rec.Location, rec.State = loc, store.Uploaded
-		if err := f.st.UpdateBlock(rec); err != nil {
+		if err := f.Store.UpdateBlock(rec); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,10 +1,7 @@
-package outbox
+package outbox_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/hpke"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,18 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wotchain/wotchain/bridge/ingest"
-	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/bridge/ledger"
 	"github.com/wotchain/wotchain/bridge/objstore"
-	"github.com/wotchain/wotchain/bridge/seal"
+	"github.com/wotchain/wotchain/bridge/outbox"
+	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
-	"github.com/wotchain/wotchain/protocols"
 )
-
-const appID = "app-1"
 
 var discard = slog.New(slog.DiscardHandler)
 
@@ -78,79 +71,45 @@ func (l *recordingLedger) Anchor(ctx context.Context, sub format.Submission) (*f
 	return c, rec, err
 }
 
+// fixture is a chain sealing blocks of at most 4 readings, with the
+// blocks sealed so far.
 type fixture struct {
-	st     *store.Store
-	in     *ingest.Ingester
-	sealer *seal.Sealer
-	led    *ledger.Embedded
-	fs     *objstore.FS
-	clock  time.Time
+	*pipelinetest.Chain
 	sealed []*store.BlockRecord
 }
 
+// newFixture builds the chain, with the appliance registered on the
+// ledger or not.
 func newFixture(t *testing.T, register bool) *fixture {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := store.Open(dir + "/db")
-	if err != nil {
-		t.Fatal(err)
+	opts := []pipelinetest.Option{pipelinetest.WithMaxReadings(4)}
+	if !register {
+		opts = append(opts, pipelinetest.WithUnregisteredAppliance())
 	}
-	t.Cleanup(st.Close)
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	kem, _ := hpke.NewKEM(keys.KEMX25519)
-	owner, _ := kem.GenerateKey()
-	in, err := ingest.New(st, appID, priv, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sl, err := seal.New(st, appID, priv, []hpke.PublicKey{owner.PublicKey()}, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	led := ledger.NewEmbedded(st.Ledger(), "appliance-"+appID, discard)
-	if register {
-		id := led.Identity()
-		if err := led.RegisterAppliance(context.Background(), rules.Appliance{ID: appID, PublicKey: pub, AnchorMSP: id.MSPID, AnchorID: id.ID}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fs, err := objstore.NewFS(dir + "/objects")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &fixture{st: st, in: in, sealer: sl, led: led, fs: fs, clock: time.Unix(1_700_000_000, 0)}
+	return &fixture{Chain: pipelinetest.New(t, opts...)}
 }
 
 // sealBlocks ingests n polls of 4 readings and seals them: n blocks.
 func (f *fixture) sealBlocks(t *testing.T, n int) {
 	t.Helper()
-	for i := 0; i < n; i++ {
-		samples := make([]protocols.Sample, 4)
-		for j := range samples {
-			samples[j] = protocols.Sample{Point: fmt.Sprintf("p%d", j), Value: int64(i*10 + j), Quality: protocols.Good}
-		}
-		f.clock = f.clock.Add(time.Second)
-		if _, _, err := f.in.Ingest("dev", samples, f.clock); err != nil {
-			t.Fatal(err)
-		}
-	}
-	recs, err := f.sealer.Seal(true)
-	if err != nil || len(recs) != n {
-		t.Fatalf("sealed %d blocks, want %d: %v", len(recs), n, err)
+	f.Ingest(t, slices.Repeat([]int{4}, n)...)
+	recs := f.Seal(t)
+	if len(recs) != n {
+		t.Fatalf("sealed %d blocks, want %d", len(recs), n)
 	}
 	f.sealed = append(f.sealed, recs...)
 }
 
 func (f *fixture) state(t *testing.T, height uint64) store.BlockState {
 	t.Helper()
-	rec, err := f.st.Block(height)
+	rec, err := f.Store.Block(height)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return rec.State
 }
 
-func step(t *testing.T, o *Outbox) bool {
+func step(t *testing.T, o *outbox.Outbox) bool {
 	t.Helper()
 	busy, err := o.Step(context.Background())
 	if err != nil {
@@ -162,24 +121,24 @@ func step(t *testing.T, o *Outbox) bool {
 func TestStepSealedUploadedAnchored(t *testing.T) {
 	f := newFixture(t, true)
 	f.sealBlocks(t, 1)
-	storage := &flakyStorage{fs: f.fs}
-	o := New(f.st, storage, f.led, discard)
+	storage := &flakyStorage{fs: f.Storage}
+	o := outbox.New(f.Store, storage, f.Ledger, discard)
 	var anchored []uint64
 	o.OnAnchored = func(r *store.BlockRecord) { anchored = append(anchored, r.Height) }
 
 	if !step(t, o) {
 		t.Fatal("Step found nothing to do")
 	}
-	rec, _ := f.st.Block(0)
-	if rec.State != store.Uploaded || rec.Location != f.fs.Location(rec.ObjectHash) {
+	rec, _ := f.Store.Block(0)
+	if rec.State != store.Uploaded || rec.Location != f.Storage.Location(rec.ObjectHash) {
 		t.Fatalf("after one step: %s at %q", rec.State, rec.Location)
 	}
-	obj, err := f.fs.Get(context.Background(), rec.Location)
-	local, _ := f.st.Object(0)
+	obj, err := f.Storage.Get(context.Background(), rec.Location)
+	local, _ := f.Store.Object(0)
 	if err != nil || string(obj) != string(local) {
 		t.Fatalf("uploaded object differs from the sealed one: %v", err)
 	}
-	if _, err := f.led.Credential(context.Background(), rec.BlockID); !errors.Is(err, rules.ErrNotFound) {
+	if _, err := f.Ledger.Credential(context.Background(), rec.BlockID); !errors.Is(err, rules.ErrNotFound) {
 		t.Fatalf("anchored before the second step: %v", err)
 	}
 
@@ -189,11 +148,11 @@ func TestStepSealedUploadedAnchored(t *testing.T) {
 	if s := f.state(t, 0); s != store.Anchored {
 		t.Fatalf("after two steps: %s", s)
 	}
-	cred, err := f.led.Credential(context.Background(), rec.BlockID)
+	cred, err := f.Ledger.Credential(context.Background(), rec.BlockID)
 	if err != nil || cred.ObjectHash != rec.ObjectHash || cred.Location != rec.Location {
 		t.Fatalf("credential %+v, %v", cred, err)
 	}
-	if out, _ := f.st.Outbox(); len(out) != 0 {
+	if out, _ := f.Store.Outbox(); len(out) != 0 {
 		t.Fatalf("anchored block still in the outbox: %v", out)
 	}
 	if !slices.Equal(anchored, []uint64{0}) {
@@ -210,21 +169,21 @@ func TestStepSealedUploadedAnchored(t *testing.T) {
 func TestFailingUploadRetried(t *testing.T) {
 	f := newFixture(t, true)
 	f.sealBlocks(t, 1)
-	storage := &flakyStorage{fs: f.fs, fails: 2}
-	o := New(f.st, storage, f.led, discard)
+	storage := &flakyStorage{fs: f.Storage, fails: 2}
+	o := outbox.New(f.Store, storage, f.Ledger, discard)
 	for i := 0; i < 2; i++ {
 		busy, err := o.Step(context.Background())
 		if err == nil || !busy {
 			t.Fatalf("attempt %d: busy=%v err=%v, want a failure", i, busy, err)
 		}
-		if IsPermanent(err) {
+		if outbox.IsPermanent(err) {
 			t.Fatalf("storage failure reported as permanent: %v", err)
 		}
-		rec, _ := f.st.Block(0)
+		rec, _ := f.Store.Block(0)
 		if rec.State != store.Sealed || rec.Location != "" {
 			t.Fatalf("after a failed upload the block is %s at %q", rec.State, rec.Location)
 		}
-		if out, _ := f.st.Outbox(); !slices.Equal(out, []uint64{0}) {
+		if out, _ := f.Store.Outbox(); !slices.Equal(out, []uint64{0}) {
 			t.Fatalf("outbox %v", out)
 		}
 	}
@@ -241,14 +200,14 @@ func TestFailingUploadRetried(t *testing.T) {
 func TestResumeUploadedBlock(t *testing.T) {
 	f := newFixture(t, true)
 	f.sealBlocks(t, 1)
-	step(t, New(f.st, &flakyStorage{fs: f.fs}, f.led, discard))
+	step(t, outbox.New(f.Store, &flakyStorage{fs: f.Storage}, f.Ledger, discard))
 	if s := f.state(t, 0); s != store.Uploaded {
 		t.Fatalf("state %s", s)
 	}
 	// A new outbox (restart) whose storage is down: the block is already
 	// uploaded, so it anchors without touching storage.
-	dead := &flakyStorage{fs: f.fs, fails: 1 << 30}
-	o := New(f.st, dead, f.led, discard)
+	dead := &flakyStorage{fs: f.Storage, fails: 1 << 30}
+	o := outbox.New(f.Store, dead, f.Ledger, discard)
 	step(t, o)
 	if s := f.state(t, 0); s != store.Anchored {
 		t.Fatalf("resumed block is %s", s)
@@ -261,11 +220,11 @@ func TestResumeUploadedBlock(t *testing.T) {
 func TestAnchorAlreadyOnLedger(t *testing.T) {
 	f := newFixture(t, true)
 	f.sealBlocks(t, 1)
-	o := New(f.st, &flakyStorage{fs: f.fs}, f.led, discard)
+	o := outbox.New(f.Store, &flakyStorage{fs: f.Storage}, f.Ledger, discard)
 	step(t, o)
-	rec, _ := f.st.Block(0)
+	rec, _ := f.Store.Block(0)
 	// Crash after the ledger recorded the credential but before UpdateBlock.
-	if _, recorded, err := f.led.Anchor(context.Background(), format.Submission{
+	if _, recorded, err := f.Ledger.Anchor(context.Background(), format.Submission{
 		Header: rec.Header, HeaderSig: rec.HeaderSig, ObjectHash: rec.ObjectHash, Location: rec.Location,
 	}); err != nil || !recorded {
 		t.Fatalf("direct Anchor: recorded=%v err=%v", recorded, err)
@@ -279,7 +238,7 @@ func TestAnchorAlreadyOnLedger(t *testing.T) {
 	if s := f.state(t, 0); s != store.Anchored {
 		t.Fatalf("block already on the ledger ends %s", s)
 	}
-	if out, _ := f.st.Outbox(); len(out) != 0 {
+	if out, _ := f.Store.Outbox(); len(out) != 0 {
 		t.Fatalf("outbox %v", out)
 	}
 	if called != 1 {
@@ -291,9 +250,9 @@ func TestHeightOrder(t *testing.T) {
 	f := newFixture(t, true)
 	f.sealBlocks(t, 3)
 	var log []string
-	storage := &flakyStorage{fs: f.fs, log: &log}
-	led := &recordingLedger{led: f.led, fails: 1, log: &log}
-	o := New(f.st, storage, led, discard)
+	storage := &flakyStorage{fs: f.Storage, log: &log}
+	led := &recordingLedger{led: f.Ledger, fails: 1, log: &log}
+	o := outbox.New(f.Store, storage, led, discard)
 
 	step(t, o) // block 0 uploaded
 	// Anchoring block 0 fails once: block 1 must wait, not be uploaded or anchored first.
@@ -324,11 +283,11 @@ func TestHeightOrder(t *testing.T) {
 func TestLedgerRefusalIsPermanent(t *testing.T) {
 	f := newFixture(t, false) // appliance not registered on the ledger
 	f.sealBlocks(t, 1)
-	o := New(f.st, &flakyStorage{fs: f.fs}, f.led, discard)
+	o := outbox.New(f.Store, &flakyStorage{fs: f.Storage}, f.Ledger, discard)
 	step(t, o)
 	_, err := o.Step(context.Background())
-	if !errors.Is(err, rules.ErrUnknownAppliance) || !IsPermanent(err) {
-		t.Fatalf("anchoring for an unregistered appliance: %v (permanent=%v)", err, IsPermanent(err))
+	if !errors.Is(err, rules.ErrUnknownAppliance) || !outbox.IsPermanent(err) {
+		t.Fatalf("anchoring for an unregistered appliance: %v (permanent=%v)", err, outbox.IsPermanent(err))
 	}
 	if s := f.state(t, 0); s != store.Uploaded {
 		t.Fatalf("refused block is %s", s)
@@ -337,24 +296,24 @@ func TestLedgerRefusalIsPermanent(t *testing.T) {
 
 func TestIsPermanent(t *testing.T) {
 	for _, e := range []error{rules.ErrForbidden, rules.ErrConflict, rules.ErrBadSignature, rules.ErrUnknownAppliance} {
-		if !IsPermanent(fmt.Errorf("anchor block 3: %w", e)) {
+		if !outbox.IsPermanent(fmt.Errorf("anchor block 3: %w", e)) {
 			t.Errorf("%v not permanent", e)
 		}
 	}
 	for _, e := range []error{errors.New("timeout"), context.DeadlineExceeded, rules.ErrNotFound} {
-		if IsPermanent(e) {
+		if outbox.IsPermanent(e) {
 			t.Errorf("%v permanent", e)
 		}
 	}
 }
 
 func TestBackoffBounds(t *testing.T) {
-	o := New(nil, nil, nil, discard)
+	o := outbox.New(nil, nil, nil, discard)
 	o.MinBackoff, o.MaxBackoff = 100*time.Millisecond, 5*time.Second
 	for failures := 1; failures <= 80; failures++ {
 		full := min(o.MinBackoff<<min(failures-1, 16), o.MaxBackoff)
 		for i := 0; i < 20; i++ {
-			d := o.backoff(failures)
+			d := o.Backoff(failures)
 			if d < full/2 || d > full {
 				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", failures, d, full/2, full)
 			}
@@ -365,7 +324,7 @@ func TestBackoffBounds(t *testing.T) {
 func TestRunDrainsAndStops(t *testing.T) {
 	f := newFixture(t, true)
 	f.sealBlocks(t, 2)
-	o := New(f.st, &flakyStorage{fs: f.fs, fails: 2}, f.led, discard)
+	o := outbox.New(f.Store, &flakyStorage{fs: f.Storage, fails: 2}, f.Ledger, discard)
 	o.MinBackoff, o.MaxBackoff = time.Millisecond, 2*time.Millisecond
 	anchored := make(chan uint64, 10)
 	o.OnAnchored = func(r *store.BlockRecord) { anchored <- r.Height }
