@@ -1,34 +1,13 @@
 package poll
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"testing"
 	"time"
 
-	"github.com/wotchain/wotchain/bridge/ingest"
+	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/protocols"
 )
-
-// newIngest returns a store and the ingester that fills it.
-func newIngest(t *testing.T) (*store.Store, *ingest.Ingester) {
-	t.Helper()
-	st, err := store.Open(t.TempDir() + "/db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := ingest.New(st, "app-1", priv, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st, in
-}
 
 // sample is a point's value for building samples.
 type sample struct {
@@ -46,7 +25,8 @@ func samples(ps ...sample) []protocols.Sample {
 
 func TestLastValues(t *testing.T) {
 	lv := NewLastValues()
-	st, in := newIngest(t)
+	c := pipelinetest.New(t)
+	st, in := c.Store, c.Ingester
 	sink := lv.Sink(in)
 	at := time.Unix(1_700_000_000, 0)
 	first, _, err := sink.Ingest("boiler-1", samples(sample{"temperature", 20.5}, sample{"pressure", int64(7)}), at)

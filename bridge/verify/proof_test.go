@@ -12,10 +12,8 @@ import (
 	"time"
 
 	"github.com/wotchain/wotchain/bridge/envelope"
-	"github.com/wotchain/wotchain/bridge/ingest"
-	"github.com/wotchain/wotchain/bridge/keys"
+	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/reading"
-	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/protocols"
@@ -32,40 +30,18 @@ type testPoll struct {
 // owner key. It returns the store and the owner key.
 func sealPolls(tb testing.TB, priv ed25519.PrivateKey, groups [][]testPoll) (*store.Store, hpke.PrivateKey) {
 	tb.Helper()
-	st, err := store.Open(tb.TempDir() + "/db")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(st.Close)
-	kem, err := hpke.NewKEM(keys.KEMX25519)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	owner, err := kem.GenerateKey()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	in, err := ingest.New(st, appID, priv, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sealer, err := seal.New(st, appID, priv, []hpke.PublicKey{owner.PublicKey()}, 5)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	c := pipelinetest.New(tb, pipelinetest.WithApplianceKey(priv), pipelinetest.WithMaxReadings(5))
 	clock := time.Unix(1_700_000_000, 0).UTC()
 	for _, group := range groups {
 		for _, p := range group {
 			clock = clock.Add(time.Second)
-			if _, _, err := in.Ingest(p.device, p.samples, clock); err != nil {
-				tb.Fatal(err)
-			}
+			c.IngestPoll(tb, p.device, clock, p.samples...)
 		}
-		if recs, err := sealer.Seal(true); err != nil || len(recs) != 1 {
-			tb.Fatalf("sealed %d blocks: %v", len(recs), err)
+		if recs := c.Seal(tb); len(recs) != 1 {
+			tb.Fatalf("sealed %d blocks", len(recs))
 		}
 	}
-	return st, owner
+	return c.Store, c.Owner
 }
 
 // bundleOf builds the bundle of reading seq of block height as the

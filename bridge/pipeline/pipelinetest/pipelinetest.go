@@ -93,6 +93,7 @@ type config struct {
 	devices      []string
 	recipients   []uint16
 	committed    func(uint64)
+	key          ed25519.PrivateKey
 }
 
 // Option changes what New builds.
@@ -121,6 +122,10 @@ func WithRecipient(kem uint16) Option {
 // the publisher and the aggregator.
 func WithCommitted(fn func(lastSeq uint64)) Option { return func(c *config) { c.committed = fn } }
 
+// WithApplianceKey sets the appliance's signing key instead of a fresh
+// one (fixed keys make fuzz corpora stable).
+func WithApplianceKey(key ed25519.PrivateKey) Option { return func(c *config) { c.key = key } }
+
 // New builds an empty chain in t.TempDir().
 func New(t testing.TB, opts ...Option) *Chain {
 	t.Helper()
@@ -134,10 +139,13 @@ func New(t testing.TB, opts ...Option) *Chain {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	priv := cfg.key
+	if priv == nil {
+		if _, priv, err = ed25519.GenerateKey(rand.Reader); err != nil {
+			t.Fatal(err)
+		}
 	}
+	pub := priv.Public().(ed25519.PublicKey)
 	c := &Chain{Store: st, ApplianceID: ApplianceID, Public: pub, Key: priv, Owner: NewKey(t, keys.KEMX25519),
 		Clock: cfg.start, devices: cfg.devices}
 	for _, kem := range cfg.recipients {

@@ -2,10 +2,13 @@ package pipelinetest
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/bridge/envelope"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/bridge/store"
@@ -70,5 +73,15 @@ func TestCommittedCallback(t *testing.T) {
 	c := New(t, WithCommitted(func(last uint64) { got = last }))
 	if last := c.Ingest(t, 2, 3); last != 5 || got != 5 {
 		t.Fatalf("Ingest returned %d, callback saw %d; want 5", last, got)
+	}
+}
+
+func TestApplianceKey(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	c := New(t, WithApplianceKey(priv))
+	c.Anchor(t, 1)
+	rec := c.Block(t, 0)
+	if !c.Public.Equal(pub) || block.VerifyHeaderSig(pub, rec.Header, rec.HeaderSig) != nil {
+		t.Fatal("the chain does not sign with the given key")
 	}
 }
