@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/bridge/envelope"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 )
 
@@ -81,7 +81,7 @@ func TestApplianceKey(t *testing.T) {
 	c := New(t, WithApplianceKey(priv))
 	c.Anchor(t, 1)
 	rec := c.Block(t, 0)
-	if !c.Public.Equal(pub) || block.VerifyHeaderSig(pub, rec.Header, rec.HeaderSig) != nil {
+	if !c.Public.Equal(pub) || format.VerifyHeaderSig(pub, rec.Header, rec.HeaderSig) != nil {
 		t.Fatal("the chain does not sign with the given key")
 	}
 }
