@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wotchain/wotchain/appliance/config"
+	"github.com/wotchain/wotchain/protocols/modbus"
 )
 
 // TestRunQuick runs every stage in quick mode (a few seconds): each must
@@ -47,14 +48,15 @@ func TestExamplePlantLayoutMatchesConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range cfg.Devices {
-		if d.Modbus == nil {
+		m, ok := d.Settings.(*modbus.Config)
+		if !ok {
 			continue
 		}
 		want := ExamplePlantLayout().Points
-		if len(d.Modbus.Points) != len(want) {
-			t.Fatalf("example-plant.yaml device %s has %d points, the bench %d", d.ID, len(d.Modbus.Points), len(want))
+		if len(m.Points) != len(want) {
+			t.Fatalf("example-plant.yaml device %s has %d points, the bench %d", d.ID, len(m.Points), len(want))
 		}
-		for i, p := range d.Modbus.Points {
+		for i, p := range m.Points {
 			w := want[i]
 			same := p.Name == w.Name && p.Register == w.Register && p.Address == w.Address && p.Type == w.Type &&
 				p.Length == w.Length && (p.Bit == nil) == (w.Bit == nil) && (p.Bit == nil || *p.Bit == *w.Bit) &&

@@ -14,9 +14,9 @@ import (
 	"github.com/wotchain/wotchain/bridge/aggregate"
 	"github.com/wotchain/wotchain/bridge/publish"
 	"github.com/wotchain/wotchain/internal/yamltime"
-	"github.com/wotchain/wotchain/protocols/coap"
-	"github.com/wotchain/wotchain/protocols/modbus"
-	"github.com/wotchain/wotchain/protocols/opcua"
+	"github.com/wotchain/wotchain/protocols"
+	// Every protocol registers itself; config finds them by name.
+	_ "github.com/wotchain/wotchain/protocols/all"
 )
 
 // Config is the whole appliance configuration.
@@ -57,7 +57,7 @@ type Seal struct {
 
 // Storage selects where encrypted blocks go.
 type Storage struct {
-	Kind       string            `yaml:"kind"` // filesystem (default) | s3
+	Kind       StorageKind       `yaml:"kind"` // filesystem (default) | s3
 	Filesystem FilesystemStorage `yaml:"filesystem"`
 	S3         S3Storage         `yaml:"s3"`
 }
@@ -78,6 +78,14 @@ type S3Storage struct {
 	CreateBucket  bool   `yaml:"create_bucket"`
 }
 
+// StorageKind names a storage backend.
+type StorageKind string
+
+const (
+	StorageFilesystem StorageKind = "filesystem"
+	StorageS3         StorageKind = "s3"
+)
+
 // FilesystemStorage is the embedded default storage.
 type FilesystemStorage struct {
 	Dir string `yaml:"dir"` // default <data_dir>/objects
@@ -85,9 +93,17 @@ type FilesystemStorage struct {
 
 // Ledger selects where block credentials are anchored.
 type Ledger struct {
-	Kind   string       `yaml:"kind"` // embedded (default) | fabric
+	Kind   LedgerKind   `yaml:"kind"` // embedded (default) | fabric
 	Fabric FabricLedger `yaml:"fabric"`
 }
+
+// LedgerKind names a ledger backend.
+type LedgerKind string
+
+const (
+	LedgerEmbedded LedgerKind = "embedded"
+	LedgerFabric   LedgerKind = "fabric"
+)
 
 // FabricLedger connects to a Hyperledger Fabric peer's gateway. Either
 // network_dir (written by `fabricnet up`) with msp_id and user, or the
@@ -119,8 +135,19 @@ type Retention struct {
 // Budget is the hard cap on the local store and what happens at it.
 type Budget struct {
 	MaxBytes Bytes  `yaml:"max_bytes"` // 0: no cap
-	OnFull   string `yaml:"on_full"`   // pause_devices (default) | drop_oldest_unanchored
+	OnFull   OnFull `yaml:"on_full"`   // pause_devices (default) | drop_oldest_unanchored
 }
+
+// OnFull is what happens when the store reaches budget.max_bytes.
+type OnFull string
+
+const (
+	// PauseDevices pauses devices, lowest priority first, until retention
+	// makes room; nothing is dropped.
+	PauseDevices OnFull = "pause_devices"
+	// DropOldestUnanchored drops the oldest blocks not yet anchored.
+	DropOldestUnanchored OnFull = "drop_oldest_unanchored"
+)
 
 // Bytes is a size written as "500MiB", "20GB" or a number of bytes.
 type Bytes uint64
@@ -154,36 +181,65 @@ type HTTP struct {
 
 // Log configures log/slog output.
 type Log struct {
-	Level  string `yaml:"level"`  // debug | info (default) | warn | error
-	Format string `yaml:"format"` // text (default) | json
+	Level  LogLevel  `yaml:"level"`  // debug | info (default) | warn | error
+	Format LogFormat `yaml:"format"` // text (default) | json
 	// Components sets a level per component (outbox, license, retention,
 	// budget, http, mqtt, aggregate, simulator), overriding Level.
 	Components map[string]string `yaml:"components"`
 }
 
-// Simulators starts in-process simulated devices (demo and tests only).
+// LogFormat is how log lines are written.
+type LogFormat string
+
+const (
+	LogText LogFormat = "text"
+	LogJSON LogFormat = "json"
+)
+
+// LogLevel is the least level logged.
+type LogLevel string
+
+const (
+	LevelDebug LogLevel = "debug"
+	LevelInfo  LogLevel = "info"
+	LevelWarn  LogLevel = "warn"
+	LevelError LogLevel = "error"
+)
+
+// Simulators starts in-process simulated devices (demo and tests only):
+// one key per protocol that has a simulator, its listen address, e.g.
+// `modbus: 127.0.0.1:15020`.
 type Simulators struct {
-	Modbus string   `yaml:"modbus"` // listen address, e.g. 127.0.0.1:15020
-	OPCUA  string   `yaml:"opcua"`
-	CoAP   string   `yaml:"coap"`
-	Tick   Duration `yaml:"tick"` // how often simulated values change; default 1s
+	Tick Duration `yaml:"tick"` // how often simulated values change; default 1s
+	// Listen is each simulator's address by protocol, decoded from the
+	// protocols' keys (see sections.go).
+	Listen map[protocols.Name]string `yaml:"-"`
 }
 
-// Device is one polled device; exactly the section named by Protocol is set.
+// Device is one polled device. Its protocol's section (the key named after
+// the protocol, e.g. `modbus:`) is decoded into Settings, with the type the
+// protocol registered.
 type Device struct {
-	ID       string   `yaml:"id"`
-	Protocol string   `yaml:"protocol"` // opcua | modbus | coap
-	Interval Duration `yaml:"interval"` // default 1s
-	Priority int      `yaml:"priority"` // at the disk budget, the lowest priorities pause first; default 0
-	Timeout  Duration `yaml:"timeout"`  // per request; default 2s
+	ID       string         `yaml:"id"`
+	Protocol protocols.Name `yaml:"protocol"` // a registered protocol: opcua | modbus | coap
+	Interval Duration       `yaml:"interval"` // default 1s
+	Priority int            `yaml:"priority"` // at the disk budget, the lowest priorities pause first; default 0
+	// Timeout bounds one request; default the protocol's DefaultTimeout
+	// (OPC UA 5s, CoAP 3s, Modbus 2s).
+	Timeout Duration `yaml:"timeout"`
 	// Isolate runs the device's protocol client in a process of its own
 	// (an agent), so a fault in the protocol library ends that process
-	// and not the appliance. Default true for OPC UA, false for CoAP; not
-	// for Modbus, whose devices share ports and locks in the appliance.
-	Isolate *bool          `yaml:"isolate,omitempty"`
-	OPCUA   *opcua.Config  `yaml:"opcua"`
-	Modbus  *modbus.Config `yaml:"modbus"`
-	CoAP    *coap.Config   `yaml:"coap"`
+	// and not the appliance. The default is the protocol's: true for OPC
+	// UA, false for CoAP; not for Modbus, whose devices share ports and
+	// locks in the appliance.
+	Isolate *bool `yaml:"isolate,omitempty"`
+	// Settings is the protocol's section, e.g. *modbus.Config; nil when
+	// the section is missing (refused by validation).
+	Settings protocols.Settings `yaml:"-"`
+
+	// others names sections of other protocols found on the device,
+	// refused by validation.
+	others []protocols.Name
 }
 
 // Isolated says whether the device runs in an agent process.
@@ -191,7 +247,8 @@ func (d *Device) Isolated() bool {
 	if d.Isolate != nil {
 		return *d.Isolate
 	}
-	return d.Protocol == "opcua"
+	p, ok := protocols.Lookup(d.Protocol)
+	return ok && p.Isolate
 }
 
 // Duration is the YAML duration every configuration section uses.

@@ -145,7 +145,7 @@ func (c *Config) applyDefaults() {
 		c.Seal.Interval = Duration(10e9)
 	}
 	if c.Storage.Kind == "" {
-		c.Storage.Kind = "filesystem"
+		c.Storage.Kind = StorageFilesystem
 	}
 	if c.Storage.Filesystem.Dir == "" && a.DataDir != "" {
 		c.Storage.Filesystem.Dir = filepath.Join(a.DataDir, "objects")
@@ -155,7 +155,7 @@ func (c *Config) applyDefaults() {
 		c.Storage.S3.TLS = &tlsOn
 	}
 	if c.Ledger.Kind == "" {
-		c.Ledger.Kind = "embedded"
+		c.Ledger.Kind = LedgerEmbedded
 	}
 	if c.Ledger.Fabric.Channel == "" {
 		c.Ledger.Fabric.Channel = "wotchain"
@@ -173,7 +173,7 @@ func (c *Config) applyDefaults() {
 		c.Retention.Every = Duration(60e9)
 	}
 	if c.Budget.OnFull == "" {
-		c.Budget.OnFull = "pause_devices"
+		c.Budget.OnFull = PauseDevices
 	}
 	if c.HTTP.Enabled == nil {
 		on := true
@@ -183,10 +183,10 @@ func (c *Config) applyDefaults() {
 		c.HTTP.Listen = "127.0.0.1:8080"
 	}
 	if c.Log.Level == "" {
-		c.Log.Level = "info"
+		c.Log.Level = LevelInfo
 	}
 	if c.Log.Format == "" {
-		c.Log.Format = "text"
+		c.Log.Format = LogText
 	}
 	if c.Simulators != nil && c.Simulators.Tick == 0 {
 		c.Simulators.Tick = Duration(1e9)
@@ -196,8 +196,11 @@ func (c *Config) applyDefaults() {
 		if d.Interval == 0 {
 			d.Interval = Duration(1e9)
 		}
-		if d.Timeout == 0 {
-			d.Timeout = Duration(2e9)
+		// The protocol's own default: OPC UA's 5s covers a secure
+		// session's handshake, Modbus's 2s keeps a dead unit from holding a
+		// shared port long. An unknown protocol keeps 0 and is refused.
+		if p, ok := protocols.Lookup(d.Protocol); ok && d.Timeout == 0 {
+			d.Timeout = Duration(p.DefaultTimeout)
 		}
 	}
 }
@@ -213,7 +216,7 @@ func (c *Config) validate(view bool) []*protocols.FieldError {
 	if !idPattern.MatchString(c.Appliance.ID) && !(view && c.Appliance.ID == "") {
 		add("appliance.id", "required: letters, digits, '.', '_' or '-' (got %q)", c.Appliance.ID)
 	}
-	needsDataDir := !view || c.Ledger.Kind == "embedded" || (c.Storage.Kind == "filesystem" && c.Storage.Filesystem.Dir == "")
+	needsDataDir := !view || c.Ledger.Kind == LedgerEmbedded || (c.Storage.Kind == StorageFilesystem && c.Storage.Filesystem.Dir == "")
 	if c.Appliance.DataDir == "" && needsDataDir {
 		add("appliance.data_dir", "required")
 	}
@@ -227,8 +230,8 @@ func (c *Config) validate(view bool) []*protocols.FieldError {
 		add("seal.interval", "must be at least 100ms")
 	}
 	switch c.Storage.Kind {
-	case "filesystem":
-	case "s3":
+	case StorageFilesystem:
+	case StorageS3:
 		s3 := c.Storage.S3
 		if s3.Endpoint == "" || strings.Contains(s3.Endpoint, "://") {
 			add("storage.s3.endpoint", "required, as host:port without a scheme (got %q)", s3.Endpoint)
@@ -246,8 +249,8 @@ func (c *Config) validate(view bool) []*protocols.FieldError {
 		add("storage.kind", "unknown kind %q (filesystem or s3)", c.Storage.Kind)
 	}
 	switch c.Ledger.Kind {
-	case "embedded":
-	case "fabric":
+	case LedgerEmbedded:
+	case LedgerFabric:
 		f := c.Ledger.Fabric
 		if f.MSPID == "" {
 			add("ledger.fabric.msp_id", "required")
@@ -282,7 +285,7 @@ func (c *Config) validate(view bool) []*protocols.FieldError {
 	if c.Retention.Every.D() < 1e9 {
 		add("retention.every", "must be at least 1s")
 	}
-	if c.Budget.OnFull != "pause_devices" && c.Budget.OnFull != "drop_oldest_unanchored" {
+	if c.Budget.OnFull != PauseDevices && c.Budget.OnFull != DropOldestUnanchored {
 		add("budget.on_full", "unknown policy %q (pause_devices or drop_oldest_unanchored)", c.Budget.OnFull)
 	}
 	if c.Budget.MaxBytes > 0 && c.Retention.KeepBytes >= c.Budget.MaxBytes {
@@ -292,7 +295,7 @@ func (c *Config) validate(view bool) []*protocols.FieldError {
 		add("http.listen", "%v (want host:port)", err)
 	}
 	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
+	case LevelDebug, LevelInfo, LevelWarn, LevelError:
 	default:
 		add("log.level", "unknown level %q (debug, info, warn, error)", c.Log.Level)
 	}
@@ -301,7 +304,7 @@ func (c *Config) validate(view bool) []*protocols.FieldError {
 			add("log.components."+name, "unknown level %q (debug, info, warn, error)", l)
 		}
 	}
-	if c.Log.Format != "text" && c.Log.Format != "json" {
+	if c.Log.Format != LogText && c.Log.Format != LogJSON {
 		add("log.format", "unknown format %q (text, json)", c.Log.Format)
 	}
 	for name, sec := range map[string]interface{ Validate() error }{"mqtt": c.MQTT, "aggregate": c.Aggregate} {
@@ -343,44 +346,36 @@ func (d *Device) validate(f string, seen map[string]bool) []*protocols.FieldErro
 	if d.Interval.D() < 10e6 {
 		add(f+".interval", "must be at least 10ms")
 	}
-	if d.Timeout.D() <= 0 {
+	p, known := protocols.Lookup(d.Protocol)
+	// An unknown protocol has no default timeout: only its name is refused.
+	if d.Timeout.D() < 0 || (d.Timeout == 0 && known) {
 		add(f+".timeout", "must be positive")
 	}
-	if d.Isolate != nil && *d.Isolate && d.Protocol == "modbus" {
-		add(f+".isolate", "not for Modbus: devices on one port or line share its connection and lock in the appliance")
-	}
-	sections := map[string]interface{ Validate() error }{}
-	if d.OPCUA != nil {
-		sections["opcua"] = d.OPCUA
-	}
-	if d.Modbus != nil {
-		sections["modbus"] = d.Modbus
-	}
-	if d.CoAP != nil {
-		sections["coap"] = d.CoAP
-	}
-	switch d.Protocol {
-	case "opcua", "modbus", "coap":
-	default:
-		add(f+".protocol", "unknown protocol %q (opcua, modbus, coap)", d.Protocol)
-		return errs
-	}
-	for name := range sections {
-		if name != d.Protocol {
-			add(f+"."+name, "section for %s on a %s device", name, d.Protocol)
+	if !known {
+		names := make([]string, 0, len(protocols.All()))
+		for _, p := range protocols.All() {
+			names = append(names, string(p.Name))
 		}
-	}
-	sec, ok := sections[d.Protocol]
-	if !ok {
-		add(f+"."+d.Protocol, "required for protocol %s", d.Protocol)
+		add(f+".protocol", "unknown protocol %q (%s)", d.Protocol, strings.Join(names, ", "))
 		return errs
 	}
-	for _, err := range flatten(sec.Validate()) {
+	if d.Isolate != nil && *d.Isolate && p.NotIsolable != "" {
+		add(f+".isolate", "not for %s: %s", p.Title, p.NotIsolable)
+	}
+	for _, name := range d.others {
+		add(f+"."+string(name), "section for %s on a %s device", name, d.Protocol)
+	}
+	sec := f + "." + string(d.Protocol)
+	if d.Settings == nil {
+		add(sec, "required for protocol %s", d.Protocol)
+		return errs
+	}
+	for _, err := range flatten(d.Settings.Validate()) {
 		var fe *protocols.FieldError
 		if errors.As(err, &fe) {
-			errs = append(errs, &protocols.FieldError{Field: protocols.Nested(f+"."+d.Protocol, fe.Field), Err: fe.Err})
+			errs = append(errs, &protocols.FieldError{Field: protocols.Nested(sec, fe.Field), Err: fe.Err})
 		} else {
-			errs = append(errs, &protocols.FieldError{Field: f + "." + d.Protocol, Err: err})
+			errs = append(errs, &protocols.FieldError{Field: sec, Err: err})
 		}
 	}
 	return errs

@@ -45,7 +45,7 @@ func agentHelloFor(cfg *config.Config, d config.Device) ([]byte, error) {
 	ac.Appliance.ID = cfg.Appliance.ID
 	ac.Appliance.DataDir = cfg.Resolve(cfg.Appliance.DataDir)
 	ac.Log = cfg.Log
-	ac.Log.Format = "json" // the appliance relays the agent's lines
+	ac.Log.Format = config.LogJSON // the appliance relays the agent's lines
 	ac.Devices = []config.Device{d}
 	y, err := yaml.Marshal(&ac)
 	if err != nil {
@@ -99,7 +99,7 @@ func ServeAgent(ctx context.Context, in io.Reader, out, errOut io.Writer) error 
 		if len(cfg.Devices) != 1 || cfg.Devices[0].ID != h.Device {
 			return nil, fmt.Errorf("the agent's configuration does not hold device %s alone", h.Device)
 		}
-		log, err := logging.New(errOut, "json", cfg.Log.Level, cfg.Log.Components)
+		log, err := logging.New(errOut, string(config.LogJSON), string(cfg.Log.Level), cfg.Log.Components)
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/wotchain/wotchain/appliance/config"
 	"github.com/wotchain/wotchain/bridge/retention"
 )
 
@@ -49,7 +50,7 @@ type budget struct {
 	st      storeSize
 	pruner  freer
 	max     uint64
-	policy  string
+	policy  config.OnFull
 	devices pauser
 	// seal seals pending readings, so that drop_oldest_unanchored can drop
 	// whole blocks (never a part of a signed poll).
@@ -109,7 +110,7 @@ func (b *budget) check(ctx context.Context, paused bool) bool {
 		}
 	}
 	switch {
-	case size > max && b.policy == "drop_oldest_unanchored":
+	case size > max && b.policy == config.DropOldestUnanchored:
 		b.seal()
 		dropped, err := b.pruner.DropOldest(size - max/10*9)
 		if err != nil {

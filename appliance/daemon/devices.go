@@ -7,50 +7,70 @@ import (
 
 	"github.com/wotchain/wotchain/appliance/config"
 	"github.com/wotchain/wotchain/protocols"
-	"github.com/wotchain/wotchain/protocols/coap"
-	"github.com/wotchain/wotchain/protocols/modbus"
-	"github.com/wotchain/wotchain/protocols/opcua"
+	// Every protocol registers itself; sources finds them by name.
+	_ "github.com/wotchain/wotchain/protocols/all"
 )
 
-// newSource is the protocol registry: one line per protocol.
-// sources builds the configured devices; devices on one Modbus port or
-// serial line share its connection and its lock.
+// sources builds the configured devices of one appliance run. Each
+// protocol's constructor is made once per run, so its devices share the
+// protocol's per-run state (Modbus: one connection and lock per port or
+// serial line) and nothing is shared between runs.
 type sources struct {
-	cfg *config.Config
-	log *slog.Logger
-	bus *modbus.Bus
+	cfg  *config.Config
+	log  *slog.Logger
+	news map[protocols.Name]protocols.NewSource
 }
 
 func newSources(cfg *config.Config, log *slog.Logger) *sources {
-	return &sources{cfg: cfg, log: log, bus: modbus.NewBus()}
+	return &sources{cfg: cfg, log: log, news: map[protocols.Name]protocols.NewSource{}}
 }
 
 func (s *sources) build(d config.Device) (protocols.Source, error) {
 	if d.Isolated() {
 		return s.isolated(d)
 	}
-	return newSource(s.cfg, d, s.log, modbus.WithBus(s.bus))
+	p, err := protocolOf(d)
+	if err != nil {
+		return nil, err
+	}
+	newSource, ok := s.news[p.Name]
+	if !ok {
+		newSource = p.Sources()
+		s.news[p.Name] = newSource
+	}
+	return buildSource(s.cfg, d, s.log, newSource)
 }
 
-func newSource(cfg *config.Config, d config.Device, log *slog.Logger, modbusOpts ...modbus.Option) (protocols.Source, error) {
-	opts := protocols.Options{DeviceID: d.ID, Timeout: d.Timeout.D(), Logger: log, StateDir: ProtocolStateDir(cfg, d.Protocol)}
-	switch {
-	case d.Protocol == "opcua" && d.OPCUA != nil:
-		c := *d.OPCUA
-		c.ResolvePaths(cfg.Resolve)
-		return opcua.New(c, opts)
-	case d.Protocol == "modbus" && d.Modbus != nil:
-		return modbus.New(*d.Modbus, opts, modbusOpts...)
-	case d.Protocol == "coap" && d.CoAP != nil:
-		c := *d.CoAP
-		c.ResolvePaths(filepath.Dir(cfg.Path))
-		return coap.New(c, opts)
+func protocolOf(d config.Device) (*protocols.Protocol, error) {
+	p, ok := protocols.Lookup(d.Protocol)
+	if !ok {
+		return nil, fmt.Errorf("device %s: unknown protocol %q", d.ID, d.Protocol)
 	}
-	return nil, fmt.Errorf("device %s: protocol %q has no settings", d.ID, d.Protocol)
+	if d.Settings == nil {
+		return nil, fmt.Errorf("device %s: protocol %q has no settings", d.ID, d.Protocol)
+	}
+	return p, nil
+}
+
+// newSource builds a device's source with a constructor of its own, for a
+// device built alone (an agent, the start-up probe of an isolated device).
+func newSource(cfg *config.Config, d config.Device, log *slog.Logger) (protocols.Source, error) {
+	p, err := protocolOf(d)
+	if err != nil {
+		return nil, err
+	}
+	return buildSource(cfg, d, log, p.Sources())
+}
+
+func buildSource(cfg *config.Config, d config.Device, log *slog.Logger, newSource protocols.NewSource) (protocols.Source, error) {
+	opts := protocols.Options{DeviceID: d.ID, Timeout: d.Timeout.D(), Logger: log, StateDir: ProtocolStateDir(cfg, d.Protocol)}
+	// Resolved on a copy: cfg keeps the paths as written, so an agent's
+	// configuration resolves them against the same file.
+	return newSource(protocols.Resolved(d.Settings, cfg.Resolve), opts)
 }
 
 // ProtocolStateDir is where a protocol keeps state across restarts
 // (certificates, trust lists), shared with the CLI's browse and scan.
-func ProtocolStateDir(cfg *config.Config, protocol string) string {
-	return filepath.Join(cfg.Resolve(cfg.Appliance.DataDir), "protocols", protocol)
+func ProtocolStateDir(cfg *config.Config, protocol protocols.Name) string {
+	return filepath.Join(cfg.Resolve(cfg.Appliance.DataDir), "protocols", string(protocol))
 }

@@ -38,7 +38,7 @@ var (
 // openLedger opens the configured ledger; st is the appliance's store,
 // which holds the embedded ledger's state (nil for a Fabric-only view).
 func openLedger(cfg *config.Config, st *store.Store, log *slog.Logger) (Ledger, func() error, error) {
-	if cfg.Ledger.Kind != "fabric" {
+	if cfg.Ledger.Kind != config.LedgerFabric {
 		if st == nil {
 			return nil, nil, fmt.Errorf("the embedded ledger lives in the appliance's store (%s)", StoreDir(cfg))
 		}

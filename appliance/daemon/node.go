@@ -42,7 +42,7 @@ type Storage interface {
 }
 
 func openStorage(ctx context.Context, cfg *config.Config) (Storage, error) {
-	if cfg.Storage.Kind != "s3" {
+	if cfg.Storage.Kind != config.StorageS3 {
 		return objstore.NewFS(cfg.Resolve(cfg.Storage.Filesystem.Dir))
 	}
 	sc := cfg.Storage.S3
@@ -134,7 +134,7 @@ func OpenView(cfg *config.Config) (*Node, error) {
 		return nil, err
 	}
 	// On Fabric the partner reads its own peer and needs no appliance store.
-	if cfg.Ledger.Kind != "fabric" {
+	if cfg.Ledger.Kind != config.LedgerFabric {
 		if n.Store, err = store.OpenReadOnly(StoreDir(cfg)); err != nil {
 			return nil, err
 		}
@@ -170,7 +170,7 @@ func (n *Node) ensureRegistered(ctx context.Context, log *slog.Logger) error {
 	if err != nil && !errors.Is(err, rules.ErrUnknownAppliance) {
 		return err
 	}
-	if n.Cfg.Ledger.Kind == "fabric" {
+	if n.Cfg.Ledger.Kind == config.LedgerFabric {
 		// Anchoring is retried by the outbox; readings are stored meanwhile.
 		log.Error("appliance is not registered on the ledger with this key and identity; blocks wait in the outbox until a manufacturer admin runs `wotchain register`",
 			"appliance", n.Cfg.Appliance.ID, "identity", id.String())

@@ -217,7 +217,7 @@ func (p *pool) statuses(last func(id string) []poll.PointValue) []httpapi.Device
 	defer p.mu.Unlock()
 	out := make([]httpapi.DeviceStatus, 0, len(p.running))
 	for id, r := range p.running {
-		ds := httpapi.DeviceStatus{ID: id, Protocol: r.def.Protocol, Interval: r.def.Interval.D(), Health: r.loop.Health(), Last: last(id)}
+		ds := httpapi.DeviceStatus{ID: id, Protocol: string(r.def.Protocol), Interval: r.def.Interval.D(), Health: r.loop.Health(), Last: last(id)}
 		if sr, ok := r.src.(protocols.StatsReporter); ok {
 			st := sr.Stats()
 			ds.Stats = &st

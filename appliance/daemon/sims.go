@@ -6,9 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/wotchain/wotchain/appliance/config"
-	"github.com/wotchain/wotchain/protocols/coap/coapsim"
-	"github.com/wotchain/wotchain/protocols/modbus/modbussim"
-	"github.com/wotchain/wotchain/protocols/opcua/opcuasim"
+	"github.com/wotchain/wotchain/protocols"
 )
 
 // startSimulators starts the configured in-process devices and returns a
@@ -32,34 +30,19 @@ func startSimulators(ctx context.Context, sc *config.Simulators, log *slog.Logge
 	// The simulators' libraries log every connection at info; an operator
 	// watching the demo wants the appliance's lines, so theirs start at warn.
 	simLog := slog.New(minLevel{log.Handler(), slog.LevelWarn})
-	if sc.Modbus != "" {
-		s, err := modbussim.Start(sc.Modbus, simLog)
-		if err != nil {
-			return stop, fmt.Errorf("modbus simulator: %w", err)
+	for _, p := range protocols.All() {
+		addr := sc.Listen[p.Name]
+		if addr == "" || p.Simulator.Start == nil {
+			continue
 		}
-		closers = append(closers, s.Close)
-		go s.Run(ctx, sc.Tick.D())
-		log.Info("simulated Modbus TCP device listening", "addr", s.Addr())
-	}
-	if sc.OPCUA != "" {
-		s, err := opcuasim.Start(ctx, sc.OPCUA, simLog)
+		s, err := p.Simulator.Start(ctx, addr, simLog)
 		if err != nil {
 			stop()
-			return func() {}, fmt.Errorf("OPC UA simulator: %w", err)
+			return func() {}, fmt.Errorf("%s simulator: %w", p.Title, err)
 		}
 		closers = append(closers, s.Close)
 		go s.Run(ctx, sc.Tick.D())
-		log.Info("simulated OPC UA server listening", "endpoint", s.Endpoint())
-	}
-	if sc.CoAP != "" {
-		s, err := coapsim.Start(sc.CoAP, simLog)
-		if err != nil {
-			stop()
-			return func() {}, fmt.Errorf("CoAP simulator: %w", err)
-		}
-		closers = append(closers, s.Close)
-		go s.Run(ctx, sc.Tick.D())
-		log.Info("simulated CoAP device listening", "url", s.URL())
+		log.Info(p.Simulator.Listening, p.Simulator.AddrKey, s.Address())
 	}
 	return stop, nil
 }

@@ -22,7 +22,6 @@
 package coap
 
 import (
-	"path/filepath"
 	"time"
 
 	"github.com/wotchain/wotchain/internal/yamltime"
@@ -172,13 +171,13 @@ func (c *Config) usesCerts() bool {
 	return c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" || c.ServerName != ""
 }
 
-// ResolvePaths makes the relative file paths of the configuration (key,
-// certificate and CA files) relative to dir, the directory of the
-// configuration file, as the rest of the appliance configuration is.
-func (c *Config) ResolvePaths(dir string) {
+// ResolvePaths rewrites the file keys (psk_key_file, ca_file, cert_file,
+// key_file) with resolve, so the appliance can make them relative to the
+// configuration file.
+func (c *Config) ResolvePaths(resolve func(string) string) {
 	for _, p := range []*string{&c.PSKKeyFile, &c.CAFile, &c.CertFile, &c.KeyFile} {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(dir, *p)
+		if *p != "" {
+			*p = resolve(*p)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package coap
 
 import (
 	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -242,7 +243,12 @@ func TestSecretsNeverInline(t *testing.T) {
 
 func TestResolvePaths(t *testing.T) {
 	c := Config{PSKKeyFile: "keys/dev.psk", CAFile: "/etc/ca.pem", CertFile: "c.pem", KeyFile: "../k.pem"}
-	c.ResolvePaths("/etc/wotchain")
+	c.ResolvePaths(func(p string) string { // as the appliance's config.Resolve does
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join("/etc/wotchain", p)
+	})
 	want := Config{PSKKeyFile: "/etc/wotchain/keys/dev.psk", CAFile: "/etc/ca.pem", CertFile: "/etc/wotchain/c.pem", KeyFile: "/etc/k.pem"}
 	if c.PSKKeyFile != want.PSKKeyFile || c.CAFile != want.CAFile || c.CertFile != want.CertFile || c.KeyFile != want.KeyFile {
 		t.Fatalf("resolved %+v, want %+v", c, want)

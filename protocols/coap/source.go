@@ -68,10 +68,7 @@ func New(cfg Config, opts protocols.Options) (*Source, error) {
 	if device == "" {
 		device = cfg.URL
 	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger := protocols.Logger(opts.Logger)
 	logger = logger.With("protocol", "coap", "device", device, "url", cfg.URL)
 	timeout := opts.Timeout
 	if timeout <= 0 {

@@ -77,10 +77,7 @@ func New(cfg Config) *Source {
 	if cfg.Grace <= 0 {
 		cfg.Grace = 2 * time.Second
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := protocols.Logger(cfg.Logger)
 	return &Source{cfg: cfg, log: log.With("agent", cfg.DeviceID), backoff: cfg.MinBackoff}
 }
 

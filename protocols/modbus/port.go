@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/goburrow/modbus"
+
+	"github.com/wotchain/wotchain/protocols"
 )
 
 // port is one physical connection (a TCP connection or a serial line) and
@@ -35,10 +37,7 @@ type port struct {
 }
 
 func newPort(ep endpoint, log *slog.Logger) *port {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &port{ep: ep, log: log.With("port", ep.key()), lock: make(chan struct{}, 1)}
+	return &port{ep: ep, log: protocols.Logger(log).With("port", ep.key()), lock: make(chan struct{}, 1)}
 }
 
 // call is one read request for one unit.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/goburrow/modbus"
+
+	"github.com/wotchain/wotchain/protocols"
 )
 
 // ScanOptions say what Scan probes. The zero value scans the first 100
@@ -104,9 +106,7 @@ func newScanner(ep endpoint, opts ScanOptions, w io.Writer) (*scanner, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = scanTimeout
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts.Logger = protocols.Logger(opts.Logger)
 	var errs []error
 	if opts.Count < 1 || int(opts.Start)+opts.Count-1 > 0xFFFF {
 		errs = append(errs, fmt.Errorf("start %d and count %d leave the address range 0..65535", opts.Start, opts.Count))

@@ -92,10 +92,7 @@ func New(cfg Config, opts protocols.Options, options ...Option) (*Source, error)
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger := protocols.Logger(opts.Logger)
 	logger = logger.With("protocol", "modbus")
 	// The port logs without device attributes: other devices may share it.
 	p, err := so.bus.acquire(ep, logger)

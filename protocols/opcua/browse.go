@@ -13,6 +13,8 @@ import (
 	gopcua "github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
+
+	"github.com/wotchain/wotchain/protocols"
 )
 
 // BrowseOptions configure Browse.
@@ -83,11 +85,7 @@ func Browse(ctx context.Context, endpoint string, opts BrowseOptions, w io.Write
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	log = log.With("protocol", "opcua", "endpoint", endpoint)
+	log := protocols.Logger(opts.Logger).With("protocol", "opcua", "endpoint", endpoint)
 
 	conn := opts.Connection
 	d, err := newDialer(&conn, endpoint, opts.StateDir, timeout, "wotchain browse", log)

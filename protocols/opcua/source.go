@@ -90,10 +90,7 @@ func New(cfg Config, opts protocols.Options) (*Source, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
+	logger := protocols.Logger(opts.Logger)
 	log := logger.With("protocol", "opcua", "device", opts.DeviceID, "endpoint", cfg.Endpoint)
 	d, err := newDialer(&cfg, cfg.Endpoint, opts.StateDir, timeout, "wotchain "+opts.DeviceID, log)
 	if err != nil {

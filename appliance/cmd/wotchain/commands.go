@@ -47,7 +47,7 @@ func loadConfig(path string) (*config.Config, error) {
 func loadViewConfig(path string) (*config.Config, error) { return config.LoadView(path) }
 
 func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, error) {
-	return logging.New(w, cfg.Log.Format, cfg.Log.Level, cfg.Log.Components)
+	return logging.New(w, string(cfg.Log.Format), string(cfg.Log.Level), cfg.Log.Components)
 }
 
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wotchain/wotchain/appliance/daemon"
+	"github.com/wotchain/wotchain/protocols"
 	"github.com/wotchain/wotchain/protocols/modbus"
 	"github.com/wotchain/wotchain/protocols/opcua"
 )
@@ -39,11 +40,10 @@ func cmdBrowse(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		opts.StateDir = daemon.ProtocolStateDir(cfg, "opcua")
+		opts.StateDir = daemon.ProtocolStateDir(cfg, opcua.Name)
 		for _, d := range cfg.Devices {
-			if d.ID == *device && d.OPCUA != nil {
-				opts.Connection = *d.OPCUA
-				opts.Connection.ResolvePaths(cfg.Resolve)
+			if c, ok := d.Settings.(*opcua.Config); ok && d.ID == *device {
+				opts.Connection = *protocols.Resolved(c, cfg.Resolve).(*opcua.Config)
 			}
 		}
 		if *device != "" && opts.Connection.Endpoint == "" {
@@ -55,7 +55,7 @@ func cmdBrowse(ctx context.Context, args []string, stdout io.Writer) error {
 
 // cmdScan probes a Modbus port for answering unit ids and registers.
 func cmdScan(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) < 2 || args[0] != "modbus" {
+	if len(args) < 2 || args[0] != string(modbus.Name) {
 		return fmt.Errorf("%w: usage: wotchain scan modbus URL [--units 1-10,17] [--tables holding,input,coil,discrete] [--start N] [--count N] [--chunk N] [--timeout D] [--pause D]", errUsage)
 	}
 	url := args[1]

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/wotchain/wotchain/appliance/config"
 	"github.com/wotchain/wotchain/appliance/daemon"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/chaincode/rules"
@@ -32,7 +33,7 @@ func cmdRegister(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Ledger.Kind != "fabric" {
+	if cfg.Ledger.Kind != config.LedgerFabric {
 		return fmt.Errorf("%w: register is for the Fabric ledger; the embedded ledger registers the appliance itself", errUsage)
 	}
 	log := slog.New(slog.DiscardHandler)

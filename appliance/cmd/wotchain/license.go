@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wotchain/wotchain/appliance/config"
 	"github.com/wotchain/wotchain/appliance/daemon"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/chaincode/rules"
@@ -36,7 +37,7 @@ func openOwner(path, as string) (ownerLedger, string, func(), error) {
 	if err != nil {
 		return nil, "", nil, err
 	}
-	if cfg.Ledger.Kind == "fabric" {
+	if cfg.Ledger.Kind == config.LedgerFabric {
 		fc, err := daemon.FabricConfig(cfg, as, slog.New(slog.DiscardHandler))
 		if err != nil {
 			return nil, "", nil, err

@@ -53,6 +53,8 @@ import (
 	coapnet "github.com/plgd-dev/go-coap/v3/net"
 	"github.com/plgd-dev/go-coap/v3/options"
 	"github.com/plgd-dev/go-coap/v3/udp"
+
+	"github.com/wotchain/wotchain/protocols"
 )
 
 // Sim is a running simulated device.
@@ -85,9 +87,7 @@ type Sim struct {
 // Start listens on addr, which must be a 127.0.0.1 address ("localhost" is
 // taken as 127.0.0.1); port 0 picks a free port, see Addr.
 func Start(addr string, logger *slog.Logger, opts ...Option) (*Sim, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger = protocols.Logger(logger)
 	var set settings
 	for _, o := range opts {
 		o(&set)

@@ -10,6 +10,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/wotchain/wotchain/protocols"
 )
 
 // Gateway forwards requests to an upstream Modbus TCP server (normally a
@@ -37,9 +39,7 @@ type Gateway struct {
 // NewGateway returns a Gateway in front of the Modbus TCP server at
 // upstream (host:port). A nil logger discards its log.
 func NewGateway(upstream string, logger *slog.Logger) *Gateway {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger = protocols.Logger(logger)
 	return &Gateway{upstream: upstream, log: logger, closing: make(chan struct{}), silent: make(map[uint8]bool)}
 }
 

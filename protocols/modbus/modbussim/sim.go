@@ -32,6 +32,8 @@ import (
 	"time"
 
 	"github.com/simonvetter/modbus"
+
+	"github.com/wotchain/wotchain/protocols"
 )
 
 // Demo point addresses; see the package comment for types and a config.
@@ -105,9 +107,7 @@ type Request struct {
 // Start listens on addr (host:port; port 0 picks a free port) and serves
 // the demo layout at tick 0. A nil logger discards the server's log.
 func Start(addr string, logger *slog.Logger) (*Sim, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger = protocols.Logger(logger)
 	s := &Sim{log: logger, bank: newBank(), units: make(map[uint8]*bank)}
 	s.applyDemo()
 

@@ -28,6 +28,8 @@ import (
 	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/server"
 	"github.com/gopcua/opcua/ua"
+
+	"github.com/wotchain/wotchain/protocols"
 )
 
 // Names of the simulated variables. Each is a string node id in namespace
@@ -119,9 +121,7 @@ func Start(ctx context.Context, addr string, logger *slog.Logger, opts ...Option
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("opcuasim: %w", err)
 	}
-	if logger == nil {
-		logger = slog.Default()
-	}
+	logger = protocols.Logger(logger)
 	host, port, err := loopbackAddr(addr)
 	if err != nil {
 		return nil, fmt.Errorf("opcuasim: %w", err)
