@@ -10,25 +10,8 @@
 // re-creates its subscriptions. Browse lists a server's address space so
 // an integrator can write the configuration.
 //
-// A device entry using most keys:
-//
-//	endpoint: opc.tcp://plc.local:4840
-//	security_policy: Basic256Sha256       # None | Basic256Sha256 | Aes128Sha256RsaOaep | Aes256Sha256RsaPss
-//	security_mode: SignAndEncrypt         # None | Sign | SignAndEncrypt
-//	trust_on_first_use: false
-//	username: operator                    # or user_cert_file + user_key_file; anonymous when neither
-//	password_file: secrets/plc.password   # or password_env: PLC_PASSWORD; never inline
-//	mode: subscribe                       # default for the points: poll | subscribe
-//	subscription:
-//	  publishing_interval: 500ms
-//	  sampling_interval: 100ms
-//	  queue_size: 10
-//	  max_items_per_subscription: 1000
-//	  buffer_size: 10000
-//	points:
-//	  - {name: temperature, node_id: "nsu=urn:vendor:plant;s=Furnace.Temp", unit: degC, deadband_absolute: 0.5}
-//	  - {name: level,       node_id: "ns=2;i=5001", deadband_percent: 1}
-//	  - {name: state,       node_id: "ns=2;i=5002", mode: poll}
+// The configuration, with every option, is in README.md; its sample is
+// sample.yaml, which a test loads through the appliance's loader.
 //
 // Certificates live in protocols.Options.StateDir, shared by all OPC UA
 // devices: own/cert.pem and own/key.pem (the application certificate,
