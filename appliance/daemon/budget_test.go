@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wotchain/wotchain/appliance/config"
 )
 
 // fakeSize answers Size with its sizes in turn; a zero size is an error.
@@ -57,10 +59,10 @@ func (f *fakePauser) resumeAll(context.Context) []string { f.resumes++; return [
 
 // TestBudgetCheck runs one check of a 1000-byte cap per case.
 func TestBudgetCheck(t *testing.T) {
-	const drop, pause = "drop_oldest_unanchored", "pause_devices"
+	const drop, pause = config.DropOldestUnanchored, config.PauseDevices
 	cases := []struct {
 		name       string
-		policy     string
+		policy     config.OnFull
 		sizes      []uint64 // Size's answers in turn; 0 is an error
 		freed      int
 		freeErr    error
