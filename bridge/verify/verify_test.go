@@ -10,7 +10,6 @@ import (
 	"github.com/wotchain/wotchain/bridge/envelope"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
-	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/chaincode/format"
 )
 
@@ -189,13 +188,7 @@ func TestTamperingCaught(t *testing.T) {
 func TestSealedButNotAnchored(t *testing.T) {
 	c := buildChain(t, 2)
 	c.Ingest(t, 3)
-	sl, err := seal.New(c.Store, appID, c.Key, []hpke.PublicKey{c.Owner.PublicKey()}, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sl.Seal(true); err != nil {
-		t.Fatal(err)
-	}
+	c.Seal(t)
 	rep := c.verifier(c.Owner).Reading(context.Background(), c.LastSeq())
 	if name := failure(t, rep); name != "credential" {
 		t.Fatalf("failing check %q, want credential", name)
