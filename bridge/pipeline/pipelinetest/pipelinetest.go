@@ -35,14 +35,6 @@ import (
 // ApplianceID is the appliance every chain is built for.
 const ApplianceID = "app-1"
 
-// Defaults of a chain built without options.
-var (
-	// DefaultStart is the clock before the first poll Ingest stores.
-	DefaultStart = time.Unix(1_700_000_000, 0)
-	// DefaultDevices are the devices Ingest alternates between.
-	DefaultDevices = []string{"dev-0", "dev-1"}
-)
-
 // DefaultMaxReadings is the sealer's block size unless WithMaxReadings
 // says otherwise: small, so a few polls make several blocks.
 const DefaultMaxReadings = 5
@@ -106,10 +98,12 @@ func WithMaxReadings(n int) Option { return func(c *config) { c.maxReadings = n 
 // then refuses its blocks.
 func WithUnregisteredAppliance() Option { return func(c *config) { c.unregistered = true } }
 
-// WithStart sets the clock Ingest advances from.
+// WithStart sets the clock Ingest advances from (by default
+// time.Unix(1_700_000_000, 0)).
 func WithStart(t time.Time) Option { return func(c *config) { c.start = t } }
 
-// WithDevices sets the devices Ingest alternates between.
+// WithDevices sets the devices Ingest alternates between (by default
+// dev-0 and dev-1).
 func WithDevices(ids ...string) Option { return func(c *config) { c.devices = ids } }
 
 // WithRecipient adds a recipient with a fresh key of the given KEM
@@ -129,7 +123,7 @@ func WithApplianceKey(key ed25519.PrivateKey) Option { return func(c *config) { 
 // New builds an empty chain in t.TempDir().
 func New(t testing.TB, opts ...Option) *Chain {
 	t.Helper()
-	cfg := config{maxReadings: DefaultMaxReadings, start: DefaultStart, devices: DefaultDevices}
+	cfg := config{maxReadings: DefaultMaxReadings, start: time.Unix(1_700_000_000, 0), devices: []string{"dev-0", "dev-1"}}
 	for _, o := range opts {
 		o(&cfg)
 	}
