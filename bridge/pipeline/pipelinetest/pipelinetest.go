@@ -127,6 +127,9 @@ func New(t testing.TB, opts ...Option) *Chain {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if len(cfg.devices) == 0 {
+		t.Fatal("pipelinetest: WithDevices without a device")
+	}
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "db"))
 	if err != nil {
