@@ -22,7 +22,12 @@ type sources struct {
 }
 
 func newSources(cfg *config.Config, log *slog.Logger) *sources {
-	return &sources{cfg: cfg, log: log, news: map[protocols.Name]protocols.NewSource{}}
+	// Made up front, so build only reads the map.
+	news := map[protocols.Name]protocols.NewSource{}
+	for _, p := range protocols.All() {
+		news[p.Name] = p.Sources()
+	}
+	return &sources{cfg: cfg, log: log, news: news}
 }
 
 func (s *sources) build(d config.Device) (protocols.Source, error) {
@@ -33,12 +38,7 @@ func (s *sources) build(d config.Device) (protocols.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	newSource, ok := s.news[p.Name]
-	if !ok {
-		newSource = p.Sources()
-		s.news[p.Name] = newSource
-	}
-	return buildSource(s.cfg, d, s.log, newSource)
+	return buildSource(s.cfg, d, s.log, s.news[p.Name])
 }
 
 func protocolOf(d config.Device) (*protocols.Protocol, error) {
