@@ -3,15 +3,12 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/wotchain/wotchain/bridge/objstore"
+	"github.com/wotchain/wotchain/internal/testserver/launch"
 )
 
 // WaitS3 connects to the bucket, creating it if needed, and retries while
@@ -58,57 +55,14 @@ func MinIOBinary() string {
 // startMinIO runs a MinIO server from bin on a free 127.0.0.1 port with
 // its data under dir, and returns a bucket on it and a function that stops it.
 func startMinIO(ctx context.Context, bin, dir string) (*objstore.S3Config, func(), error) {
-	port := func() (int, error) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port, nil
-	}
-	api, err := port()
+	m, err := launch.StartMinIO(ctx, bin, dir, "wotchain-bench", "wotchain-bench-secret")
 	if err != nil {
 		return nil, nil, err
 	}
-	console, err := port()
-	if err != nil {
-		return nil, nil, err
-	}
-	cfg := &objstore.S3Config{Endpoint: fmt.Sprintf("127.0.0.1:%d", api), Bucket: "bench", Prefix: "blocks/",
-		AccessKey: "wotchain-bench", SecretKey: "wotchain-bench-secret"}
-	cmd := exec.Command(bin, "server", "--quiet", "--address", cfg.Endpoint,
-		"--console-address", fmt.Sprintf("127.0.0.1:%d", console), dir)
-	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+cfg.AccessKey, "MINIO_ROOT_PASSWORD="+cfg.SecretKey,
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
-	// Dies with us, even on kill -9 of the benchmark.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("start minio: %w", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	stop := func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + cfg.Endpoint + "/minio/health/live")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, nil, fmt.Errorf("minio on %s did not come up", cfg.Endpoint)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	cfg := &objstore.S3Config{Endpoint: m.Endpoint, Bucket: "bench", Prefix: "blocks/", AccessKey: m.AccessKey, SecretKey: m.SecretKey}
 	if err := WaitS3(ctx, *cfg, 30*time.Second); err != nil {
-		stop()
+		m.Stop()
 		return nil, nil, err
 	}
-	return cfg, stop, nil
+	return cfg, m.Stop, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/poll"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/internal/faultdev"
+	"github.com/wotchain/wotchain/internal/testserver"
 	"github.com/wotchain/wotchain/protocols"
 	"github.com/wotchain/wotchain/protocols/coap/coapsim"
 	"github.com/wotchain/wotchain/protocols/modbus/modbussim"
@@ -98,8 +99,8 @@ func writeApplianceConfig(t *testing.T, dir string, c applianceConfig) (path, ap
 	if c.logFormat == "" {
 		c.logFormat = "json"
 	}
-	modbus, opcua, coap := freeTCP(t), freeTCP(t), freeUDP(t)
-	api = freeTCP(t)
+	modbus, opcua, coap := testserver.FreeAddr(t), testserver.FreeAddr(t), testserver.FreeUDPAddr(t)
+	api = testserver.FreeAddr(t)
 	cfg := fmt.Sprintf(`appliance:
   id: e2e-appliance
   data_dir: data

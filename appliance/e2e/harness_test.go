@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wotchain/wotchain/internal/testserver"
 )
 
 // buildBinary builds wotchain once per test binary run.
@@ -41,26 +42,6 @@ func binary(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return bin
-}
-
-func freeTCP(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func freeUDP(t *testing.T) string {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().String()
 }
 
 // simulatedDevices is the simulators section and the device list of the
@@ -110,7 +91,7 @@ devices:
 // directory, and returns its path.
 func writeConfig(t *testing.T, dir string, maxReadings int, sealInterval string, extra ...string) string {
 	t.Helper()
-	modbus, opcua, coap := freeTCP(t), freeTCP(t), freeUDP(t)
+	modbus, opcua, coap := testserver.FreeAddr(t), testserver.FreeAddr(t), testserver.FreeUDPAddr(t)
 	cfg := fmt.Sprintf(`appliance:
   id: e2e-appliance
   data_dir: data
@@ -121,7 +102,7 @@ log:
   level: debug
   format: json
 `, maxReadings, sealInterval) + simulatedDevices(modbus, opcua, coap)
-	cfg += fmt.Sprintf("http:\n  listen: %s\n", freeTCP(t))
+	cfg += fmt.Sprintf("http:\n  listen: %s\n", testserver.FreeAddr(t))
 	cfg += strings.Join(extra, "")
 	path := filepath.Join(dir, "appliance.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {

@@ -1,7 +1,6 @@
 package aggregate
 
 import (
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -9,23 +8,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/wotchain/wotchain/protocols"
+	"github.com/wotchain/wotchain/protocols/protocolstest"
 )
-
-func fields(err error) []string {
-	if err == nil {
-		return nil
-	}
-	var out []string
-	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-		var fe *protocols.FieldError
-		if !errors.As(e, &fe) {
-			return []string{"not a FieldError: " + e.Error()}
-		}
-		out = append(out, fe.Field)
-	}
-	return out
-}
 
 func TestValidate(t *testing.T) {
 	d := func(s string) Duration { v, _ := time.ParseDuration(s); return Duration(v) }
@@ -50,7 +34,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := fields(tc.cfg.Validate()); !slices.Equal(got, tc.want) {
+			if got := protocolstest.FieldPaths(t, tc.cfg.Validate()); !slices.Equal(got, tc.want) {
 				t.Fatalf("fields %v, want %v (%v)", got, tc.want, tc.cfg.Validate())
 			}
 		})

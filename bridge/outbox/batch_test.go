@@ -15,6 +15,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
+	"github.com/wotchain/wotchain/internal/testserver"
 )
 
 // batchLedger wraps the embedded ledger with AnchorBatch, logs the heights
@@ -332,18 +333,6 @@ func TestBatchWrongAnswer(t *testing.T) {
 	}
 }
 
-// waitUntil polls cond for up to 10 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func runOutbox(t *testing.T, o *outbox.Outbox) {
 	t.Helper()
 	o.MinBackoff, o.MaxBackoff = time.Millisecond, 5*time.Millisecond
@@ -376,17 +365,17 @@ func TestUploadsContinueDuringLedgerOutage(t *testing.T) {
 	allUploaded := func(n int) func() bool {
 		return func() bool { return slices.Equal(f.states(t), repeatState(store.Uploaded, n)) }
 	}
-	waitUntil(t, "3 blocks uploaded with the ledger down", allUploaded(3))
+	testserver.WaitFor(t, 10*time.Second, "3 blocks uploaded with the ledger down", allUploaded(3))
 	f.sealBlocks(t, 2)
 	o.Notify()
-	waitUntil(t, "the 2 blocks sealed later uploaded too", allUploaded(5))
-	waitUntil(t, "anchoring retried", func() bool { _, l := o.Errors(); return l >= 2 })
+	testserver.WaitFor(t, 10*time.Second, "the 2 blocks sealed later uploaded too", allUploaded(5))
+	testserver.WaitFor(t, 10*time.Second, "anchoring retried", func() bool { _, l := o.Errors(); return l >= 2 })
 	if s, _ := o.Errors(); s != 0 {
 		t.Fatalf("%d storage errors", s)
 	}
 
 	led.setDown(false)
-	waitUntil(t, "the backlog anchored", func() bool { mu.Lock(); defer mu.Unlock(); return len(onAnchored) == 5 })
+	testserver.WaitFor(t, 10*time.Second, "the backlog anchored", func() bool { mu.Lock(); defer mu.Unlock(); return len(onAnchored) == 5 })
 	if got := f.states(t); !slices.Equal(got, repeatState(store.Anchored, 5)) {
 		t.Fatalf("states %v", got)
 	}
@@ -461,10 +450,10 @@ func TestStorageOutageKeepsAnchorOrder(t *testing.T) {
 	o.OnAnchored = func(r *store.BlockRecord) { mu.Lock(); onAnchored = append(onAnchored, r.Height); mu.Unlock() }
 	runOutbox(t, o)
 
-	waitUntil(t, "blocks 0 and 1 anchored", func() bool {
+	testserver.WaitFor(t, 10*time.Second, "blocks 0 and 1 anchored", func() bool {
 		return f.state(t, 0) == store.Anchored && f.state(t, 1) == store.Anchored
 	})
-	waitUntil(t, "uploads of block 2 retried", func() bool { s, _ := o.Errors(); return s >= 3 })
+	testserver.WaitFor(t, 10*time.Second, "uploads of block 2 retried", func() bool { s, _ := o.Errors(); return s >= 3 })
 	want := []store.BlockState{store.Anchored, store.Anchored, store.Sealed, store.Uploaded, store.Uploaded}
 	if got := f.states(t); !slices.Equal(got, want) {
 		t.Fatalf("states during the storage outage %v, want %v", got, want)
@@ -474,7 +463,7 @@ func TestStorageOutageKeepsAnchorOrder(t *testing.T) {
 	storage.down = false
 	storage.mu.Unlock()
 	o.Notify()
-	waitUntil(t, "all anchored", func() bool { mu.Lock(); defer mu.Unlock(); return len(onAnchored) == 5 })
+	testserver.WaitFor(t, 10*time.Second, "all anchored", func() bool { mu.Lock(); defer mu.Unlock(); return len(onAnchored) == 5 })
 	if got := f.states(t); !slices.Equal(got, repeatState(store.Anchored, 5)) {
 		t.Fatalf("states %v", got)
 	}

@@ -1,7 +1,6 @@
 package publish
 
 import (
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -9,23 +8,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/wotchain/wotchain/protocols"
+	"github.com/wotchain/wotchain/protocols/protocolstest"
 )
-
-func fields(err error) []string {
-	var out []string
-	if err == nil {
-		return nil
-	}
-	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-		var fe *protocols.FieldError
-		if !errors.As(e, &fe) {
-			return []string{"not a FieldError: " + e.Error()}
-		}
-		out = append(out, fe.Field)
-	}
-	return out
-}
 
 func TestValidate(t *testing.T) {
 	cases := []struct {
@@ -71,7 +55,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Config{Broker: "mqtt://broker.example"}
 			tc.mod(&c)
-			if got := fields(c.Validate()); !slices.Equal(got, tc.want) {
+			if got := protocolstest.FieldPaths(t, c.Validate()); !slices.Equal(got, tc.want) {
 				t.Fatalf("fields %v, want %v (%v)", got, tc.want, c.Validate())
 			}
 		})

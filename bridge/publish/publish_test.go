@@ -167,17 +167,6 @@ func (c *collector) distinct() int {
 	return len(seen)
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // check verifies what a subscriber received against the store: every seq
 // 1..last arrived (exactly once when exactlyOnce, else at least once); per
 // topic, the first arrivals are in strictly increasing seq order; every
@@ -241,7 +230,7 @@ func TestPublishInOrder(t *testing.T) {
 	p := e.publisher(t, cfg)
 	run(t, p)
 	last := e.ingest(t, 60) // and woken by Notify (the poll interval is an hour)
-	waitFor(t, "all readings at the subscriber", 20*time.Second, func() bool { return uint64(col.distinct()) >= last })
+	testserver.WaitFor(t, 20*time.Second, "all readings at the subscriber", func() bool { return uint64(col.distinct()) >= last })
 
 	got := col.snapshot()
 	check(t, e.Store, cfg.Topic, got, last, true)
@@ -252,7 +241,7 @@ func TestPublishInOrder(t *testing.T) {
 	if !strings.HasPrefix(got[3].topic, "plant/app-1/dev-0/state/mode") {
 		t.Errorf("fourth message on %q", got[3].topic)
 	}
-	waitFor(t, "cursor at the last reading", 5*time.Second, func() bool {
+	testserver.WaitFor(t, 5*time.Second, "cursor at the last reading", func() bool {
 		c, _ := e.Store.Cursor(cfg.CursorName())
 		return c == last
 	})
@@ -297,19 +286,19 @@ func TestBrokerRestartLosesNothing(t *testing.T) {
 		}
 	}()
 
-	waitFor(t, "a first part of the stream at the subscriber", 20*time.Second, func() bool { return col.distinct() >= 200 })
+	testserver.WaitFor(t, 20*time.Second, "a first part of the stream at the subscriber", func() bool { return col.distinct() >= 200 })
 	m.Stop(t)
-	waitFor(t, "the publisher to see the broker gone", 20*time.Second, func() bool { return !p.Stats().Connected })
+	testserver.WaitFor(t, 20*time.Second, "the publisher to see the broker gone", func() bool { return !p.Stats().Connected })
 	atStop := ingested.Load()
 	// The lost connection counts one error; wait for a second, a reconnect
 	// attempt failing against the dead broker. By then acknowledgements
 	// that arrived before the broker died have been taken into account
 	// (they may be handled just after the disconnect is seen); from then on
 	// the position must not move.
-	waitFor(t, "a failed reconnect", 20*time.Second, func() bool { return p.Stats().Errors >= 2 })
+	testserver.WaitFor(t, 20*time.Second, "a failed reconnect", func() bool { return p.Stats().Errors >= 2 })
 	ackedAtStop := p.Stats().AckedSeq
-	waitFor(t, "readings stored during the outage", 10*time.Second, func() bool { return ingested.Load() >= atStop+300 })
-	waitFor(t, "another failed reconnect", 20*time.Second, func() bool { return p.Stats().Errors >= 3 })
+	testserver.WaitFor(t, 10*time.Second, "readings stored during the outage", func() bool { return ingested.Load() >= atStop+300 })
+	testserver.WaitFor(t, 20*time.Second, "another failed reconnect", func() bool { return p.Stats().Errors >= 3 })
 	if s := p.Stats(); s.AckedSeq != ackedAtStop || s.Connected || s.Lag < 300 {
 		t.Fatalf("during the outage: stats %+v; acknowledged position was %d", s, ackedAtStop)
 	}
@@ -317,12 +306,12 @@ func TestBrokerRestartLosesNothing(t *testing.T) {
 		t.Fatalf("acknowledged %d but only %d stored when the broker stopped", ackedAtStop, atStop)
 	}
 	m.Restart(t)
-	waitFor(t, "the publisher to reconnect", 10*time.Second, func() bool { return p.Stats().Connected })
+	testserver.WaitFor(t, 10*time.Second, "the publisher to reconnect", func() bool { return p.Stats().Connected })
 	time.Sleep(200 * time.Millisecond) // ingest on while it catches up
 	stopIngesting()
 	last := ingested.Load()
-	waitFor(t, "the publisher to catch up", 20*time.Second, func() bool { return p.Stats().AckedSeq == last })
-	waitFor(t, "every reading at the subscriber", 20*time.Second, func() bool { return uint64(col.distinct()) >= last })
+	testserver.WaitFor(t, 20*time.Second, "the publisher to catch up", func() bool { return p.Stats().AckedSeq == last })
+	testserver.WaitFor(t, 20*time.Second, "every reading at the subscriber", func() bool { return uint64(col.distinct()) >= last })
 
 	dups := check(t, e.Store, DefaultTopic, col.snapshot(), last, false)
 	s := p.Stats()
@@ -343,7 +332,7 @@ func TestPublisherRestartResumes(t *testing.T) {
 	e.ingest(t, 300)
 	p1 := e.publisher(t, cfg)
 	stop := run(t, p1)
-	waitFor(t, "part of the stream", 20*time.Second, func() bool { return p1.Stats().AckedSeq >= 100 })
+	testserver.WaitFor(t, 20*time.Second, "part of the stream", func() bool { return p1.Stats().AckedSeq >= 100 })
 	stop()
 	cursor, err := e.Store.Cursor(cfg.CursorName())
 	if err != nil {
@@ -355,11 +344,11 @@ func TestPublisherRestartResumes(t *testing.T) {
 	last := e.ingest(t, 50)
 	p2 := e.publisher(t, cfg)
 	run(t, p2)
-	waitFor(t, "the second publisher to catch up", 20*time.Second, func() bool { return p2.Stats().AckedSeq == last })
+	testserver.WaitFor(t, 20*time.Second, "the second publisher to catch up", func() bool { return p2.Stats().AckedSeq == last })
 	if got := p2.Stats().Published; got != last-cursor {
 		t.Errorf("second publisher published %d, want %d (from cursor %d to %d)", got, last-cursor, cursor, last)
 	}
-	waitFor(t, "every reading at the subscriber", 20*time.Second, func() bool { return uint64(col.distinct()) >= last })
+	testserver.WaitFor(t, 20*time.Second, "every reading at the subscriber", func() bool { return uint64(col.distinct()) >= last })
 	check(t, e.Store, DefaultTopic, col.snapshot(), last, true)
 }
 
@@ -396,7 +385,7 @@ func TestTLSWithAuth(t *testing.T) {
 			tc.mod(&cfg)
 			p := e.publisher(t, cfg)
 			stop := run(t, p)
-			waitFor(t, "a failed connect", 10*time.Second, func() bool { return p.Stats().Errors > 0 })
+			testserver.WaitFor(t, 10*time.Second, "a failed connect", func() bool { return p.Stats().Errors > 0 })
 			stop()
 			s := p.Stats()
 			if s.Connected || s.AckedSeq != 0 || s.Published != 0 || s.LastError == "" {
@@ -414,7 +403,7 @@ func TestTLSWithAuth(t *testing.T) {
 
 	p := e.publisher(t, good)
 	run(t, p)
-	waitFor(t, "readings over TLS", 20*time.Second, func() bool { return uint64(col.distinct()) >= last && p.Stats().AckedSeq == last })
+	testserver.WaitFor(t, 20*time.Second, "readings over TLS", func() bool { return uint64(col.distinct()) >= last && p.Stats().AckedSeq == last })
 	check(t, e.Store, DefaultTopic, col.snapshot(), last, true)
 	if s := p.Stats(); !s.Connected || s.AckedSeq != last {
 		t.Errorf("stats %+v", s)
@@ -476,8 +465,8 @@ func TestDeletedReadingsSkipped(t *testing.T) {
 	}
 	p := e.publisher(t, Config{Broker: "mqtt://" + m.Addr})
 	run(t, p)
-	waitFor(t, "the publisher to catch up", 20*time.Second, func() bool { return p.Stats().AckedSeq == last })
-	waitFor(t, "the readings at the subscriber", 20*time.Second, func() bool { return uint64(col.distinct()) >= last-rec.LastSeq })
+	testserver.WaitFor(t, 20*time.Second, "the publisher to catch up", func() bool { return p.Stats().AckedSeq == last })
+	testserver.WaitFor(t, 20*time.Second, "the readings at the subscriber", func() bool { return uint64(col.distinct()) >= last-rec.LastSeq })
 	time.Sleep(100 * time.Millisecond) // anything extra would arrive now
 	got := col.snapshot()
 	for _, r := range got {

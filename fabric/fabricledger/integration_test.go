@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/wotchain/wotchain/fabric/fabricledger"
 	"github.com/wotchain/wotchain/fabric/netdesc"
 	"github.com/wotchain/wotchain/fabric/network"
+	"github.com/wotchain/wotchain/internal/testserver"
 )
 
 // TestFabricNetwork brings a two-organisation network up from nothing and
@@ -176,10 +176,7 @@ func startNetwork(ctx context.Context, tb testing.TB) *netdesc.Network {
 	start := time.Now()
 	bins, err := network.EnsureBinaries(ctx, "")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("cannot build Fabric binaries: %v", err)
-		}
-		tb.Skipf("skipping: cannot build Fabric binaries (set CI=true to make this a failure): %v", err)
+		testserver.MissingServer(tb, "cannot build Fabric binaries: %v", err)
 	}
 	tb.Logf("Fabric binaries ready in %s", time.Since(start).Round(time.Millisecond))
 

@@ -1,13 +1,14 @@
 package testserver
 
 import (
-	"fmt"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/wotchain/wotchain/internal/testserver/launch"
 )
 
 // MinIO is a running MinIO server.
@@ -16,8 +17,7 @@ type MinIO struct {
 	AccessKey string
 	SecretKey string
 	Dir       string // data directory
-	bin       string
-	proc      *Proc
+	srv       *launch.MinIO
 }
 
 // minioBinary finds the server built by scripts/build-minio.
@@ -40,36 +40,32 @@ func StartMinIO(t testing.TB) *MinIO {
 	if _, err := os.Stat(bin); err != nil {
 		MissingServer(t, "MinIO binary %s: %v", bin, err)
 	}
-	m := &MinIO{
-		Endpoint:  fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
-		AccessKey: "wotchain-test",
-		SecretKey: "wotchain-test-secret",
-		Dir:       t.TempDir(),
+	srv, err := launch.StartMinIO(context.Background(), bin, t.TempDir(), "wotchain-test", "wotchain-test-secret")
+	if srv != nil {
+		t.Cleanup(func() {
+			srv.Stop()
+			if t.Failed() {
+				t.Logf("minio output:\n%s", srv.Output())
+			}
+		})
 	}
-	m.bin = bin
-	m.start(t)
-	return m
-}
-
-func (m *MinIO) start(t testing.TB) {
-	t.Helper()
-	cmd := exec.Command(m.bin, "server", "--quiet", "--address", m.Endpoint,
-		"--console-address", fmt.Sprintf("127.0.0.1:%d", FreePort(t)), m.Dir)
-	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
-	m.proc = Command(t, cmd)
-	WaitHTTP(t, "http://"+m.Endpoint+"/minio/health/live", 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &MinIO{Endpoint: srv.Endpoint, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Dir: srv.Dir, srv: srv}
 }
 
 // Stop kills the server (an outage); Restart brings it back on the same
 // address and data.
 func (m *MinIO) Stop(t testing.TB) {
 	t.Helper()
-	m.proc.Kill()
+	m.srv.Stop()
 }
 
 // Restart starts the server again on the same address and data directory.
 func (m *MinIO) Restart(t testing.TB) {
 	t.Helper()
-	m.start(t)
+	if err := m.srv.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }

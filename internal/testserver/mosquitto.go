@@ -1,6 +1,7 @@
 package testserver
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,9 +15,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wotchain/wotchain/internal/testserver/launch"
 )
 
 // Mosquitto is a running Eclipse Mosquitto broker (Debian package
@@ -47,7 +49,7 @@ type Mosquitto struct {
 
 	bin  string
 	conf string
-	proc *Proc
+	proc *launch.Proc
 }
 
 // mosquittoBinary finds the broker: WOTCHAIN_MOSQUITTO_BIN, PATH, or the
@@ -93,23 +95,11 @@ func StartMosquitto(t testing.TB) *Mosquitto {
 func (m *Mosquitto) start(t testing.TB) {
 	t.Helper()
 	m.proc = Command(t, exec.Command(m.bin, "-c", m.conf))
-	deadline := time.Now().Add(15 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
 	for _, addr := range []string{m.Addr, m.TLSAddr} {
-		for {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				c.Close()
-				break
-			}
-			select {
-			case <-m.proc.done:
-				t.Fatalf("mosquitto exited during start-up:\n%s", m.proc.Output())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("mosquitto did not listen on %s within 15s: %v\n%s", addr, err, m.proc.Output())
-			}
-			time.Sleep(20 * time.Millisecond)
+		if err := m.proc.AwaitTCP(ctx, addr); err != nil {
+			t.Fatalf("mosquitto start-up: %v\n%s", err, m.proc.Output())
 		}
 	}
 }
@@ -119,12 +109,8 @@ func (m *Mosquitto) start(t testing.TB) {
 // SIGKILL after 10 s.
 func (m *Mosquitto) Stop(t testing.TB) {
 	t.Helper()
-	_ = m.proc.Cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.proc.done:
-	case <-time.After(10 * time.Second):
-		t.Logf("mosquitto ignored SIGTERM for 10s; killing it")
-		m.proc.Kill()
+	if !m.proc.Terminate(10 * time.Second) {
+		t.Logf("mosquitto ignored SIGTERM for 10s; killed it")
 	}
 }
 

@@ -1,20 +1,23 @@
-// Package testserver starts third-party servers for tests (MinIO now;
-// others as they come): on 127.0.0.1 only, killed when the test ends or
-// when the test process dies. A missing server binary skips the test,
-// except under CI=true, where it fails: CI must run every test.
+// Package testserver is the one home of what tests need around servers:
+// the missing-server rule, free ports, waits, and launchers of the
+// third-party peers (MinIO, mosquitto, pymodbus, node-opcua, libcoap).
+// Servers listen on 127.0.0.1 only and are killed when the test ends or
+// when the test process dies. A missing server skips the test, except
+// under CI=true, where it fails: CI must run every test. The process
+// machinery itself is in package launch, which bench shares.
 package testserver
 
 import (
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wotchain/wotchain/internal/testserver/launch"
 )
 
 // MissingServer skips the test, or fails it under CI=true.
@@ -30,12 +33,41 @@ func MissingServer(t testing.TB, format string, args ...any) {
 // FreePort returns a free TCP port on 127.0.0.1.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := launch.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
+}
+
+// FreeAddr returns a free TCP address on 127.0.0.1 (host:port).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+}
+
+// FreeUDPAddr returns a free UDP address on 127.0.0.1 (host:port).
+func FreeUDPAddr(t testing.TB) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().String()
+}
+
+// WaitFor polls cond every few milliseconds until it holds, failing the
+// test when it does not within d.
+func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // RepoRoot is the repository's top directory (where go.mod is).
@@ -45,55 +77,19 @@ func RepoRoot(t testing.TB) string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// Proc is a started server process.
-type Proc struct {
-	Cmd  *exec.Cmd
-	done chan struct{}
-	log  *logBuffer
-}
-
-// Command starts cmd so that it dies with the test process (Pdeathsig) and
-// is killed at the end of the test; its output goes to the test log on failure.
-func Command(t testing.TB, cmd *exec.Cmd) *Proc {
+// Command starts cmd (see launch.Start) and kills it at the end of the
+// test; its output goes to the test log when the test failed.
+func Command(t testing.TB, cmd *exec.Cmd) *launch.Proc {
 	t.Helper()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	p := &Proc{Cmd: cmd, done: make(chan struct{}), log: &logBuffer{}}
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", cmd.Path, err)
+	p, err := launch.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
 	}
-	go func() { cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		p.Kill()
 		if t.Failed() {
-			t.Logf("%s output:\n%s", filepath.Base(cmd.Path), p.log.String())
+			t.Logf("%s output:\n%s", filepath.Base(cmd.Path), p.Output())
 		}
 	})
 	return p
-}
-
-// Kill kills the process group and waits for the process to exit.
-func (p *Proc) Kill() {
-	_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
-}
-
-// Output is what the process printed so far.
-func (p *Proc) Output() string { return p.log.String() }
-
-// WaitHTTP waits until url answers 200.
-func WaitHTTP(t testing.TB, url string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s did not answer 200 within %s", url, timeout)
 }

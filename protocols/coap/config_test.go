@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wotchain/wotchain/protocols"
+	"github.com/wotchain/wotchain/protocols/protocolstest"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -130,33 +131,11 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := validConfig()
 			tt.mutate(&cfg)
-			if got := fieldPaths(t, cfg.Validate()); !slices.Equal(got, tt.fields) {
+			if got := protocolstest.FieldPaths(t, cfg.Validate()); !slices.Equal(got, tt.fields) {
 				t.Fatalf("error fields = %q, want %q", got, tt.fields)
 			}
 		})
 	}
-}
-
-// fieldPaths unpacks the errors.Join result, requiring every entry to be a
-// *protocols.FieldError.
-func fieldPaths(t *testing.T, err error) []string {
-	t.Helper()
-	if err == nil {
-		return nil
-	}
-	joined, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		t.Fatalf("Validate returned %T, want errors.Join result: %v", err, err)
-	}
-	var paths []string
-	for _, e := range joined.Unwrap() {
-		var fe *protocols.FieldError
-		if !errors.As(e, &fe) {
-			t.Fatalf("error %v is %T, not *protocols.FieldError", e, e)
-		}
-		paths = append(paths, fe.Field)
-	}
-	return paths
 }
 
 func TestConfigYAML(t *testing.T) {

@@ -1,26 +1,17 @@
 package coap
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/plgd-dev/go-coap/v3/message"
-	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/options"
-	"github.com/plgd-dev/go-coap/v3/udp"
 
+	"github.com/wotchain/wotchain/internal/testserver"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -46,8 +37,8 @@ func libcoapExampleData() string {
 }
 
 func TestLibcoapGET(t *testing.T) {
-	srv := startLibcoap(t, "coap-server-notls")
-	url := fmt.Sprintf("coap://127.0.0.1:%d", srv.port)
+	srv := testserver.StartLibcoap(t, "coap-server-notls")
+	url := fmt.Sprintf("coap://127.0.0.1:%d", srv.Port)
 	src := newLibcoapSource(t, Config{URL: url, Points: []Point{
 		{Name: "data", Path: "/example_data", Format: FormatString},
 		{Name: "time", Path: "/time", Format: FormatString},
@@ -60,7 +51,7 @@ func TestLibcoapGET(t *testing.T) {
 		t.Fatalf("/time: %+v, want libcoap's clock text", s)
 	}
 
-	srv.put(t, "/example_data", "42.5")
+	srv.Put(t, "/example_data", "42.5")
 	for _, confirmable := range []bool{true, false} {
 		src := newLibcoapSource(t, Config{URL: url, Confirmable: ptr(confirmable), Points: []Point{
 			{Name: "data", Path: "/example_data", Unit: "bar"},
@@ -72,15 +63,15 @@ func TestLibcoapGET(t *testing.T) {
 }
 
 func TestLibcoapObserve(t *testing.T) {
-	srv := startLibcoap(t, "coap-server-notls")
-	srv.put(t, "/example_data", "1")
-	src := newLibcoapSource(t, Config{URL: fmt.Sprintf("coap://127.0.0.1:%d", srv.port), Observe: true, Points: []Point{
+	srv := testserver.StartLibcoap(t, "coap-server-notls")
+	srv.Put(t, "/example_data", "1")
+	src := newLibcoapSource(t, Config{URL: fmt.Sprintf("coap://127.0.0.1:%d", srv.Port), Observe: true, Points: []Point{
 		{Name: "time", Path: "/time", Format: FormatString},
 		{Name: "data", Path: "/example_data"},
 	}})
 	pollList(t, src) // registers both
-	srv.put(t, "/example_data", "2")
-	srv.put(t, "/example_data", "3")
+	srv.Put(t, "/example_data", "2")
+	srv.Put(t, "/example_data", "3")
 
 	got := collect(t, src, 5*time.Second, func(all []protocols.Sample) bool {
 		return len(valuesOf(all, "time")) >= 2 && len(valuesOf(all, "data")) >= 2
@@ -108,8 +99,8 @@ func TestLibcoapDTLSPSK(t *testing.T) {
 	const identity, key = "wotchain-appliance", "libcoap-test-key"
 	for _, bin := range []string{"coap-server-openssl", "coap-server-gnutls"} {
 		t.Run(bin, func(t *testing.T) {
-			srv := startLibcoap(t, bin, "-k", key, "-h", "libcoap")
-			url := fmt.Sprintf("coaps://127.0.0.1:%d", srv.port+1)
+			srv := testserver.StartLibcoap(t, bin, "-k", key, "-h", "libcoap")
+			url := fmt.Sprintf("coaps://127.0.0.1:%d", srv.Port+1)
 			src := newLibcoapSource(t, Config{URL: url, PSKIdentity: identity, PSKKeyFile: writeSecret(t, key, 0o600),
 				Points: []Point{{Name: "data", Path: "/example_data", Format: FormatString}}})
 			if s := poll(t, src)["data"]; s.Quality != protocols.Good || s.Value != libcoapExampleData() {
@@ -129,8 +120,8 @@ func TestLibcoapDTLSPSK(t *testing.T) {
 func TestLibcoapDTLSCertificates(t *testing.T) {
 	pki := newTestPKI(t)
 	// -C makes the server require a client certificate from that CA.
-	srv := startLibcoap(t, "coap-server-openssl", "-c", pki.serverCertFile, "-j", pki.serverKey, "-C", pki.caFile)
-	src := newLibcoapSource(t, Config{URL: fmt.Sprintf("coaps://127.0.0.1:%d", srv.port+1),
+	srv := testserver.StartLibcoap(t, "coap-server-openssl", "-c", pki.serverCertFile, "-j", pki.serverKey, "-C", pki.caFile)
+	src := newLibcoapSource(t, Config{URL: fmt.Sprintf("coaps://127.0.0.1:%d", srv.Port+1),
 		CAFile: pki.caFile, CertFile: pki.certFile, KeyFile: pki.keyFile, ServerName: serverName,
 		Points: []Point{{Name: "time", Path: "/time", Format: FormatString}}})
 	if s := poll(t, src)["time"]; s.Quality != protocols.Good || !libcoapTime.MatchString(fmt.Sprint(s.Value)) {
@@ -148,174 +139,6 @@ func newLibcoapSource(t *testing.T, cfg Config) *Source {
 	return src
 }
 
-// libcoapServer is a running libcoap example server.
-type libcoapServer struct {
-	port int // coap:// here, coaps:// on port+1
-}
-
-// startLibcoap starts bin on 127.0.0.1 with free ports and waits until it
-// answers. It is killed when the test ends, and dies with the test process.
-func startLibcoap(t *testing.T, bin string, args ...string) *libcoapServer {
-	t.Helper()
-	path, err := exec.LookPath(bin)
-	if err != nil {
-		missingPeer(t, "%s not found (Debian package libcoap3-bin): %v", bin, err)
-	}
-	// A port can be taken between choosing and binding; try a few.
-	var lastOut string
-	for range 3 {
-		port := freePortPair(t)
-		out := &lockedBuffer{}
-		cmd := exec.Command(path, append([]string{"-A", "127.0.0.1", "-p", strconv.Itoa(port), "-v", "4"}, args...)...)
-		cmd.Stdout, cmd.Stderr = out, out
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", bin, err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		stop := func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if waitLibcoap(port, exited) {
-			t.Cleanup(func() {
-				stop()
-				if t.Failed() {
-					t.Logf("%s output:\n%s", bin, out.String())
-				}
-			})
-			return &libcoapServer{port: port}
-		}
-		stop()
-		lastOut = out.String()
-	}
-	t.Fatalf("%s did not start; last output:\n%s", bin, lastOut)
-	return nil
-}
-
-// waitLibcoap polls GET /time until the server answers, exits, or 5s pass.
-func waitLibcoap(port int, exited <-chan struct{}) bool {
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return false
-		default:
-		}
-		if co, err := udp.Dial(fmt.Sprintf("127.0.0.1:%d", port), quietErrors()); err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-			resp, err := co.Get(ctx, "/time")
-			cancel()
-			ok := err == nil && resp.Code() == codes.Content
-			if err == nil {
-				co.ReleaseMessage(resp)
-			}
-			_ = co.Close()
-			if ok {
-				return true
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return false
-}
-
 // quietErrors keeps go-coap from printing transport errors (its default),
 // such as "connection refused" while the server is starting.
 func quietErrors() options.ErrorsOpt { return options.WithErrors(func(error) {}) }
-
-// put replaces a resource's text with a go-coap client.
-func (s *libcoapServer) put(t *testing.T, path, text string) {
-	t.Helper()
-	co, err := udp.Dial(fmt.Sprintf("127.0.0.1:%d", s.port), quietErrors())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer co.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	resp, err := co.Put(ctx, path, message.TextPlain, bytes.NewReader([]byte(text)))
-	if err != nil {
-		t.Fatalf("PUT %s: %v", path, err)
-	}
-	defer co.ReleaseMessage(resp)
-	if resp.Code() != codes.Changed && resp.Code() != codes.Created {
-		t.Fatalf("PUT %s: %v, want 2.04 Changed", path, resp.Code())
-	}
-}
-
-// freePortPair finds a port p such that p and p+1 are free for UDP and TCP
-// on 127.0.0.1 (libcoap binds both, and DTLS on p+1).
-func freePortPair(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := pc.LocalAddr().(*net.UDPAddr).Port
-		_ = pc.Close()
-		if p < 65535 && portsFree(p, p+1) {
-			return p
-		}
-	}
-	t.Fatal("no free pair of ports on 127.0.0.1")
-	return 0
-}
-
-func portsFree(ports ...int) bool {
-	var closers []func() error
-	defer func() {
-		for _, c := range closers {
-			_ = c()
-		}
-	}()
-	for _, p := range ports {
-		addr := fmt.Sprintf("127.0.0.1:%d", p)
-		pc, err := net.ListenPacket("udp4", addr)
-		if err != nil {
-			return false
-		}
-		closers = append(closers, pc.Close)
-		l, err := net.Listen("tcp4", addr)
-		if err != nil {
-			return false
-		}
-		closers = append(closers, l.Close)
-	}
-	return true
-}
-
-// missingPeer skips a test whose third-party server is not installed,
-// except under CI=true, where every test must run.
-func missingPeer(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("required third-party CoAP server missing under CI: %s", msg)
-	}
-	t.Skipf("skipping: %s", msg)
-}
-
-// lockedBuffer collects a server's output, bounded so a chatty server
-// cannot exhaust memory.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if room := 1<<20 - b.buf.Len(); room > 0 {
-		b.buf.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/internal/testserver"
 	"github.com/wotchain/wotchain/protocols"
 	"github.com/wotchain/wotchain/protocols/coap/coapsim"
 )
@@ -187,7 +188,7 @@ func TestObserveBufferOverflowIsVisible(t *testing.T) {
 		sim.Tick()
 	}
 	buf := src.resources[0].obs.buf
-	waitFor(t, 3*time.Second, func() bool {
+	testserver.WaitFor(t, 3*time.Second, "7 lost notifications", func() bool {
 		buf.mu.Lock()
 		defer buf.mu.Unlock()
 		return buf.lost.count == 7
@@ -276,16 +277,5 @@ func TestPollFailsWhenDeviceGoneWithObservations(t *testing.T) {
 	}
 	if st := src.Stats(); st.Connected {
 		t.Errorf("stats %+v, want disconnected", st)
-	}
-}
-
-func waitFor(t *testing.T, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", within)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

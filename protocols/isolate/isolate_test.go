@@ -1,7 +1,6 @@
 package isolate
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,11 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/internal/testserver/launch"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -85,31 +84,13 @@ func (f *fakeSource) Stats() protocols.Stats {
 
 func (f *fakeSource) Close() error { return nil }
 
-// logs collects what the source logs.
-type logs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func newSource(t *testing.T, mode string) (*Source, *logs) {
+func newSource(t *testing.T, mode string) (*Source, *launch.LogBuffer) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &logs{}
+	l := &launch.LogBuffer{}
 	s := New(Config{
 		DeviceID: "dev-1",
 		Command: func() *exec.Cmd {

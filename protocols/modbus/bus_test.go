@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/internal/testserver"
 	"github.com/wotchain/wotchain/protocols"
 	"github.com/wotchain/wotchain/protocols/modbus"
 )
@@ -64,7 +65,7 @@ func TestBusSharesOnePort(t *testing.T) {
 				t.Fatalf("%d connections open with one Source left, want 1", open)
 			}
 			_ = srcs[2].Close()
-			waitFor(t, time.Second, func() bool { _, open := tb.gw.Conns(); return open == 0 })
+			testserver.WaitFor(t, time.Second, "the gateway's connections to close", func() bool { _, open := tb.gw.Conns(); return open == 0 })
 
 			// Without a Bus every Source has its own connection.
 			a := tb.source(t, 1, time.Second, unitPoints())
@@ -189,15 +190,5 @@ func TestDeadUnitDoesNotBlockOthers(t *testing.T) {
 			t.Logf("live units %d and %d good polls of %d, slowest %v / %v; dead unit %d requests",
 				stats[0].ok, stats[1].ok, ideal, stats[0].slowest, stats[1].slowest, srcs[2].Stats().RequestsTotal)
 		})
-	}
-}
-
-func waitFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	for stop := time.Now().Add(d); !cond(); {
-		if time.Now().After(stop) {
-			t.Fatalf("condition not met within %v", d)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wotchain/wotchain/protocols"
+	"github.com/wotchain/wotchain/protocols/protocolstest"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -24,28 +25,6 @@ func validConfig() Config {
 			{Name: "running", Register: "coil", Address: 0},
 		},
 	}
-}
-
-// fieldPaths returns the Field of every *protocols.FieldError joined in err,
-// failing the test on any other kind of error.
-func fieldPaths(t *testing.T, err error) []string {
-	t.Helper()
-	if err == nil {
-		return nil
-	}
-	joined, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		t.Fatalf("error %v is not an errors.Join", err)
-	}
-	var paths []string
-	for _, e := range joined.Unwrap() {
-		var fe *protocols.FieldError
-		if !errors.As(e, &fe) {
-			t.Fatalf("error %v is not a *protocols.FieldError", e)
-		}
-		paths = append(paths, fe.Field)
-	}
-	return paths
 }
 
 func TestValidateOK(t *testing.T) {
@@ -150,7 +129,7 @@ func TestValidateFieldPaths(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := validConfig()
 			tc.modify(&cfg)
-			got := fieldPaths(t, cfg.Validate())
+			got := protocolstest.FieldPaths(t, cfg.Validate())
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("error fields %q, want %q", got, tc.want)
 			}

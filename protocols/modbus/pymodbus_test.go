@@ -6,103 +6,16 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/internal/testserver"
 	"github.com/wotchain/wotchain/protocols/modbus"
 )
-
-// The third-party peer: a Modbus server on pymodbus (Debian's
-// python3-pymodbus, run by Debian's interpreter; the python3 first on PATH
-// may be another one that cannot import Debian's packages).
-const systemPython = "/usr/bin/python3"
-
-var pymodbusScript = filepath.Join("..", "..", "testdata", "modbus", "pymodbus_server.py")
-
-// skipOrFail skips a test whose third-party peer is missing, except in CI,
-// where the peers are installed and a missing one is a broken build.
-func skipOrFail(t *testing.T, reason string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(reason + " (CI=true: the test peers must be installed)")
-	}
-	t.Skip(reason)
-}
-
-// lockedBuffer collects a child's stderr while the test may read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// startPymodbus runs the pymodbus server with framer (socket or rtu) on a
-// free port of 127.0.0.1 and returns host:port once it accepts connections.
-// The server also exits by itself when its stdin closes or after 60s.
-func startPymodbus(t *testing.T, framer string) string {
-	t.Helper()
-	if _, err := os.Stat(systemPython); err != nil {
-		skipOrFail(t, "no "+systemPython+" for the pymodbus peer")
-	}
-	if out, err := exec.Command(systemPython, "-c", "import pymodbus").CombinedOutput(); err != nil {
-		skipOrFail(t, fmt.Sprintf("%s cannot import pymodbus (apt-get install python3-pymodbus): %v: %s", systemPython, err, out))
-	}
-	addr := freeAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(systemPython, pymodbusScript, port, "--framer", framer, "--timeout", "60")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &lockedBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start pymodbus server: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = stdin.Close()
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("pymodbus server stderr:\n%s", stderr)
-		}
-	})
-	for stop := time.Now().Add(15 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			_ = c.Close()
-			return addr
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("pymodbus server exited: %v\n%s", err, stderr)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(stop) {
-			t.Fatalf("pymodbus server not listening on %s: %v\n%s", addr, err, stderr)
-		}
-	}
-}
 
 // pymodbusPoints is the layout pymodbus_server.py serves.
 func pymodbusPoints() []modbus.Point {
@@ -154,7 +67,7 @@ func TestAgainstPymodbus(t *testing.T) {
 	for _, framer := range []string{"socket", "rtu"} {
 		t.Run(framer, func(t *testing.T) {
 			t.Parallel()
-			addr := startPymodbus(t, framer)
+			addr := testserver.StartPymodbus(t, framer)
 			url := "tcp://" + addr
 			if framer == "rtu" {
 				url = "rtutcp://" + addr
@@ -188,9 +101,9 @@ func TestAgainstPymodbus(t *testing.T) {
 func TestPymodbusCrossCheck(t *testing.T) {
 	mbpoll, err := exec.LookPath("mbpoll")
 	if err != nil {
-		skipOrFail(t, "no mbpoll for the cross-check (apt-get install mbpoll)")
+		testserver.MissingServer(t, "no mbpoll for the cross-check (apt-get install mbpoll)")
 	}
-	addr := startPymodbus(t, "socket")
+	addr := testserver.StartPymodbus(t, "socket")
 	host, port, _ := net.SplitHostPort(addr)
 	src := newSourceCfg(t, modbus.Config{URL: "tcp://" + addr, UnitID: 2, Points: pymodbusPoints()}, 2*time.Second)
 	got := poll(t, src)
@@ -241,7 +154,7 @@ func TestPymodbusCrossCheck(t *testing.T) {
 
 // TestScanPymodbus scans the pymodbus server: units 1 and 2 answer, 3 not.
 func TestScanPymodbus(t *testing.T) {
-	addr := startPymodbus(t, "socket")
+	addr := testserver.StartPymodbus(t, "socket")
 	var out bytes.Buffer
 	err := modbus.Scan(context.Background(), "tcp://"+addr, modbus.ScanOptions{
 		Units: []int{1, 2, 3}, Count: 20, Timeout: 300 * time.Millisecond}, &out)

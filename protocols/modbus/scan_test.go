@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/internal/testserver"
 	"github.com/wotchain/wotchain/protocols/modbus"
 	"github.com/wotchain/wotchain/protocols/modbus/modbussim"
 )
@@ -89,7 +90,7 @@ func TestScanErrors(t *testing.T) {
 		}
 	}
 	// Nothing listens: the scan fails instead of reporting silent units.
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	if err := modbus.Scan(ctx, "tcp://"+addr, modbus.ScanOptions{Units: []int{1}}, &out); err == nil ||
 		!strings.Contains(err.Error(), "connect") {
 		t.Errorf("Scan of a closed port: %v, want a connect error", err)

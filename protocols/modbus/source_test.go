@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/internal/testserver"
 	"github.com/wotchain/wotchain/protocols"
 	"github.com/wotchain/wotchain/protocols/modbus"
 	"github.com/wotchain/wotchain/protocols/modbus/modbussim"
@@ -252,7 +253,7 @@ func TestReconnectAfterGatewayRestart(t *testing.T) {
 }
 
 func TestDeviceDownAtStartup(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	src := newSource(t, addr, demoPoints()...) // New must not dial
 	if _, err := src.Poll(context.Background()); err == nil {
 		t.Fatal("Poll succeeded with no device")
@@ -412,17 +413,6 @@ func TestNewLeavesConfigAlone(t *testing.T) {
 	if cfg.Points[0].Type != "" || cfg.UnitID != 0 {
 		t.Fatalf("New modified the caller's config: %+v", cfg)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
 }
 
 func TestSerialPortMissing(t *testing.T) {

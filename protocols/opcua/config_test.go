@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wotchain/wotchain/protocols"
+	"github.com/wotchain/wotchain/protocols/protocolstest"
 )
 
 func validConfig() Config {
@@ -23,28 +24,6 @@ func validConfig() Config {
 			{Name: "running", NodeID: "ns=1;i=1001"},
 		},
 	}
-}
-
-// fieldPaths returns the Field of every *protocols.FieldError in err, which
-// Validate builds with errors.Join.
-func fieldPaths(t *testing.T, err error) []string {
-	t.Helper()
-	if err == nil {
-		return nil
-	}
-	joined, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		t.Fatalf("error %v (%T) is not a joined error", err, err)
-	}
-	var paths []string
-	for _, e := range joined.Unwrap() {
-		var fe *protocols.FieldError
-		if !errors.As(e, &fe) {
-			t.Fatalf("error %v (%T) is not a *protocols.FieldError", e, e)
-		}
-		paths = append(paths, fe.Field)
-	}
-	return paths
 }
 
 func TestValidate(t *testing.T) {
@@ -132,7 +111,7 @@ func TestValidate(t *testing.T) {
 			cfg := validConfig()
 			tt.mutate(&cfg)
 			err := cfg.Validate()
-			if got := fieldPaths(t, err); !slices.Equal(got, tt.want) {
+			if got := protocolstest.FieldPaths(t, err); !slices.Equal(got, tt.want) {
 				t.Fatalf("field paths = %q, want %q (err: %v)", got, tt.want, err)
 			}
 		})

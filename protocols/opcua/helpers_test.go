@@ -55,18 +55,6 @@ func newSource(t *testing.T, endpoint string, points []opcua.Point) *opcua.Sourc
 	return newSourceCfg(t, opcua.Config{Endpoint: endpoint, Points: points}, "")
 }
 
-// waitFor polls cond every few milliseconds until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // pollUntilOK polls until a Poll succeeds (a reconnect may first wait out
 // the backoff) and returns its samples.
 func pollUntilOK(t *testing.T, src *opcua.Source, d time.Duration) []protocols.Sample {

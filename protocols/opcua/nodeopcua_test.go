@@ -18,9 +18,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/internal/testserver"
 	"github.com/wotchain/wotchain/protocols"
 	"github.com/wotchain/wotchain/protocols/opcua"
 )
+
+// The node-opcua server's namespace (see testdata/opcua-server/server.js);
+// testserver.StartNodeOPCUA runs it.
+const nodeNamespace = "urn:wotchain:test-server"
+
+func nodeID(name string) string { return "nsu=" + nodeNamespace + ";s=Plant." + name }
 
 // knownPoints are server.js's constant variables and their values.
 func knownPoints() ([]opcua.Point, map[string]any) {
@@ -59,12 +66,12 @@ func passwordFile(t *testing.T, password string) string {
 // written by us. One server serves all subtests, which run in parallel
 // with their own state directories.
 func TestNodeOPCUA(t *testing.T) {
-	srv := startNodeServer(t)
+	srv := testserver.StartNodeOPCUA(t)
 	points, _ := knownPoints()
 
 	t.Run("ReadSecurityNone", func(t *testing.T) {
 		t.Parallel()
-		src := newSourceCfg(t, opcua.Config{Endpoint: srv.endpoint, Points: points}, "")
+		src := newSourceCfg(t, opcua.Config{Endpoint: srv.Endpoint, Points: points}, "")
 		checkKnownValues(t, pollUntilOK(t, src, 10*time.Second))
 		if st := src.Stats(); !st.Connected || st.Reconnects != 0 || st.RequestsTotal != 5 {
 			t.Errorf("Stats = %+v, want connected, 0 reconnects, 5 requests", st)
@@ -75,7 +82,7 @@ func TestNodeOPCUA(t *testing.T) {
 		t.Parallel()
 		state := t.TempDir()
 		cfg := opcua.Config{
-			Endpoint: srv.endpoint, SecurityPolicy: opcua.PolicyBasic256Sha256, SecurityMode: opcua.ModeSignAndEncrypt,
+			Endpoint: srv.Endpoint, SecurityPolicy: opcua.PolicyBasic256Sha256, SecurityMode: opcua.ModeSignAndEncrypt,
 			Points: points,
 		}
 		src := newSourceCfg(t, cfg, state)
@@ -118,7 +125,7 @@ func TestNodeOPCUA(t *testing.T) {
 		} {
 			state := t.TempDir()
 			src := newSourceCfg(t, opcua.Config{
-				Endpoint: srv.endpoint, SecurityPolicy: c.policy, SecurityMode: c.mode, TrustOnFirstUse: true, Points: points,
+				Endpoint: srv.Endpoint, SecurityPolicy: c.policy, SecurityMode: c.mode, TrustOnFirstUse: true, Points: points,
 			}, state)
 			samples, err := src.Poll(t.Context())
 			if err != nil {
@@ -135,8 +142,8 @@ func TestNodeOPCUA(t *testing.T) {
 	t.Run("UserPassword", func(t *testing.T) {
 		t.Parallel()
 		src := newSourceCfg(t, opcua.Config{
-			Endpoint: srv.endpoint, SecurityPolicy: opcua.PolicyBasic256Sha256, SecurityMode: opcua.ModeSignAndEncrypt,
-			TrustOnFirstUse: true, Username: srv.user, PasswordFile: passwordFile(t, srv.password), Points: points,
+			Endpoint: srv.Endpoint, SecurityPolicy: opcua.PolicyBasic256Sha256, SecurityMode: opcua.ModeSignAndEncrypt,
+			TrustOnFirstUse: true, Username: srv.User, PasswordFile: passwordFile(t, srv.Password), Points: points,
 		}, "")
 		checkKnownValues(t, pollUntilOK(t, src, 10*time.Second))
 	})
@@ -144,7 +151,7 @@ func TestNodeOPCUA(t *testing.T) {
 	t.Run("UserPasswordOverNone", func(t *testing.T) {
 		t.Parallel()
 		src := newSourceCfg(t, opcua.Config{
-			Endpoint: srv.endpoint, Username: srv.user, PasswordFile: passwordFile(t, srv.password), Points: points,
+			Endpoint: srv.Endpoint, Username: srv.User, PasswordFile: passwordFile(t, srv.Password), Points: points,
 		}, "")
 		checkKnownValues(t, pollUntilOK(t, src, 10*time.Second))
 	})
@@ -152,8 +159,8 @@ func TestNodeOPCUA(t *testing.T) {
 	t.Run("WrongPassword", func(t *testing.T) {
 		t.Parallel()
 		src := newSourceCfg(t, opcua.Config{
-			Endpoint: srv.endpoint, SecurityPolicy: opcua.PolicyBasic256Sha256, SecurityMode: opcua.ModeSignAndEncrypt,
-			TrustOnFirstUse: true, Username: srv.user, PasswordFile: passwordFile(t, "not-the-password"), Points: points,
+			Endpoint: srv.Endpoint, SecurityPolicy: opcua.PolicyBasic256Sha256, SecurityMode: opcua.ModeSignAndEncrypt,
+			TrustOnFirstUse: true, Username: srv.User, PasswordFile: passwordFile(t, "not-the-password"), Points: points,
 		}, "")
 		_, err := src.Poll(t.Context())
 		if err == nil || !strings.Contains(err.Error(), `rejected user "user1": wrong user name or password?`) {
@@ -168,7 +175,7 @@ func TestNodeOPCUA(t *testing.T) {
 		t.Parallel()
 		certFile, keyFile := userCert(t)
 		src := newSourceCfg(t, opcua.Config{
-			Endpoint: srv.endpoint, SecurityPolicy: opcua.PolicyBasic256Sha256, SecurityMode: opcua.ModeSignAndEncrypt,
+			Endpoint: srv.Endpoint, SecurityPolicy: opcua.PolicyBasic256Sha256, SecurityMode: opcua.ModeSignAndEncrypt,
 			TrustOnFirstUse: true, UserCertFile: certFile, UserKeyFile: keyFile, Points: points,
 		}, "")
 		checkKnownValues(t, pollUntilOK(t, src, 10*time.Second))
@@ -177,7 +184,7 @@ func TestNodeOPCUA(t *testing.T) {
 	t.Run("SubscriptionGetsEveryChange", func(t *testing.T) {
 		t.Parallel()
 		src := newSourceCfg(t, opcua.Config{
-			Endpoint: srv.endpoint,
+			Endpoint: srv.Endpoint,
 			Subscription: opcua.Subscription{
 				PublishingInterval: opcua.Duration(200 * time.Millisecond), SamplingInterval: dur(0),
 			},
@@ -187,7 +194,7 @@ func TestNodeOPCUA(t *testing.T) {
 		// The counter changes every 100 ms; one poll after 1.5 s must hold
 		// every value since the previous one, in order.
 		time.Sleep(1500 * time.Millisecond)
-		waitFor(t, 5*time.Second, "a first notification", func() bool { return src.Buffered() > 0 })
+		testserver.WaitFor(t, 5*time.Second, "a first notification", func() bool { return src.Buffered() > 0 })
 		pollUntilOK(t, src, time.Second) // drains the initial value and whatever came with it
 		time.Sleep(1500 * time.Millisecond)
 		c := byPoint(pollUntilOK(t, src, time.Second))["counter"]
@@ -209,7 +216,7 @@ func TestNodeOPCUA(t *testing.T) {
 		// Sawtooth steps by 0.1 every 100 ms and jumps at each multiple
 		// of 10 (EURange 0..100).
 		src := newSourceCfg(t, opcua.Config{
-			Endpoint: srv.endpoint,
+			Endpoint: srv.Endpoint,
 			Mode:     opcua.ModeSubscribe,
 			Subscription: opcua.Subscription{
 				PublishingInterval: opcua.Duration(200 * time.Millisecond), SamplingInterval: dur(0),
@@ -245,7 +252,7 @@ func TestNodeOPCUA(t *testing.T) {
 	t.Run("Browse", func(t *testing.T) {
 		t.Parallel()
 		var out bytes.Buffer
-		u, _ := url.Parse(srv.endpoint)
+		u, _ := url.Parse(srv.Endpoint)
 		err := opcua.Browse(t.Context(), "opcua://"+u.Host, opcua.BrowseOptions{
 			MaxDepth: 2, NamespaceURIs: true, Timeout: testTimeout, Logger: testLogger(t),
 		}, &out)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gopcua/opcua/ua"
 
+	"github.com/wotchain/wotchain/internal/testserver"
 	"github.com/wotchain/wotchain/protocols"
 	"github.com/wotchain/wotchain/protocols/opcua"
 	"github.com/wotchain/wotchain/protocols/opcua/opcuasim"
@@ -37,7 +38,7 @@ func TestSubscriptionDeliversEveryChangeBetweenPolls(t *testing.T) {
 	if m := first["mode"]; len(m) != 1 || m[0].Value != "auto" || !m[0].Received.IsZero() {
 		t.Fatalf("polled point mode = %+v, want one value 'auto' without Received", m)
 	}
-	waitFor(t, 5*time.Second, "initial values", func() bool { return src.Buffered() == 2 })
+	testserver.WaitFor(t, 5*time.Second, "initial values", func() bool { return src.Buffered() == 2 })
 	initial := byPoint(pollUntilOK(t, src, time.Second))
 	if s := initial["burner_starts"]; len(s) != 1 || s[0].Value != int64(0) {
 		t.Fatalf("initial burner_starts = %+v, want 0", s)
@@ -49,7 +50,7 @@ func TestSubscriptionDeliversEveryChangeBetweenPolls(t *testing.T) {
 	before := time.Now()
 	for i := 1; i <= 5; i++ {
 		sim.Tick()
-		waitFor(t, 5*time.Second, "tick delivery", func() bool { return src.Buffered() == 2*i })
+		testserver.WaitFor(t, 5*time.Second, "tick delivery", func() bool { return src.Buffered() == 2*i })
 	}
 	got := byPoint(pollUntilOK(t, src, time.Second))
 	starts := got["burner_starts"]
@@ -83,13 +84,13 @@ func TestSubscriptionStatusBecomesQuality(t *testing.T) {
 	sim := startSim(t, "127.0.0.1:0")
 	src := newSourceCfg(t, subscribeConfig(sim.Endpoint(), sim.NodeID(opcuasim.BurnerStarts), sim.NodeID(opcuasim.Mode)), "")
 	pollUntilOK(t, src, 5*time.Second)
-	waitFor(t, 5*time.Second, "initial values", func() bool { return src.Buffered() == 2 })
+	testserver.WaitFor(t, 5*time.Second, "initial values", func() bool { return src.Buffered() == 2 })
 	pollUntilOK(t, src, time.Second)
 
 	sim.SetStatus(opcuasim.BurnerStarts, ua.StatusBadSensorFailure)
-	waitFor(t, 5*time.Second, "bad status", func() bool { return src.Buffered() == 1 })
+	testserver.WaitFor(t, 5*time.Second, "bad status", func() bool { return src.Buffered() == 1 })
 	sim.SetStatus(opcuasim.BurnerStarts, ua.StatusUncertainLastUsableValue)
-	waitFor(t, 5*time.Second, "uncertain status", func() bool { return src.Buffered() == 2 })
+	testserver.WaitFor(t, 5*time.Second, "uncertain status", func() bool { return src.Buffered() == 2 })
 
 	s := byPoint(pollUntilOK(t, src, time.Second))["burner_starts"]
 	if len(s) != 2 {
@@ -122,7 +123,7 @@ func TestSubscriptionSpreadsItems(t *testing.T) {
 	if st := src.Stats(); st.RequestsLastPoll != 4+3*2+1 || !st.Connected {
 		t.Errorf("first poll stats = %+v, want 11 requests and connected", st)
 	}
-	waitFor(t, 5*time.Second, "initial values of all 5 points", func() bool { return src.Buffered() == 5 })
+	testserver.WaitFor(t, 5*time.Second, "initial values of all 5 points", func() bool { return src.Buffered() == 5 })
 	got := byPoint(pollUntilOK(t, src, time.Second))
 	for _, p := range demoPoints(sim) {
 		if s := got[p.Name]; len(s) != 1 || s[0].Quality != protocols.Good || s[0].Received.IsZero() {
@@ -147,9 +148,9 @@ func TestSubscriptionRecreatedAfterServerRestart(t *testing.T) {
 	cfg.Points = append(cfg.Points[:1], cfg.Points[2]) // burner_starts by URI, subscribed; mode by URI, polled
 	src := newSourceCfg(t, cfg, "")
 	pollUntilOK(t, src, 5*time.Second)
-	waitFor(t, 5*time.Second, "initial value", func() bool { return src.Buffered() == 1 })
+	testserver.WaitFor(t, 5*time.Second, "initial value", func() bool { return src.Buffered() == 1 })
 	sim.Tick()
-	waitFor(t, 5*time.Second, "tick", func() bool { return src.Buffered() == 2 })
+	testserver.WaitFor(t, 5*time.Second, "tick", func() bool { return src.Buffered() == 2 })
 
 	if err := sim.Close(); err != nil {
 		t.Fatal(err)
@@ -175,10 +176,10 @@ func TestSubscriptionRecreatedAfterServerRestart(t *testing.T) {
 	}
 
 	// The new server's initial value, then its changes.
-	waitFor(t, 5*time.Second, "initial value after restart", func() bool { return src.Buffered() == 1 })
+	testserver.WaitFor(t, 5*time.Second, "initial value after restart", func() bool { return src.Buffered() == 1 })
 	sim2.Tick()
 	sim2.Tick()
-	waitFor(t, 5*time.Second, "ticks after restart", func() bool { return src.Buffered() >= 2 })
+	testserver.WaitFor(t, 5*time.Second, "ticks after restart", func() bool { return src.Buffered() >= 2 })
 	s := byPoint(pollUntilOK(t, src, time.Second))["burner_starts"]
 	if len(s) < 2 || s[0].Value != int64(0) || s[0].Quality != protocols.Good {
 		t.Fatalf("burner_starts after restart = %+v, want the new server's 0 and its changes", s)
