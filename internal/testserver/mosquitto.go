@@ -2,14 +2,8 @@ package testserver
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -49,6 +43,7 @@ type Mosquitto struct {
 
 	bin  string
 	conf string
+	pki  *PKI
 	proc *launch.Proc
 }
 
@@ -85,7 +80,8 @@ func StartMosquitto(t testing.TB) *Mosquitto {
 		Dir:     t.TempDir(),
 		bin:     bin,
 	}
-	m.writeCerts(t)
+	m.pki = NewPKI(t, "localhost")
+	m.CAFile, m.ClientCertFile, m.ClientKeyFile = m.pki.CAFile, m.pki.ClientCertFile, m.pki.ClientKeyFile
 	m.writePasswords(t)
 	m.writeConfig(t)
 	m.start(t)
@@ -156,8 +152,8 @@ func (m *Mosquitto) writeConfig(t testing.TB) {
 	w("")
 	w("listener %s 127.0.0.1", tlsPort)
 	w("cafile %s", m.CAFile)
-	w("certfile %s", filepath.Join(m.Dir, "server.pem"))
-	w("keyfile %s", filepath.Join(m.Dir, "server.key"))
+	w("certfile %s", m.pki.ServerCertFile)
+	w("keyfile %s", m.pki.ServerKeyFile)
 	w("require_certificate true")
 	if m.Username != "" {
 		w("allow_anonymous false")
@@ -207,76 +203,4 @@ func randomHex(t testing.TB, n int) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("%x", b)
-}
-
-// writeCerts creates a test CA, a server certificate for 127.0.0.1 and
-// localhost, and a client certificate.
-func (m *Mosquitto) writeCerts(t testing.TB) {
-	t.Helper()
-	caKey := newKey(t)
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "wotchain test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.CAFile = filepath.Join(m.Dir, "ca.pem")
-	writePEM(t, m.CAFile, "CERTIFICATE", caDER, 0o644)
-
-	leaf := func(serial int64, name string, usage x509.ExtKeyUsage, certFile, keyFile string) {
-		key := newKey(t)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      pkix.Name{CommonName: name},
-			NotBefore:    now.Add(-time.Hour),
-			NotAfter:     now.Add(24 * time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		}
-		if usage == x509.ExtKeyUsageServerAuth {
-			tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-			tmpl.DNSNames = []string{"localhost"}
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		writePEM(t, certFile, "CERTIFICATE", der, 0o644)
-		writePEM(t, keyFile, "PRIVATE KEY", keyDER, 0o600)
-	}
-	leaf(2, "127.0.0.1", x509.ExtKeyUsageServerAuth, filepath.Join(m.Dir, "server.pem"), filepath.Join(m.Dir, "server.key"))
-	m.ClientCertFile, m.ClientKeyFile = filepath.Join(m.Dir, "client.pem"), filepath.Join(m.Dir, "client.key")
-	leaf(3, "wotchain-test-client", x509.ExtKeyUsageClientAuth, m.ClientCertFile, m.ClientKeyFile)
-}
-
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func writePEM(t testing.TB, path, typ string, der []byte, mode os.FileMode) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode); err != nil {
-		t.Fatal(err)
-	}
 }

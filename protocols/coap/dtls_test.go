@@ -83,8 +83,8 @@ func TestDTLSWrongPSKFailsCleanly(t *testing.T) {
 
 func TestDTLSCertificates(t *testing.T) {
 	pki := newTestPKI(t)
-	sim := startSim(t, "127.0.0.1:0", coapsim.WithCertificate(pki.server, pki.pool)) // requires a client certificate
-	good := Config{URL: sim.URL(), CAFile: pki.caFile, CertFile: pki.certFile, KeyFile: pki.keyFile,
+	sim := startSim(t, "127.0.0.1:0", coapsim.WithCertificate(pki.Server, pki.Pool)) // requires a client certificate
+	good := Config{URL: sim.URL(), CAFile: pki.CAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile,
 		ServerName: serverName, Points: demoPoints()}
 
 	t.Run("mutual", func(t *testing.T) {
@@ -107,8 +107,8 @@ func TestDTLSCertificates(t *testing.T) {
 		mutate func(*Config)
 	}{
 		{"wrong server name", func(c *Config) { c.ServerName = "other.test" }},
-		{"untrusted device CA", func(c *Config) { c.CAFile = other.caFile }},
-		{"client certificate from another CA", func(c *Config) { c.CertFile, c.KeyFile = other.certFile, other.keyFile }},
+		{"untrusted device CA", func(c *Config) { c.CAFile = other.CAFile }},
+		{"client certificate from another CA", func(c *Config) { c.CertFile, c.KeyFile = other.ClientCertFile, other.ClientKeyFile }},
 		{"no client certificate", func(c *Config) { c.CertFile, c.KeyFile = "", "" }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

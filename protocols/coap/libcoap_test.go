@@ -120,9 +120,9 @@ func TestLibcoapDTLSPSK(t *testing.T) {
 func TestLibcoapDTLSCertificates(t *testing.T) {
 	pki := newTestPKI(t)
 	// -C makes the server require a client certificate from that CA.
-	srv := testserver.StartLibcoap(t, "coap-server-openssl", "-c", pki.serverCertFile, "-j", pki.serverKey, "-C", pki.caFile)
+	srv := testserver.StartLibcoap(t, "coap-server-openssl", "-c", pki.ServerCertFile, "-j", pki.ServerKeyFile, "-C", pki.CAFile)
 	src := newLibcoapSource(t, Config{URL: fmt.Sprintf("coaps://127.0.0.1:%d", srv.Port+1),
-		CAFile: pki.caFile, CertFile: pki.certFile, KeyFile: pki.keyFile, ServerName: serverName,
+		CAFile: pki.CAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile, ServerName: serverName,
 		Points: []Point{{Name: "time", Path: "/time", Format: FormatString}}})
 	if s := poll(t, src)["time"]; s.Quality != protocols.Good || !libcoapTime.MatchString(fmt.Sprint(s.Value)) {
 		t.Fatalf("/time over DTLS with certificates: %+v", s)

@@ -67,7 +67,7 @@ func TestLoadPSK(t *testing.T) {
 
 func TestDTLSOptionsCertificates(t *testing.T) {
 	pki := newTestPKI(t)
-	base := Config{URL: "coaps://127.0.0.1", CAFile: pki.caFile, CertFile: pki.certFile, KeyFile: pki.keyFile}
+	base := Config{URL: "coaps://127.0.0.1", CAFile: pki.CAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile}
 	if opts, err := base.dtlsOptions(); err != nil || len(opts) != 3 {
 		t.Fatalf("dtlsOptions = %d options, %v; want roots, server name and certificate", len(opts), err)
 	}
