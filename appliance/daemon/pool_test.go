@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wotchain/wotchain/appliance/config"
+	"github.com/wotchain/wotchain/internal/testserver"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -229,7 +230,7 @@ func TestPoolPauseLowest(t *testing.T) {
 			}
 			// A resumed loop polls again at once.
 			for _, id := range paused {
-				waitFor(t, fmt.Sprintf("a poll of resumed %s", id), func() bool {
+				testserver.WaitFor(t, 5*time.Second, fmt.Sprintf("a poll of resumed %s", id), func() bool {
 					n, _ := src.built[id][0].counts()
 					return n > polls[id]
 				})
@@ -246,15 +247,4 @@ func firstOr(rounds [][]string) []string {
 		return nil
 	}
 	return rounds[0]
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within 5s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
