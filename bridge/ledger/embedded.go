@@ -43,20 +43,17 @@ func NewEmbedded(st store.LedgerState, identity string, log *slog.Logger) *Embed
 // Identity is the caller identity this ledger submits as (to register as the anchoring identity).
 func (e *Embedded) Identity() rules.Caller { return e.caller }
 
-// tx buffers a transaction's writes; reads see earlier writes of the same
-// transaction, scans see committed state only (as on Fabric).
+// tx buffers a transaction's writes. Its reads and scans see committed
+// state only, not the transaction's own writes, as on Fabric: the rules
+// run the same here as in the chaincode (a batch finds its earlier blocks
+// through the rules' own overlay).
 type tx struct {
 	base   store.LedgerState
 	writes map[string][]byte
 	events []string
 }
 
-func (t *tx) GetState(key string) ([]byte, error) {
-	if v, ok := t.writes[key]; ok {
-		return v, nil
-	}
-	return t.base.Get(key)
-}
+func (t *tx) GetState(key string) ([]byte, error) { return t.base.Get(key) }
 
 func (t *tx) PutState(key string, value []byte) error {
 	t.writes[key] = value

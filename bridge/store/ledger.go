@@ -9,7 +9,8 @@ type LedgerState struct{ s *Store }
 // Ledger returns the embedded ledger's state.
 func (s *Store) Ledger() LedgerState { return LedgerState{s} }
 
-// Get returns the value of key, or nil when absent.
+// Get returns the committed value of key, or nil when absent: the embedded
+// ledger's transactions read only committed state, as on Fabric.
 func (l LedgerState) Get(key string) ([]byte, error) {
 	v, err := l.s.get(cfLedger, []byte(key))
 	if IsNotFound(err) {
