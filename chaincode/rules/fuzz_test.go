@@ -13,16 +13,34 @@ import (
 	"github.com/wotchain/wotchain/chaincode/format"
 )
 
+// fuzzKey is the appliance key of fuzzWorld, fixed so that saved inputs
+// reproduce.
+func fuzzKey() ed25519.PrivateKey {
+	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+}
+
 // fuzzWorld is a ledger with one registered appliance and two anchored
 // blocks, built without *testing.T so fuzz targets can seed from it.
 func fuzzWorld() (st *memState, headers [][]byte) {
-	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+	priv := fuzzKey()
 	st = newMemState()
 	if err := RegisterAppliance(st, policy, admin, Appliance{ID: appID, PublicKey: priv.Public().(ed25519.PublicKey), AnchorMSP: anchor.MSPID, AnchorID: anchor.ID, OwnerMSP: "OwnerMSP"}); err != nil {
 		panic(err)
 	}
-	var prev []byte
-	for height := uint64(0); height < 2; height++ {
+	for _, sub := range fuzzSubs(priv, 0, nil, 2) {
+		if _, _, err := RecordCredential(st, anchor, sub); err != nil {
+			panic(err)
+		}
+		headers = append(headers, sub.Header)
+	}
+	return st, headers
+}
+
+// fuzzSubs returns n linked submissions of fuzzWorld's appliance from
+// height from, the first linking to the block whose id is prev.
+func fuzzSubs(priv ed25519.PrivateKey, from uint64, prev []byte, n int) []format.Submission {
+	var out []format.Submission
+	for height := from; height < from+uint64(n); height++ {
 		root := bytes.Repeat([]byte{byte(height + 1)}, 32)
 		h := &format.Header{Version: format.HeaderVersion, ApplianceID: appID, Height: height, PrevHash: prev,
 			FirstSeq: 1 + height*10, LastSeq: 10 + height*10, FirstTime: int64(height) * 1000, LastTime: int64(height)*1000 + 999,
@@ -31,14 +49,10 @@ func fuzzWorld() (st *memState, headers [][]byte) {
 		if err != nil {
 			panic(err)
 		}
-		sub := format.Submission{Header: hb, HeaderSig: format.SignHeader(priv, hb), ObjectHash: objHash(int(height)), Location: "fs:" + objHash(int(height))}
-		if _, _, err := RecordCredential(st, anchor, sub); err != nil {
-			panic(err)
-		}
-		headers = append(headers, hb)
+		out = append(out, format.Submission{Header: hb, HeaderSig: format.SignHeader(priv, hb), ObjectHash: objHash(int(height)), Location: "fs:" + objHash(int(height))})
 		prev, _ = hex.DecodeString(format.BlockID(hb))
 	}
-	return st, headers
+	return out
 }
 
 // FuzzGetCredential puts arbitrary bytes where the ledger keeps block 1's
