@@ -14,8 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wotchain/wotchain/fabric/network"
-	"github.com/wotchain/wotchain/internal/testserver"
+	"github.com/wotchain/wotchain/internal/testserver/fabric"
 )
 
 // startFabric brings a two-organisation Fabric network up in dir, with the
@@ -24,15 +23,7 @@ func startFabric(t *testing.T, dir string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	bins, err := network.EnsureBinaries(ctx, "")
-	if err != nil {
-		testserver.MissingServer(t, "cannot build Fabric binaries: %v", err)
-	}
-	if _, err := network.Up(ctx, network.Options{Dir: dir, Binaries: bins, StopWithCaller: true, Log: log}); err != nil {
-		t.Fatalf("fabric network up: %v", err)
-	}
-	t.Cleanup(func() { _ = network.Down(context.Background(), dir, false) })
+	fabric.StartNetwork(ctx, t, dir, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})))
 }
 
 // TestFabricEndToEnd runs the appliance against a real Fabric network:

@@ -22,7 +22,7 @@ import (
 	"github.com/wotchain/wotchain/fabric/fabricledger"
 	"github.com/wotchain/wotchain/fabric/netdesc"
 	"github.com/wotchain/wotchain/fabric/network"
-	"github.com/wotchain/wotchain/internal/testserver"
+	"github.com/wotchain/wotchain/internal/testserver/fabric"
 )
 
 // TestFabricNetwork brings a two-organisation network up from nothing and
@@ -161,10 +161,7 @@ func TestFabricNetwork(t *testing.T) {
 }
 
 // startNetwork brings a two-organisation network up in a temporary
-// directory, down again at cleanup. Fabric's binaries come from the cache
-// (network.EnsureBinaries) and are built there on first use (1-2 minutes).
-// If they cannot be built the caller is skipped, unless CI=true, where that
-// is a failure.
+// directory (see fabric.StartNetwork), logging at info level.
 func startNetwork(ctx context.Context, tb testing.TB) *netdesc.Network {
 	tb.Helper()
 	log := slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -172,27 +169,7 @@ func startNetwork(ctx context.Context, tb testing.TB) *netdesc.Network {
 	prev := slog.Default()
 	slog.SetDefault(log)
 	tb.Cleanup(func() { slog.SetDefault(prev) })
-
-	start := time.Now()
-	bins, err := network.EnsureBinaries(ctx, "")
-	if err != nil {
-		testserver.MissingServer(tb, "cannot build Fabric binaries: %v", err)
-	}
-	tb.Logf("Fabric binaries ready in %s", time.Since(start).Round(time.Millisecond))
-
-	dir := tb.TempDir()
-	tb.Cleanup(func() {
-		if err := network.Down(context.Background(), dir, false); err != nil {
-			tb.Errorf("network down: %v", err)
-		}
-	})
-	upStart := time.Now()
-	net, err := network.Up(ctx, network.Options{Dir: dir, Binaries: bins, StopWithCaller: true, Log: log})
-	if err != nil {
-		tb.Fatalf("network up: %v", err)
-	}
-	tb.Logf("network up in %s", time.Since(upStart).Round(time.Millisecond))
-	return net
+	return fabric.StartNetwork(ctx, tb, tb.TempDir(), log)
 }
 
 // anchorBatches anchors blocks 2.. of the appliance in batches on top of
