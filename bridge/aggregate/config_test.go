@@ -8,7 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/wotchain/wotchain/protocols/protocolstest"
+	"github.com/wotchain/wotchain/protocols/fieldtest"
 )
 
 func TestValidate(t *testing.T) {
@@ -34,7 +34,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := protocolstest.FieldPaths(t, tc.cfg.Validate()); !slices.Equal(got, tc.want) {
+			if got := fieldtest.Paths(t, tc.cfg.Validate()); !slices.Equal(got, tc.want) {
 				t.Fatalf("fields %v, want %v (%v)", got, tc.want, tc.cfg.Validate())
 			}
 		})

@@ -8,7 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/wotchain/wotchain/protocols/protocolstest"
+	"github.com/wotchain/wotchain/protocols/fieldtest"
 )
 
 func TestValidate(t *testing.T) {
@@ -55,7 +55,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Config{Broker: "mqtt://broker.example"}
 			tc.mod(&c)
-			if got := protocolstest.FieldPaths(t, c.Validate()); !slices.Equal(got, tc.want) {
+			if got := fieldtest.Paths(t, c.Validate()); !slices.Equal(got, tc.want) {
 				t.Fatalf("fields %v, want %v (%v)", got, tc.want, c.Validate())
 			}
 		})

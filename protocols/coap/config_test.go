@@ -11,7 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wotchain/wotchain/protocols"
-	"github.com/wotchain/wotchain/protocols/protocolstest"
+	"github.com/wotchain/wotchain/protocols/fieldtest"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -131,7 +131,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := validConfig()
 			tt.mutate(&cfg)
-			if got := protocolstest.FieldPaths(t, cfg.Validate()); !slices.Equal(got, tt.fields) {
+			if got := fieldtest.Paths(t, cfg.Validate()); !slices.Equal(got, tt.fields) {
 				t.Fatalf("error fields = %q, want %q", got, tt.fields)
 			}
 		})

@@ -11,7 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wotchain/wotchain/protocols"
-	"github.com/wotchain/wotchain/protocols/protocolstest"
+	"github.com/wotchain/wotchain/protocols/fieldtest"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -129,7 +129,7 @@ func TestValidateFieldPaths(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := validConfig()
 			tc.modify(&cfg)
-			got := protocolstest.FieldPaths(t, cfg.Validate())
+			got := fieldtest.Paths(t, cfg.Validate())
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("error fields %q, want %q", got, tc.want)
 			}

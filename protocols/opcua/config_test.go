@@ -12,7 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wotchain/wotchain/protocols"
-	"github.com/wotchain/wotchain/protocols/protocolstest"
+	"github.com/wotchain/wotchain/protocols/fieldtest"
 )
 
 func validConfig() Config {
@@ -111,7 +111,7 @@ func TestValidate(t *testing.T) {
 			cfg := validConfig()
 			tt.mutate(&cfg)
 			err := cfg.Validate()
-			if got := protocolstest.FieldPaths(t, err); !slices.Equal(got, tt.want) {
+			if got := fieldtest.Paths(t, err); !slices.Equal(got, tt.want) {
 				t.Fatalf("field paths = %q, want %q (err: %v)", got, tt.want, err)
 			}
 		})

@@ -1,7 +1,8 @@
-// Package protocolstest holds test helpers for code that reports
-// configuration errors as *protocols.FieldError (the protocol packages,
-// aggregate, publish).
-package protocolstest
+// Package fieldtest checks configuration errors reported as
+// *protocols.FieldError (by the protocol packages, aggregate and publish).
+// It is apart from protocolstest so that using it registers no fake
+// protocol.
+package fieldtest
 
 import (
 	"errors"
@@ -10,10 +11,10 @@ import (
 	"github.com/wotchain/wotchain/protocols"
 )
 
-// FieldPaths returns the Field of every *protocols.FieldError in err, which
+// Paths returns the Field of every *protocols.FieldError in err, which
 // Validate builds with errors.Join; nil for a nil err. Any other kind of
 // error fails the test.
-func FieldPaths(t testing.TB, err error) []string {
+func Paths(t testing.TB, err error) []string {
 	t.Helper()
 	if err == nil {
 		return nil
