@@ -181,42 +181,32 @@ func (o *Outbox) upload(ctx context.Context, rec *store.BlockRecord) error {
 	return nil
 }
 
-// headRun returns the uploaded blocks at the head of the outbox, lowest
-// first, as many as one anchoring call takes; none when the lowest pending
-// block is not uploaded yet.
+// headRun reads the head of the outbox and returns the run of uploaded
+// blocks that ChooseRun picks for one anchoring call, lowest first.
 func (o *Outbox) headRun() ([]*store.BlockRecord, error) {
 	pending, err := o.st.Outbox()
 	if err != nil {
 		return nil, err
 	}
-	maxCount, maxBytes := 1, min(o.MaxBatchBytes, format.MaxBatchBytes)
-	if o.batch != nil {
-		maxCount = max(1, min(o.MaxBatch, format.MaxBatchCount))
-	}
-	var run []*store.BlockRecord
-	size := 0
-	for _, h := range pending {
-		if len(run) == maxCount {
-			break
-		}
+	limits := LimitsFor(o.batch != nil, o.MaxBatch, o.MaxBatchBytes)
+	var recs []*store.BlockRecord
+	var head []Head
+	for _, h := range pending[:min(len(pending), limits.Count)] {
 		rec, err := o.st.Block(h)
 		if err != nil {
 			return nil, err
 		}
-		switch rec.State {
-		case store.Sealed:
-			return run, nil
-		case store.Uploaded:
-		default:
-			return nil, fmt.Errorf("block %d in the outbox is %s", rec.Height, rec.State)
+		recs = append(recs, rec)
+		head = append(head, Head{Height: rec.Height, State: rec.State, Size: format.SubmissionSize(submission(rec))})
+		if rec.State != store.Uploaded {
+			break // no run goes past it: spare the reads
 		}
-		n := format.SubmissionSize(submission(rec))
-		if len(run) > 0 && size+n > maxBytes {
-			break
-		}
-		run, size = append(run, rec), size+n
 	}
-	return run, nil
+	n, err := ChooseRun(head, limits)
+	if err != nil {
+		return nil, err
+	}
+	return recs[:n], nil
 }
 
 func submission(rec *store.BlockRecord) format.Submission {
