@@ -1,0 +1,229 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hpke"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wotchain/wotchain/bridge/keys"
+	"github.com/wotchain/wotchain/bridge/ledger"
+	"github.com/wotchain/wotchain/bridge/objstore"
+	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/rules"
+	"github.com/wotchain/wotchain/protocols"
+)
+
+const applianceID = "press-7"
+
+// world is a store, keys, filesystem storage and the embedded ledger, with
+// the appliance registered.
+type world struct {
+	st      *store.Store
+	led     *ledger.Embedded
+	cfg     Config
+	mu      sync.Mutex
+	anchors []uint64
+}
+
+func newWorld(t *testing.T, maxReadings int, sealInterval time.Duration) *world {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kem, err := hpke.NewKEM(keys.KEMX25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := kem.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := objstore.NewFS(filepath.Join(dir, "objects"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	led := ledger.NewEmbedded(st.Ledger(), "appliance-"+applianceID, quiet)
+	id := led.Identity()
+	if err := led.RegisterAppliance(context.Background(), rules.Appliance{ID: applianceID, PublicKey: key.Public().(ed25519.PublicKey), AnchorMSP: id.MSPID, AnchorID: id.ID}); err != nil {
+		t.Fatal(err)
+	}
+	w := &world{st: st, led: led}
+	w.cfg = Config{ApplianceID: applianceID, Store: st, Signing: key, Recipients: []hpke.PublicKey{owner.PublicKey()},
+		Storage: fs, Ledger: led, Owner: owner, MaxReadings: maxReadings, SealInterval: sealInterval,
+		RetentionEvery: time.Hour, OutboxMinBackoff: 10 * time.Millisecond, Logger: quiet,
+		OnAnchored: func(rec *store.BlockRecord) { w.mu.Lock(); w.anchors = append(w.anchors, rec.Height); w.mu.Unlock() }}
+	return w
+}
+
+func (w *world) newPipeline(t *testing.T) *Pipeline {
+	t.Helper()
+	p, err := New(w.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// storePolls stores polls of n samples each.
+func storePolls(t *testing.T, p *Pipeline, polls, n int) {
+	t.Helper()
+	for range polls {
+		samples := make([]protocols.Sample, n)
+		for i := range samples {
+			samples[i] = protocols.Sample{Point: fmt.Sprintf("p%d", i), Value: float64(i), Unit: "bar", Quality: protocols.Good}
+		}
+		if _, _, err := p.Sink().Ingest("press-7-plc", samples, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// blocks lists the sealed blocks as "first-last:state".
+func (w *world) blocks(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	if err := w.st.Blocks(0, func(rec *store.BlockRecord) (bool, error) {
+		out = append(out, fmt.Sprintf("%d-%d:%s", rec.FirstSeq, rec.LastSeq, rec.State))
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSealsOnCountFlushesOnStopAndDrains(t *testing.T) {
+	w := newWorld(t, 10, time.Hour)
+	p := w.newPipeline(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx)
+	waitFor(t, "running", p.Running)
+
+	storePolls(t, p, 5, 5) // 25 readings: two full blocks of two polls, five left
+	waitFor(t, "two blocks sealed on count", func() bool { return len(w.blocks(t)) == 2 })
+	waitFor(t, "two blocks anchored", func() bool { return p.Stats().BlocksAnchored == 2 })
+	if got := w.blocks(t); !slices.Equal(got, []string{"1-10:anchored", "11-20:anchored"}) {
+		t.Fatalf("blocks before stop %v: the partial tail must wait for the interval", got)
+	}
+
+	cancel()
+	p.Stop()
+	if got := w.blocks(t); !slices.Equal(got, []string{"1-10:anchored", "11-20:anchored", "21-25:anchored"}) {
+		t.Fatalf("blocks after stop %v, want the tail sealed and every block anchored", got)
+	}
+	if out, err := w.st.Outbox(); err != nil || len(out) != 0 {
+		t.Fatalf("outbox after the drain %v, %v", out, err)
+	}
+	s := p.Stats()
+	if s.ReadingsStored != 25 || s.BlocksAnchored != 3 || s.SealErrors != 0 || s.StorageErrors != 0 || s.LedgerErrors != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !slices.Equal(w.anchors, []uint64{0, 1, 2}) {
+		t.Fatalf("OnAnchored saw %v", w.anchors)
+	}
+	for h := range uint64(3) {
+		rec, err := w.st.Block(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := w.led.Credential(context.Background(), rec.BlockID); err != nil || c.BlockID != rec.BlockID {
+			t.Fatalf("credential of block %d: %+v, %v", h, c, err)
+		}
+	}
+}
+
+func TestSealsTheTailOnTheInterval(t *testing.T) {
+	w := newWorld(t, 1000, 50*time.Millisecond)
+	p := w.newPipeline(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx)
+	storePolls(t, p, 1, 3)
+	waitFor(t, "the tail anchored on the interval", func() bool { return p.Stats().BlocksAnchored == 1 })
+	if got := w.blocks(t); !slices.Equal(got, []string{"1-3:anchored"}) {
+		t.Fatalf("blocks %v", got)
+	}
+}
+
+func TestSealNowAndStopWithoutRun(t *testing.T) {
+	w := newWorld(t, 1000, time.Hour)
+	p := w.newPipeline(t)
+	storePolls(t, p, 2, 2)
+	p.SealNow()
+	if got := w.blocks(t); !slices.Equal(got, []string{"1-4:sealed"}) {
+		t.Fatalf("blocks after SealNow %v", got)
+	}
+	storePolls(t, p, 1, 1)
+	p.Stop()
+	// Run after Stop does nothing.
+	p.Run(context.Background())
+	if p.Running() {
+		t.Fatal("running after Stop")
+	}
+	if got := w.blocks(t); !slices.Equal(got, []string{"1-4:anchored", "5-5:anchored"}) {
+		t.Fatalf("blocks after Stop %v: Stop seals and anchors even without Run", got)
+	}
+}
+
+// A restarted pipeline resumes the count after the last sealed reading
+// and anchors what the last run left in the outbox.
+func TestResumesAfterRestart(t *testing.T) {
+	w := newWorld(t, 10, time.Hour)
+	p, err := New(w.cfg) // never stopped: killed
+	if err != nil {
+		t.Fatal(err)
+	}
+	storePolls(t, p, 3, 2)
+	p.SealNow() // sealed, never anchored: the outbox never ran
+	storePolls(t, p, 1, 2)
+
+	q := w.newPipeline(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go q.Run(ctx)
+	waitFor(t, "the left-over block anchored", func() bool { return q.Stats().BlocksAnchored == 1 })
+	storePolls(t, q, 3, 2) // 8 unsealed: below 10
+	time.Sleep(100 * time.Millisecond)
+	if got := w.blocks(t); len(got) != 1 {
+		t.Fatalf("blocks %v: sealed before max_readings", got)
+	}
+	storePolls(t, q, 1, 2) // 10 unsealed
+	waitFor(t, "a block sealed on count", func() bool { return len(w.blocks(t)) == 2 })
+	q.Stop()
+	if got := w.blocks(t); !slices.Equal(got, []string{"1-6:anchored", "7-16:anchored"}) {
+		t.Fatalf("blocks %v", got)
+	}
+	if s := q.Stats(); s.ReadingsStored != 8 || s.BlocksAnchored != 2 {
+		t.Fatalf("stats of the second run %+v", s)
+	}
+}
