@@ -6,24 +6,7 @@ import (
 	"time"
 
 	"github.com/wotchain/wotchain/appliance/config"
-	"github.com/wotchain/wotchain/bridge/retention"
 )
-
-// runRetention prunes the local store on the retention interval.
-func runRetention(ctx context.Context, pr *retention.Pruner, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if _, err := pr.Prune(time.Now()); err != nil {
-			log.Error("retention failed; will retry", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
 
 // budgetCheck is how often the store size is compared with the cap.
 const budgetCheck = 5 * time.Second

@@ -1,5 +1,5 @@
 // Package daemon wires the appliance together from its configuration: store,
-// keys, ledger, storage, simulators, device loops, sealer and outbox.
+// keys, ledger, storage, simulators, device loops and the pipeline.
 package daemon
 
 import (
