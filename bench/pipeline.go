@@ -12,13 +12,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/wotchain/wotchain/bridge/ingest"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/bridge/ledger"
 	"github.com/wotchain/wotchain/bridge/objstore"
-	"github.com/wotchain/wotchain/bridge/outbox"
+	bpipeline "github.com/wotchain/wotchain/bridge/pipeline"
 	"github.com/wotchain/wotchain/bridge/poll"
-	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/protocols"
@@ -35,18 +33,18 @@ type pipelineConfig struct {
 	OnAnchored func(st *store.Store, rec *store.BlockRecord) error
 }
 
-// pipeline is the appliance's bridge wired as appliance/daemon wires it
-// (poll loops -> ingest -> sealer on max_readings or the interval ->
-// outbox -> filesystem storage and the embedded ledger), without the
-// daemon's configuration, keys on disk and simulators. Bench stays out of
-// appliance/ so that it measures the bridge packages themselves.
+// pipeline is the appliance's bridge as appliance/daemon runs it: poll
+// loops writing to bridge/pipeline (ingest -> sealer on max_readings or
+// the interval -> outbox -> filesystem storage and the embedded ledger),
+// without the daemon's configuration, keys on disk, simulators, licensor,
+// retention and consumers. Bench stays out of appliance/ so that it
+// measures the bridge packages themselves.
 type pipeline struct {
 	st      *store.Store
-	in      *ingest.Ingester
+	pipe    *bpipeline.Pipeline
 	loops   []*poll.Loop
 	anchors atomic.Uint64
 	stop    func()
-	done    sync.WaitGroup
 	errs    chan error
 }
 
@@ -78,88 +76,43 @@ func startPipeline(ctx context.Context, cfg pipelineConfig) (*pipeline, error) {
 	if err := led.RegisterAppliance(ctx, rules.Appliance{ID: ApplianceID, PublicKey: key.Public().(ed25519.PublicKey), AnchorMSP: id.MSPID, AnchorID: id.ID}); err != nil {
 		return fail(err)
 	}
-	sealer, err := seal.New(st, ApplianceID, key, []hpke.PublicKey{owner.PublicKey()}, cfg.MaxReadings)
-	if err != nil {
-		return fail(err)
-	}
 	p := &pipeline{st: st, errs: make(chan error, 16)}
-	ob := outbox.New(st, storage, led, quiet)
-	ob.MinBackoff = 50 * time.Millisecond
-	ob.OnAnchored = func(rec *store.BlockRecord) {
-		p.anchors.Add(1)
-		if cfg.OnAnchored != nil {
-			if err := cfg.OnAnchored(st, rec); err != nil {
-				p.report(err)
+	p.pipe, err = bpipeline.New(bpipeline.Config{
+		ApplianceID: ApplianceID, Store: st, Signing: key, Recipients: []hpke.PublicKey{owner.PublicKey()},
+		Storage: storage, Ledger: led, MaxReadings: cfg.MaxReadings, SealInterval: cfg.SealInterval,
+		OutboxMinBackoff: 50 * time.Millisecond, Logger: quiet,
+		OnAnchored: func(rec *store.BlockRecord) {
+			p.anchors.Add(1)
+			if cfg.OnAnchored != nil {
+				if err := cfg.OnAnchored(st, rec); err != nil {
+					p.report(err)
+				}
 			}
-		}
-	}
-	var unsealedBase atomic.Uint64
-	sealNow := make(chan struct{}, 1)
-	p.in, err = ingest.New(st, ApplianceID, key, func(lastSeq uint64) {
-		if lastSeq-unsealedBase.Load() >= uint64(cfg.MaxReadings) {
-			select {
-			case sealNow <- struct{}{}:
-			default:
-			}
-		}
+		},
 	})
 	if err != nil {
 		return fail(err)
 	}
 
-	runCtx, cancel := context.WithCancel(context.Background())
+	runCtx, stopRunning := context.WithCancel(context.Background())
 	pollCtx, stopPolling := context.WithCancel(runCtx)
 	var pollers sync.WaitGroup
 	for _, d := range cfg.Devices {
-		l := poll.NewLoop(d, p.in, quiet)
+		l := poll.NewLoop(d, p.pipe.Sink(), quiet)
 		p.loops = append(p.loops, l)
 		pollers.Add(1)
 		go func() { defer pollers.Done(); l.Run(pollCtx) }()
 	}
-	sealBlocks := func(flush bool) {
-		blocks, err := sealer.Seal(flush)
-		for _, b := range blocks {
-			unsealedBase.Store(b.LastSeq)
-		}
-		if err != nil {
-			p.report(fmt.Errorf("seal: %w", err))
-		}
-		if len(blocks) > 0 {
-			ob.Notify()
-		}
-	}
-	p.done.Add(2)
-	go func() { defer p.done.Done(); ob.Run(runCtx) }()
-	go func() {
-		defer p.done.Done()
-		tick := time.NewTicker(cfg.SealInterval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-pollCtx.Done():
-				pollers.Wait()
-				sealBlocks(true)
-				return
-			case <-sealNow:
-				sealBlocks(false)
-			case <-tick.C:
-				sealBlocks(true)
-			}
-		}
-	}()
+	go p.pipe.Run(runCtx)
 	p.stop = func() {
 		stopPolling()
 		pollers.Wait()
-		// Let the outbox anchor what the final seal produced.
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
-			if pending, err := st.Outbox(); err != nil || len(pending) == 0 {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
+		// The final seal, and the outbox anchors what it produced.
+		p.pipe.Stop()
+		stopRunning()
+		if err := p.pipe.Stats().LastSealError; err != nil {
+			p.report(fmt.Errorf("seal: %w", err))
 		}
-		cancel()
-		p.done.Wait()
 	}
 	return p, nil
 }
