@@ -2,29 +2,21 @@ package pipeline
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/hpke"
-	"crypto/rand"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/bridge/ledger"
-	"github.com/wotchain/wotchain/bridge/objstore"
+	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/store"
-	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/protocols"
 )
 
-const applianceID = "press-7"
-
-// world is a store, keys, filesystem storage and the embedded ledger, with
-// the appliance registered.
+// world is the chain fixture's store, keys, filesystem storage and
+// embedded ledger (the appliance registered), with a pipeline's config.
 type world struct {
 	st      *store.Store
 	led     *ledger.Embedded
@@ -35,38 +27,11 @@ type world struct {
 
 func newWorld(t *testing.T, maxReadings int, sealInterval time.Duration) *world {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kem, err := hpke.NewKEM(keys.KEMX25519)
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner, err := kem.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs, err := objstore.NewFS(filepath.Join(dir, "objects"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	quiet := slog.New(slog.DiscardHandler)
-	led := ledger.NewEmbedded(st.Ledger(), "appliance-"+applianceID, quiet)
-	id := led.Identity()
-	if err := led.RegisterAppliance(context.Background(), rules.Appliance{ID: applianceID, PublicKey: key.Public().(ed25519.PublicKey), AnchorMSP: id.MSPID, AnchorID: id.ID}); err != nil {
-		t.Fatal(err)
-	}
-	w := &world{st: st, led: led}
-	w.cfg = Config{ApplianceID: applianceID, Store: st, Signing: key, Recipients: []hpke.PublicKey{owner.PublicKey()},
-		Storage: fs, Ledger: led, Owner: owner, MaxReadings: maxReadings, SealInterval: sealInterval,
-		RetentionEvery: time.Hour, OutboxMinBackoff: 10 * time.Millisecond, Logger: quiet,
+	c := pipelinetest.New(t)
+	w := &world{st: c.Store, led: c.Ledger}
+	w.cfg = Config{ApplianceID: c.ApplianceID, Store: c.Store, Signing: c.Key, Recipients: c.RecipientKeys(),
+		Storage: c.Storage, Ledger: c.Ledger, Owner: c.Owner, MaxReadings: maxReadings, SealInterval: sealInterval,
+		RetentionEvery: time.Hour, OutboxMinBackoff: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
 		OnAnchored: func(rec *store.BlockRecord) { w.mu.Lock(); w.anchors = append(w.anchors, rec.Height); w.mu.Unlock() }}
 	return w
 }
@@ -89,7 +54,7 @@ func storePolls(t *testing.T, p *Pipeline, polls, n int) {
 		for i := range samples {
 			samples[i] = protocols.Sample{Point: fmt.Sprintf("p%d", i), Value: float64(i), Unit: "bar", Quality: protocols.Good}
 		}
-		if _, _, err := p.Sink().Ingest("press-7-plc", samples, time.Now()); err != nil {
+		if _, _, err := p.Sink().Ingest("press-1", samples, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
