@@ -12,6 +12,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/ledger"
 	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/internal/testserver"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -73,28 +74,17 @@ func (w *world) blocks(t *testing.T) []string {
 	return out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestSealsOnCountFlushesOnStopAndDrains(t *testing.T) {
 	w := newWorld(t, 10, time.Hour)
 	p := w.newPipeline(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go p.Run(ctx)
-	waitFor(t, "running", p.Running)
+	testserver.WaitFor(t, 10*time.Second, "running", p.Running)
 
 	storePolls(t, p, 5, 5) // 25 readings: two full blocks of two polls, five left
-	waitFor(t, "two blocks sealed on count", func() bool { return len(w.blocks(t)) == 2 })
-	waitFor(t, "two blocks anchored", func() bool { return p.Stats().BlocksAnchored == 2 })
+	testserver.WaitFor(t, 10*time.Second, "two blocks sealed on count", func() bool { return len(w.blocks(t)) == 2 })
+	testserver.WaitFor(t, 10*time.Second, "two blocks anchored", func() bool { return p.Stats().BlocksAnchored == 2 })
 	if got := w.blocks(t); !slices.Equal(got, []string{"1-10:anchored", "11-20:anchored"}) {
 		t.Fatalf("blocks before stop %v: the partial tail must wait for the interval", got)
 	}
@@ -134,7 +124,7 @@ func TestSealsTheTailOnTheInterval(t *testing.T) {
 	defer cancel()
 	go p.Run(ctx)
 	storePolls(t, p, 1, 3)
-	waitFor(t, "the tail anchored on the interval", func() bool { return p.Stats().BlocksAnchored == 1 })
+	testserver.WaitFor(t, 10*time.Second, "the tail anchored on the interval", func() bool { return p.Stats().BlocksAnchored == 1 })
 	if got := w.blocks(t); !slices.Equal(got, []string{"1-3:anchored"}) {
 		t.Fatalf("blocks %v", got)
 	}
@@ -176,14 +166,14 @@ func TestResumesAfterRestart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go q.Run(ctx)
-	waitFor(t, "the left-over block anchored", func() bool { return q.Stats().BlocksAnchored == 1 })
+	testserver.WaitFor(t, 10*time.Second, "the left-over block anchored", func() bool { return q.Stats().BlocksAnchored == 1 })
 	storePolls(t, q, 3, 2) // 8 unsealed: below 10
 	time.Sleep(100 * time.Millisecond)
 	if got := w.blocks(t); len(got) != 1 {
 		t.Fatalf("blocks %v: sealed before max_readings", got)
 	}
 	storePolls(t, q, 1, 2) // 10 unsealed
-	waitFor(t, "a block sealed on count", func() bool { return len(w.blocks(t)) == 2 })
+	testserver.WaitFor(t, 10*time.Second, "a block sealed on count", func() bool { return len(w.blocks(t)) == 2 })
 	q.Stop()
 	if got := w.blocks(t); !slices.Equal(got, []string{"1-6:anchored", "7-16:anchored"}) {
 		t.Fatalf("blocks %v", got)
