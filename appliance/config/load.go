@@ -131,13 +131,37 @@ func unlocatedLine(data []byte, msg string) int {
 }
 
 func (c *Config) applyDefaults() {
+	c.defaultPaths()
+	c.defaultBackends()
+	c.defaultService()
+	for i := range c.Devices {
+		c.Devices[i].applyDefaults()
+	}
+}
+
+// defaultPaths places the keys, the objects and the checkpoint under the
+// data directory when none is given.
+func (c *Config) defaultPaths() {
 	a := &c.Appliance
-	if a.SigningKey == "" && a.DataDir != "" {
+	if a.DataDir == "" {
+		return
+	}
+	if a.SigningKey == "" {
 		a.SigningKey = filepath.Join(a.DataDir, "keys", "appliance.key")
 	}
-	if a.OwnerKey == "" && a.DataDir != "" {
+	if a.OwnerKey == "" {
 		a.OwnerKey = filepath.Join(a.DataDir, "keys", "owner.hpke")
 	}
+	if c.Storage.Filesystem.Dir == "" {
+		c.Storage.Filesystem.Dir = filepath.Join(a.DataDir, "objects")
+	}
+	if c.Ledger.Fabric.Checkpoint == "" {
+		c.Ledger.Fabric.Checkpoint = filepath.Join(a.DataDir, "follow.checkpoint")
+	}
+}
+
+// defaultBackends fills the sealing, storage and ledger settings.
+func (c *Config) defaultBackends() {
 	if c.Seal.MaxReadings == 0 {
 		c.Seal.MaxReadings = seal.DefaultMaxReadings
 	}
@@ -147,28 +171,27 @@ func (c *Config) applyDefaults() {
 	if c.Storage.Kind == "" {
 		c.Storage.Kind = StorageFilesystem
 	}
-	if c.Storage.Filesystem.Dir == "" && a.DataDir != "" {
-		c.Storage.Filesystem.Dir = filepath.Join(a.DataDir, "objects")
-	}
 	if c.Storage.S3.TLS == nil {
 		tlsOn := true
 		c.Storage.S3.TLS = &tlsOn
 	}
+	f := &c.Ledger.Fabric
 	if c.Ledger.Kind == "" {
 		c.Ledger.Kind = LedgerEmbedded
 	}
-	if c.Ledger.Fabric.Channel == "" {
-		c.Ledger.Fabric.Channel = "wotchain"
+	if f.Channel == "" {
+		f.Channel = "wotchain"
 	}
-	if c.Ledger.Fabric.Chaincode == "" {
-		c.Ledger.Fabric.Chaincode = "wotchain"
+	if f.Chaincode == "" {
+		f.Chaincode = "wotchain"
 	}
-	if c.Ledger.Fabric.Timeout == 0 {
-		c.Ledger.Fabric.Timeout = Duration(60e9)
+	if f.Timeout == 0 {
+		f.Timeout = Duration(60e9)
 	}
-	if c.Ledger.Fabric.Checkpoint == "" && a.DataDir != "" {
-		c.Ledger.Fabric.Checkpoint = filepath.Join(a.DataDir, "follow.checkpoint")
-	}
+}
+
+// defaultService fills retention, budget, HTTP, logging and simulators.
+func (c *Config) defaultService() {
 	if c.Retention.Every == 0 {
 		c.Retention.Every = Duration(60e9)
 	}
@@ -191,137 +214,60 @@ func (c *Config) applyDefaults() {
 	if c.Simulators != nil && c.Simulators.Tick == 0 {
 		c.Simulators.Tick = Duration(1e9)
 	}
-	for i := range c.Devices {
-		d := &c.Devices[i]
-		if d.Interval == 0 {
-			d.Interval = Duration(1e9)
-		}
-		// The protocol's own default: OPC UA's 5s covers a secure
-		// session's handshake, Modbus's 2s keeps a dead unit from holding a
-		// shared port long. An unknown protocol keeps 0 and is refused.
-		if p, ok := protocols.Lookup(d.Protocol); ok && d.Timeout == 0 {
-			d.Timeout = Duration(p.DefaultTimeout)
-		}
+}
+
+func (d *Device) applyDefaults() {
+	if d.Interval == 0 {
+		d.Interval = Duration(1e9)
+	}
+	// The protocol's own default: OPC UA's 5s covers a secure
+	// session's handshake, Modbus's 2s keeps a dead unit from holding a
+	// shared port long. An unknown protocol keeps 0 and is refused.
+	if p, ok := protocols.Lookup(d.Protocol); ok && d.Timeout == 0 {
+		d.Timeout = Duration(p.DefaultTimeout)
 	}
 }
 
 // idPattern keeps ids usable in ledger keys, file names and topics.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
-func (c *Config) validate(view bool) []*protocols.FieldError {
-	var errs []*protocols.FieldError
-	add := func(field, format string, args ...any) {
-		errs = append(errs, protocols.FieldErrorf(field, format, args...))
-	}
-	if !idPattern.MatchString(c.Appliance.ID) && !(view && c.Appliance.ID == "") {
-		add("appliance.id", "required: letters, digits, '.', '_' or '-' (got %q)", c.Appliance.ID)
-	}
-	needsDataDir := !view || c.Ledger.Kind == LedgerEmbedded || (c.Storage.Kind == StorageFilesystem && c.Storage.Filesystem.Dir == "")
-	if c.Appliance.DataDir == "" && needsDataDir {
-		add("appliance.data_dir", "required")
-	}
-	if _, err := keys.KEMByName(c.Appliance.OwnerKEM); err != nil {
-		add("appliance.owner_kem", "%v", err)
-	}
-	if c.Seal.MaxReadings < 1 {
-		add("seal.max_readings", "must be at least 1")
-	}
-	if c.Seal.Interval.D() < 100e6 {
-		add("seal.interval", "must be at least 100ms")
-	}
-	switch c.Storage.Kind {
-	case StorageFilesystem:
-	case StorageS3:
-		s3 := c.Storage.S3
-		if s3.Endpoint == "" || strings.Contains(s3.Endpoint, "://") {
-			add("storage.s3.endpoint", "required, as host:port without a scheme (got %q)", s3.Endpoint)
-		}
-		if s3.Bucket == "" {
-			add("storage.s3.bucket", "required")
-		}
-		if (s3.AccessKeyEnv == "") == (s3.AccessKeyFile == "") {
-			add("storage.s3", "give exactly one of access_key_env and access_key_file")
-		}
-		if (s3.SecretKeyEnv == "") == (s3.SecretKeyFile == "") {
-			add("storage.s3", "give exactly one of secret_key_env and secret_key_file")
-		}
-	default:
-		add("storage.kind", "unknown kind %q (filesystem or s3)", c.Storage.Kind)
-	}
-	switch c.Ledger.Kind {
-	case LedgerEmbedded:
-	case LedgerFabric:
-		f := c.Ledger.Fabric
-		if f.MSPID == "" {
-			add("ledger.fabric.msp_id", "required")
-		}
-		if f.NetworkDir != "" {
-			if f.User == "" {
-				add("ledger.fabric.user", "required with network_dir")
-			}
+// fieldErrors collects validation problems in the order they are found,
+// which is the order the messages are printed in.
+type fieldErrors []*protocols.FieldError
+
+func (e *fieldErrors) add(field, format string, args ...any) {
+	*e = append(*e, protocols.FieldErrorf(field, format, args...))
+}
+
+// nested adds the problems a section's own Validate reports, under its path.
+func (e *fieldErrors) nested(section string, err error) {
+	for _, err := range flatten(err) {
+		var fe *protocols.FieldError
+		if errors.As(err, &fe) {
+			*e = append(*e, &protocols.FieldError{Field: protocols.Nested(section, fe.Field), Err: fe.Err})
 		} else {
-			if f.PeerEndpoint == "" {
-				add("ledger.fabric.peer_endpoint", "required without network_dir")
-			}
-			if f.TLSCAFile == "" {
-				add("ledger.fabric.tls_ca_file", "required without network_dir")
-			}
-			if f.MSPDir == "" && (f.CertFile == "" || f.KeyFile == "") {
-				add("ledger.fabric", "give msp_dir, or cert_file and key_file")
-			}
-		}
-	default:
-		add("ledger.kind", "unknown kind %q (embedded or fabric)", c.Ledger.Kind)
-	}
-	for i, r := range c.Recipients {
-		f := fmt.Sprintf("recipients[%d]", i)
-		if r.Name == "" {
-			add(f+".name", "required")
-		}
-		if r.PublicKeyFile == "" {
-			add(f+".public_key_file", "required")
+			*e = append(*e, &protocols.FieldError{Field: section, Err: err})
 		}
 	}
-	if c.Retention.Every.D() < 1e9 {
-		add("retention.every", "must be at least 1s")
-	}
-	if c.Budget.OnFull != PauseDevices && c.Budget.OnFull != DropOldestUnanchored {
-		add("budget.on_full", "unknown policy %q (pause_devices or drop_oldest_unanchored)", c.Budget.OnFull)
-	}
-	if c.Budget.MaxBytes > 0 && c.Retention.KeepBytes >= c.Budget.MaxBytes {
-		add("retention.keep_bytes", "must be below budget.max_bytes, or the cap is reached before retention prunes")
-	}
+}
+
+// validate checks the sections in file order; view relaxes what the partner
+// tools do not need (see LoadView).
+func (c *Config) validate(view bool) []*protocols.FieldError {
+	var errs fieldErrors
+	c.validateAppliance(&errs, view)
+	c.Seal.validate(&errs)
+	c.Storage.validate(&errs)
+	c.Ledger.validate(&errs)
+	validateRecipients(&errs, c.Recipients)
+	c.validateLimits(&errs)
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
-		add("http.listen", "%v (want host:port)", err)
+		errs.add("http.listen", "%v (want host:port)", err)
 	}
-	switch c.Log.Level {
-	case LevelDebug, LevelInfo, LevelWarn, LevelError:
-	default:
-		add("log.level", "unknown level %q (debug, info, warn, error)", c.Log.Level)
-	}
-	for name, l := range c.Log.Components {
-		if !logging.ValidLevel(l) {
-			add("log.components."+name, "unknown level %q (debug, info, warn, error)", l)
-		}
-	}
-	if c.Log.Format != LogText && c.Log.Format != LogJSON {
-		add("log.format", "unknown format %q (text, json)", c.Log.Format)
-	}
-	for name, sec := range map[string]interface{ Validate() error }{"mqtt": c.MQTT, "aggregate": c.Aggregate} {
-		if reflect.ValueOf(sec).IsNil() {
-			continue
-		}
-		for _, err := range flatten(sec.Validate()) {
-			var fe *protocols.FieldError
-			if errors.As(err, &fe) {
-				errs = append(errs, &protocols.FieldError{Field: protocols.Nested(name, fe.Field), Err: fe.Err})
-			} else {
-				errs = append(errs, &protocols.FieldError{Field: name, Err: err})
-			}
-		}
-	}
+	c.Log.validate(&errs)
+	c.validateSections(&errs)
 	if len(c.Devices) == 0 && !view {
-		add("devices", "at least one device is required")
+		errs.add("devices", "at least one device is required")
 	}
 	seen := map[string]bool{}
 	for i := range c.Devices {
@@ -330,55 +276,186 @@ func (c *Config) validate(view bool) []*protocols.FieldError {
 	return errs
 }
 
+func (c *Config) validateAppliance(errs *fieldErrors, view bool) {
+	if !idPattern.MatchString(c.Appliance.ID) && !(view && c.Appliance.ID == "") {
+		errs.add("appliance.id", "required: letters, digits, '.', '_' or '-' (got %q)", c.Appliance.ID)
+	}
+	if c.Appliance.DataDir == "" && c.needsDataDir(view) {
+		errs.add("appliance.data_dir", "required")
+	}
+	if _, err := keys.KEMByName(c.Appliance.OwnerKEM); err != nil {
+		errs.add("appliance.owner_kem", "%v", err)
+	}
+}
+
+// needsDataDir says whether anything will be written under data_dir: the
+// appliance always writes there; a partner tool only for the embedded
+// ledger or a filesystem store without its own directory.
+func (c *Config) needsDataDir(view bool) bool {
+	return !view || c.Ledger.Kind == LedgerEmbedded || (c.Storage.Kind == StorageFilesystem && c.Storage.Filesystem.Dir == "")
+}
+
+func (s Seal) validate(errs *fieldErrors) {
+	if s.MaxReadings < 1 {
+		errs.add("seal.max_readings", "must be at least 1")
+	}
+	if s.Interval.D() < 100e6 {
+		errs.add("seal.interval", "must be at least 100ms")
+	}
+}
+
+func (s Storage) validate(errs *fieldErrors) {
+	switch s.Kind {
+	case StorageFilesystem:
+	case StorageS3:
+		s3 := s.S3
+		if s3.Endpoint == "" || strings.Contains(s3.Endpoint, "://") {
+			errs.add("storage.s3.endpoint", "required, as host:port without a scheme (got %q)", s3.Endpoint)
+		}
+		if s3.Bucket == "" {
+			errs.add("storage.s3.bucket", "required")
+		}
+		if (s3.AccessKeyEnv == "") == (s3.AccessKeyFile == "") {
+			errs.add("storage.s3", "give exactly one of access_key_env and access_key_file")
+		}
+		if (s3.SecretKeyEnv == "") == (s3.SecretKeyFile == "") {
+			errs.add("storage.s3", "give exactly one of secret_key_env and secret_key_file")
+		}
+	default:
+		errs.add("storage.kind", "unknown kind %q (filesystem or s3)", s.Kind)
+	}
+}
+
+func (l Ledger) validate(errs *fieldErrors) {
+	switch l.Kind {
+	case LedgerEmbedded:
+	case LedgerFabric:
+		l.Fabric.validate(errs)
+	default:
+		errs.add("ledger.kind", "unknown kind %q (embedded or fabric)", l.Kind)
+	}
+}
+
+// validate checks a Fabric ledger: a network directory names the peer and
+// the identities, so only the user is needed; otherwise each is given.
+func (f FabricLedger) validate(errs *fieldErrors) {
+	if f.MSPID == "" {
+		errs.add("ledger.fabric.msp_id", "required")
+	}
+	if f.NetworkDir != "" {
+		if f.User == "" {
+			errs.add("ledger.fabric.user", "required with network_dir")
+		}
+		return
+	}
+	if f.PeerEndpoint == "" {
+		errs.add("ledger.fabric.peer_endpoint", "required without network_dir")
+	}
+	if f.TLSCAFile == "" {
+		errs.add("ledger.fabric.tls_ca_file", "required without network_dir")
+	}
+	if f.MSPDir == "" && (f.CertFile == "" || f.KeyFile == "") {
+		errs.add("ledger.fabric", "give msp_dir, or cert_file and key_file")
+	}
+}
+
+func validateRecipients(errs *fieldErrors, recipients []Recipient) {
+	for i, r := range recipients {
+		f := fmt.Sprintf("recipients[%d]", i)
+		if r.Name == "" {
+			errs.add(f+".name", "required")
+		}
+		if r.PublicKeyFile == "" {
+			errs.add(f+".public_key_file", "required")
+		}
+	}
+}
+
+// validateLimits checks retention and the disk budget together: the
+// retention size must leave room under the cap.
+func (c *Config) validateLimits(errs *fieldErrors) {
+	if c.Retention.Every.D() < 1e9 {
+		errs.add("retention.every", "must be at least 1s")
+	}
+	if c.Budget.OnFull != PauseDevices && c.Budget.OnFull != DropOldestUnanchored {
+		errs.add("budget.on_full", "unknown policy %q (pause_devices or drop_oldest_unanchored)", c.Budget.OnFull)
+	}
+	if c.Budget.MaxBytes > 0 && c.Retention.KeepBytes >= c.Budget.MaxBytes {
+		errs.add("retention.keep_bytes", "must be below budget.max_bytes, or the cap is reached before retention prunes")
+	}
+}
+
+func (l Log) validate(errs *fieldErrors) {
+	switch l.Level {
+	case LevelDebug, LevelInfo, LevelWarn, LevelError:
+	default:
+		errs.add("log.level", "unknown level %q (debug, info, warn, error)", l.Level)
+	}
+	for name, lv := range l.Components {
+		if !logging.ValidLevel(lv) {
+			errs.add("log.components."+name, "unknown level %q (debug, info, warn, error)", lv)
+		}
+	}
+	if l.Format != LogText && l.Format != LogJSON {
+		errs.add("log.format", "unknown format %q (text, json)", l.Format)
+	}
+}
+
+// validateSections runs the optional sections' own checks.
+func (c *Config) validateSections(errs *fieldErrors) {
+	for name, sec := range map[string]interface{ Validate() error }{"mqtt": c.MQTT, "aggregate": c.Aggregate} {
+		if reflect.ValueOf(sec).IsNil() {
+			continue
+		}
+		errs.nested(name, sec.Validate())
+	}
+}
+
 func (d *Device) validate(f string, seen map[string]bool) []*protocols.FieldError {
-	var errs []*protocols.FieldError
-	add := func(field, format string, args ...any) {
-		errs = append(errs, protocols.FieldErrorf(field, format, args...))
-	}
-	if !idPattern.MatchString(d.ID) {
-		add(f+".id", "required: letters, digits, '.', '_' or '-' (got %q)", d.ID)
-	} else if aggregate.IsAggregateDevice(d.ID) {
-		add(f+".id", "ids starting with %q name aggregates", aggregate.DevicePrefix)
-	} else if seen[d.ID] {
-		add(f+".id", "device %q is defined twice", d.ID)
-	}
-	seen[d.ID] = true
-	if d.Interval.D() < 10e6 {
-		add(f+".interval", "must be at least 10ms")
-	}
+	var errs fieldErrors
+	d.validateCommon(&errs, f, seen)
 	p, known := protocols.Lookup(d.Protocol)
 	// An unknown protocol has no default timeout: only its name is refused.
 	if d.Timeout.D() < 0 || (d.Timeout == 0 && known) {
-		add(f+".timeout", "must be positive")
+		errs.add(f+".timeout", "must be positive")
 	}
 	if !known {
 		names := make([]string, 0, len(protocols.All()))
 		for _, p := range protocols.All() {
 			names = append(names, string(p.Name))
 		}
-		add(f+".protocol", "unknown protocol %q (%s)", d.Protocol, strings.Join(names, ", "))
+		errs.add(f+".protocol", "unknown protocol %q (%s)", d.Protocol, strings.Join(names, ", "))
 		return errs
 	}
 	if d.Isolate != nil && *d.Isolate && p.NotIsolable != "" {
-		add(f+".isolate", "not for %s: %s", p.Title, p.NotIsolable)
+		errs.add(f+".isolate", "not for %s: %s", p.Title, p.NotIsolable)
 	}
 	for _, name := range d.others {
-		add(f+"."+string(name), "section for %s on a %s device", name, d.Protocol)
+		errs.add(f+"."+string(name), "section for %s on a %s device", name, d.Protocol)
 	}
 	sec := f + "." + string(d.Protocol)
 	if d.Settings == nil {
-		add(sec, "required for protocol %s", d.Protocol)
+		errs.add(sec, "required for protocol %s", d.Protocol)
 		return errs
 	}
-	for _, err := range flatten(d.Settings.Validate()) {
-		var fe *protocols.FieldError
-		if errors.As(err, &fe) {
-			errs = append(errs, &protocols.FieldError{Field: protocols.Nested(sec, fe.Field), Err: fe.Err})
-		} else {
-			errs = append(errs, &protocols.FieldError{Field: sec, Err: err})
-		}
-	}
+	errs.nested(sec, d.Settings.Validate())
 	return errs
+}
+
+// validateCommon checks the id (well formed, not an aggregate's, not seen
+// before) and the polling interval.
+func (d *Device) validateCommon(errs *fieldErrors, f string, seen map[string]bool) {
+	if !idPattern.MatchString(d.ID) {
+		errs.add(f+".id", "required: letters, digits, '.', '_' or '-' (got %q)", d.ID)
+	} else if aggregate.IsAggregateDevice(d.ID) {
+		errs.add(f+".id", "ids starting with %q name aggregates", aggregate.DevicePrefix)
+	} else if seen[d.ID] {
+		errs.add(f+".id", "device %q is defined twice", d.ID)
+	}
+	seen[d.ID] = true
+	if d.Interval.D() < 10e6 {
+		errs.add(f+".interval", "must be at least 10ms")
+	}
 }
 
 func flatten(err error) []error {
