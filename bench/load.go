@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/wotchain/wotchain/bridge/poll"
-	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/protocols"
 )
@@ -68,35 +67,10 @@ func (r LoadResult) Flat() bool {
 // Load runs the load and samples memory. Run it in a fresh process (the
 // `load` stage alone) for a figure that holds nothing of other stages.
 func Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
-	if o.Points <= 0 {
-		o.Points = 10_000
-	}
-	if o.Devices <= 0 {
-		o.Devices = 10
-	}
-	o.Devices = min(o.Devices, o.Points)
-	if o.Interval <= 0 {
-		o.Interval = time.Second
-	}
-	if o.Duration <= 0 {
-		o.Duration = 10 * time.Minute
-	}
-	if o.Sample <= 0 {
-		o.Sample = time.Second
-	}
-	if o.SealInterval <= 0 {
-		o.SealInterval = 10 * time.Second
-	}
-	if o.MaxReadings <= 0 {
-		o.MaxReadings = seal.DefaultMaxReadings
-	}
+	o = o.withDefaults()
 	res := LoadResult{Opts: o}
 	var devices []poll.Device
-	for d := range o.Devices {
-		n := o.Points / o.Devices
-		if d < o.Points%o.Devices {
-			n++
-		}
+	for d, n := range spreadPoints(o.Points, o.Devices) {
 		id := fmt.Sprintf("line-%02d", d)
 		devices = append(devices, poll.Device{ID: id, Interval: o.Interval, Timeout: o.Interval + 2*time.Second, Source: protocols.Source(newSynthetic(id, n))})
 	}
@@ -104,28 +78,9 @@ func Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 	if err != nil {
 		return res, err
 	}
-	start := time.Now()
-	tick := time.NewTicker(o.Sample)
-	defer tick.Stop()
-	for running := true; running; {
-		select {
-		case <-ctx.Done():
-			running = false
-		case <-tick.C:
-			s, err := sampleMemory()
-			if err != nil {
-				p.Close()
-				return res, err
-			}
-			s.At, s.Readings, s.RocksDB = time.Since(start), p.readings(), p.st.Memory()
-			res.Samples = append(res.Samples, s)
-			if o.Progress != nil {
-				fmt.Fprintf(o.Progress, "load %6.0fs  rss %6.1f MiB  go heap %5.1f MiB (runtime %5.1f MiB)  rocksdb memtables %5.1f MiB block cache %5.1f MiB table readers %5.1f MiB  readings %d  blocks anchored %d\n",
-					s.At.Seconds(), mib(s.RSS), mib(s.GoHeap), mib(s.GoMapped), mib(s.RocksDB.Memtables), mib(s.RocksDB.BlockCache),
-					mib(s.RocksDB.TableReaders), s.Readings, p.anchors.Load())
-			}
-			running = s.At < o.Duration
-		}
+	if res.Samples, err = sampleLoad(ctx, p, o); err != nil {
+		p.Close()
+		return res, err
 	}
 	res.Readings, res.Blocks = p.readings(), p.anchors.Load()
 	if err := p.Close(); err != nil {
@@ -136,6 +91,65 @@ func Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 		return res, fmt.Errorf("load stopped before the first memory sample: %w", ctx.Err())
 	}
 	return res, nil
+}
+
+// withDefaults fills the zero options; there are never more devices than
+// points.
+func (o LoadOptions) withDefaults() LoadOptions {
+	if o.Points <= 0 {
+		o.Points = 10_000
+	}
+	if o.Devices <= 0 {
+		o.Devices = 10
+	}
+	o.Devices = min(o.Devices, o.Points)
+	o.Interval = orDefault(o.Interval, time.Second)
+	o.Duration = orDefault(o.Duration, 10*time.Minute)
+	o.Sample = orDefault(o.Sample, time.Second)
+	o.SealInterval, o.MaxReadings = sealDefaults(o.SealInterval, o.MaxReadings)
+	return o
+}
+
+// spreadPoints gives each of devices its number of points, the remainder
+// going one each to the first devices.
+func spreadPoints(points, devices int) []int {
+	out := make([]int, devices)
+	for d := range out {
+		out[d] = points / devices
+		if d < points%devices {
+			out[d]++
+		}
+	}
+	return out
+}
+
+// sampleLoad samples memory every o.Sample until o.Duration has passed or
+// ctx ends, writing a progress line per sample if asked to.
+func sampleLoad(ctx context.Context, p *pipeline, o LoadOptions) ([]MemSample, error) {
+	var samples []MemSample
+	start := time.Now()
+	tick := time.NewTicker(o.Sample)
+	defer tick.Stop()
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+		case <-tick.C:
+			s, err := sampleMemory()
+			if err != nil {
+				return samples, err
+			}
+			s.At, s.Readings, s.RocksDB = time.Since(start), p.readings(), p.st.Memory()
+			samples = append(samples, s)
+			if o.Progress != nil {
+				fmt.Fprintf(o.Progress, "load %6.0fs  rss %6.1f MiB  go heap %5.1f MiB (runtime %5.1f MiB)  rocksdb memtables %5.1f MiB block cache %5.1f MiB table readers %5.1f MiB  readings %d  blocks anchored %d\n",
+					s.At.Seconds(), mib(s.RSS), mib(s.GoHeap), mib(s.GoMapped), mib(s.RocksDB.Memtables), mib(s.RocksDB.BlockCache),
+					mib(s.RocksDB.TableReaders), s.Readings, p.anchors.Load())
+			}
+			running = s.At < o.Duration
+		}
+	}
+	return samples, nil
 }
 
 func (r *LoadResult) summarise() {
