@@ -4,6 +4,7 @@
 package modbus
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -75,15 +76,9 @@ type Duration = yamltime.Duration
 // Defaults fills in the values a config may leave out. It is idempotent and
 // leaves invalid values alone for Validate to report.
 func (c *Config) Defaults() {
-	if c.UnitID == 0 {
-		c.UnitID = DefaultUnitID
-	}
-	if c.MaxRegisters == 0 {
-		c.MaxRegisters = maxRegistersPerRequest
-	}
-	if c.MaxBits == 0 {
-		c.MaxBits = maxBitsPerRequest
-	}
+	c.UnitID = cmp.Or(c.UnitID, DefaultUnitID)
+	c.MaxRegisters = cmp.Or(c.MaxRegisters, maxRegistersPerRequest)
+	c.MaxBits = cmp.Or(c.MaxBits, maxBitsPerRequest)
 	for i := range c.Points {
 		p := &c.Points[i]
 		kind, ok := parseRegisterKind(p.Register)
@@ -151,98 +146,133 @@ func (c *Config) Validate() error {
 // validate checks one point in isolation; path is its key, e.g. "points[2]",
 // and maxRegs the registers one request may read.
 func (p *Point) validate(path string, maxRegs int) []error {
-	var errs []error
-	field := func(key, format string, args ...any) {
-		errs = append(errs, protocols.FieldErrorf(protocols.Nested(path, key), format, args...))
+	e := &pointErrors{path: path}
+	p.checkValue(e)
+	kind, ok := p.checkRegister(e)
+	if !ok {
+		return e.errs // the other keys depend on the register kind
 	}
+	typ, typeOK := p.checkType(e, kind)
+	p.checkTypeKeys(e, typ, typeOK, maxRegs)
+	// Only a known size can run past the end of the address space.
+	if typeOK {
+		p.checkSize(e, kind, typ, maxRegs)
+	}
+	return e.errs
+}
+
+// pointErrors collects one point's problems, each naming its key under the
+// point's path.
+type pointErrors struct {
+	path string
+	errs []error
+}
+
+func (e *pointErrors) field(key, format string, args ...any) {
+	e.errs = append(e.errs, protocols.FieldErrorf(protocols.Nested(e.path, key), format, args...))
+}
+
+// checkValue checks the name and the scaling, which every point has.
+func (p *Point) checkValue(e *pointErrors) {
 	if strings.TrimSpace(p.Name) == "" {
-		field("name", "is required")
+		e.field("name", "is required")
 	}
 	if p.Scale != nil {
 		if s := *p.Scale; s == 0 || math.IsNaN(s) || math.IsInf(s, 0) {
-			field("scale", "must be a finite non-zero number, got %v", s)
+			e.field("scale", "must be a finite non-zero number, got %v", s)
 		}
 	}
 	if math.IsNaN(p.Offset) || math.IsInf(p.Offset, 0) {
-		field("offset", "must be a finite number, got %v", p.Offset)
+		e.field("offset", "must be a finite number, got %v", p.Offset)
 	}
+}
 
+func (p *Point) checkRegister(e *pointErrors) (registerKind, bool) {
 	kind, ok := parseRegisterKind(p.Register)
-	if !ok {
-		if p.Register == "" {
-			field("register", "is required (holding, input, coil or discrete)")
-		} else {
-			field("register", "unknown register %q (want holding, input, coil or discrete)", p.Register)
-		}
-		return errs // the other keys depend on the register kind
+	switch {
+	case ok:
+	case p.Register == "":
+		e.field("register", "is required (holding, input, coil or discrete)")
+	default:
+		e.field("register", "unknown register %q (want holding, input, coil or discrete)", p.Register)
 	}
+	return kind, ok
+}
 
-	typ, typeOK := parseDataType(p.Type)
+// checkType decides the point's data type for its register kind: bit
+// registers are always bool, a register point must name a register type.
+// typeOK is false when the type is unusable, so the checks that depend on
+// it are left out.
+func (p *Point) checkType(e *pointErrors, kind registerKind) (typ dataType, typeOK bool) {
+	typ, typeOK = parseDataType(p.Type)
 	switch {
 	case kind.isBit():
 		if p.Type != "" && (!typeOK || typ != typeBool) {
-			field("type", "%s points are bool, got %q", kind, p.Type)
+			e.field("type", "%s points are bool, got %q", kind, p.Type)
 		}
 		if p.Order != "" {
-			field("order", "applies to register points only, not %s", kind)
+			e.field("order", "applies to register points only, not %s", kind)
 		}
 		typ, typeOK = typeBool, true
 	case p.Type == "":
-		field("type", "is required for %s registers (%s)", kind, registerTypeNames)
+		e.field("type", "is required for %s registers (%s)", kind, registerTypeNames)
 	case !typeOK:
-		field("type", "unknown type %q (want %s)", p.Type, registerTypeNames)
+		e.field("type", "unknown type %q (want %s)", p.Type, registerTypeNames)
 	case typ == typeBool:
-		field("type", "bool is for coil and discrete points, not %s registers (use bit for one bit of a register)", kind)
+		e.field("type", "bool is for coil and discrete points, not %s registers (use bit for one bit of a register)", kind)
 		typeOK = false
 	}
 	if p.Order != "" && !kind.isBit() {
 		if _, ok := parseByteOrder(p.Order); !ok {
-			field("order", "unknown order %q (want ABCD, DCBA, BADC or CDAB)", p.Order)
+			e.field("order", "unknown order %q (want ABCD, DCBA, BADC or CDAB)", p.Order)
 		}
 	}
+	return typ, typeOK
+}
 
-	// Keys that belong to one type only.
+// checkTypeKeys checks the keys that belong to one type only.
+func (p *Point) checkTypeKeys(e *pointErrors, typ dataType, typeOK bool, maxRegs int) {
 	if p.Bit != nil && (!typeOK || typ != typeBit) {
-		field("bit", "applies to type bit only")
+		e.field("bit", "applies to type bit only")
 	} else if typ == typeBit && typeOK {
 		switch {
 		case p.Bit == nil:
-			field("bit", "is required for type bit (0..15, 0 = least significant)")
+			e.field("bit", "is required for type bit (0..15, 0 = least significant)")
 		case *p.Bit < 0 || *p.Bit > 15:
-			field("bit", "must be 0..15, got %d", *p.Bit)
+			e.field("bit", "must be 0..15, got %d", *p.Bit)
 		}
 	}
 	if p.Length != 0 && (!typeOK || typ != typeString) {
-		field("length", "applies to type string only")
+		e.field("length", "applies to type string only")
 	} else if typ == typeString && typeOK {
 		switch {
 		case p.Length == 0:
-			field("length", "is required for type string (registers, two characters each)")
+			e.field("length", "is required for type string (registers, two characters each)")
 		case p.Length < 0 || p.Length > maxRegs:
-			field("length", "must be 1..%d registers (one request), got %d", maxRegs, p.Length)
+			e.field("length", "must be 1..%d registers (one request), got %d", maxRegs, p.Length)
 		}
 	}
 	if typeOK && !typ.isNumeric() {
 		if p.Scale != nil {
-			field("scale", "applies to numeric types only, not %s", typ)
+			e.field("scale", "applies to numeric types only, not %s", typ)
 		}
 		if p.Offset != 0 {
-			field("offset", "applies to numeric types only, not %s", typ)
+			e.field("offset", "applies to numeric types only, not %s", typ)
 		}
 	}
+}
 
-	// Only a known size can run past the end of the address space.
-	if typeOK {
-		size := typ.words()
-		if typ == typeString {
-			size = p.Length
-		}
-		if size > 0 && int(p.Address)+size-1 > math.MaxUint16 {
-			field("address", "%s at %d runs past address 65535", typ, p.Address)
-		}
-		if typ != typeString && !kind.isBit() && size > maxRegs {
-			field("type", "%s needs %d registers but max_registers is %d", typ, size, maxRegs)
-		}
+// checkSize checks that a point of a known type fits the address space and
+// one request.
+func (p *Point) checkSize(e *pointErrors, kind registerKind, typ dataType, maxRegs int) {
+	size := typ.words()
+	if typ == typeString {
+		size = p.Length
 	}
-	return errs
+	if size > 0 && int(p.Address)+size-1 > math.MaxUint16 {
+		e.field("address", "%s at %d runs past address 65535", typ, p.Address)
+	}
+	if typ != typeString && !kind.isBit() && size > maxRegs {
+		e.field("type", "%s needs %d registers but max_registers is %d", typ, size, maxRegs)
+	}
 }

@@ -1,6 +1,7 @@
 package modbus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -97,15 +98,9 @@ type scanner struct {
 }
 
 func newScanner(ep endpoint, opts ScanOptions, w io.Writer) (*scanner, error) {
-	if opts.Count == 0 {
-		opts.Count = scanCount
-	}
-	if opts.Chunk == 0 {
-		opts.Chunk = scanChunk
-	}
-	if opts.Timeout == 0 {
-		opts.Timeout = scanTimeout
-	}
+	opts.Count = cmp.Or(opts.Count, scanCount)
+	opts.Chunk = cmp.Or(opts.Chunk, scanChunk)
+	opts.Timeout = cmp.Or(opts.Timeout, scanTimeout)
 	opts.Logger = protocols.Logger(opts.Logger)
 	var errs []error
 	if opts.Count < 1 || int(opts.Start)+opts.Count-1 > 0xFFFF {
