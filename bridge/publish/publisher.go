@@ -288,10 +288,9 @@ func (p *Publisher) stream(ctx context.Context, c mqtt.Client, lost <-chan error
 	defer poll.Stop()
 	ackTimer := time.NewTimer(time.Hour)
 	defer ackTimer.Stop()
-	var window []inflight
+	w := &sendWindow{next: p.acked.Load() + 1}
 	// Whatever ends the stream, acknowledgements already received count.
-	defer func() { p.harvest(window) }()
-	next := p.acked.Load() + 1
+	defer func() { p.harvest(w.items) }()
 	lastSave := time.Now()
 	for {
 		select {
@@ -299,85 +298,28 @@ func (p *Publisher) stream(ctx context.Context, c mqtt.Client, lost <-chan error
 			return fmt.Errorf("connection lost: %w", err)
 		default:
 		}
-		// Fill the window from the store.
-		if room := p.cfg.maxInflight() - len(window); room > 0 {
-			nextSeq, err := p.st.NextSeq()
-			if err != nil {
-				return fmt.Errorf("read store position: %w", err)
-			}
-			if stored := nextSeq - 1; next <= stored {
-				last := min(stored, next+uint64(min(room, readBatch))-1)
-				raws, deleted, err := store.ReadUpToGap(p.st, next, last)
-				if err != nil {
-					return fmt.Errorf("read readings %d..%d: %w", next, last, err)
-				}
-				if deleted != nil {
-					// Gone for good: pass over the block once everything
-					// before it is acknowledged.
-					p.log.Warn("readings were deleted locally before they were published (retention or disk budget); skipping them",
-						"seq_first", next, "seq_last", deleted.LastSeq, "block", deleted.Height, "dropped_unanchored", deleted.Dropped)
-					p.skipped.Add(deleted.LastSeq - next + 1)
-					window = append(window, inflight{seq: deleted.LastSeq})
-					next = deleted.LastSeq + 1
-					continue
-				}
-				last = next + uint64(len(raws)) - 1
-				for i, raw := range raws {
-					seq := next + uint64(i)
-					m, err := NewMessage(raw)
-					if err != nil {
-						return fmt.Errorf("reading %d: %w", seq, err)
-					}
-					payload, err := json.Marshal(m)
-					if err != nil {
-						return fmt.Errorf("reading %d: encode: %w", seq, err)
-					}
-					tok := c.Publish(Topic(p.cfg.topic(), m.Appliance, m.Device, m.Point), 1, p.cfg.Retain, payload)
-					if isDone(tok) && tok.Error() != nil {
-						// Not sent at all (not connected, or the hand-over
-						// timed out): publishing more would fail the same way.
-						return fmt.Errorf("publish reading %d: %w", seq, tok.Error())
-					}
-					window = append(window, inflight{seq: seq, tok: tok, at: time.Now()})
-				}
-				next = last + 1
-				continue // more may fit; acknowledgements are collected below
-			}
+		added, err := p.fill(c, w)
+		if err != nil {
+			return err
 		}
-
-		if len(window) == 0 {
+		if added {
+			continue // more may fit; acknowledgements are collected below
+		}
+		if len(w.items) == 0 {
 			// Caught up: make the position durable, then sleep.
 			if err := p.saveCursor(); err != nil {
 				return err
 			}
 			lastSave = time.Now()
-			select {
-			case <-ctx.Done():
-				return nil
-			case err := <-lost:
-				return fmt.Errorf("connection lost: %w", err)
-			case <-p.wake:
-			case <-poll.C:
+			if stop, err := p.idle(ctx, lost, poll.C); stop {
+				return err
 			}
 			continue
 		}
-
-		// Wait for the oldest message's acknowledgement.
-		if head := window[0]; head.tok != nil {
-			ackTimer.Reset(time.Until(head.at.Add(p.cfg.ackTimeout())))
-			select {
-			case <-ctx.Done():
-				window = p.drain(window)
-				return nil
-			case <-head.tok.Done():
-			case err := <-lost:
-				return fmt.Errorf("connection lost: %w", err)
-			case <-ackTimer.C:
-				return fmt.Errorf("no acknowledgement of reading %d within %s", head.seq, p.cfg.ackTimeout())
-			}
+		if stop, err := p.awaitHead(ctx, w, ackTimer, lost); stop {
+			return err
 		}
-		var err error
-		if window, err = p.harvest(window); err != nil {
+		if w.items, err = p.harvest(w.items); err != nil {
 			return err
 		}
 		if time.Since(lastSave) >= cursorEvery {
@@ -387,6 +329,118 @@ func (p *Publisher) stream(ctx context.Context, c mqtt.Client, lost <-chan error
 			lastSave = time.Now()
 		}
 	}
+}
+
+// sendWindow is what stream has in flight, oldest first, and the sequence
+// number of the next reading to send.
+type sendWindow struct {
+	items []inflight
+	next  uint64
+}
+
+// readRange chooses the readings to send next: from next up to the last
+// stored one, no more than the window has room for and one store read
+// holds. ok is false when nothing is to be read.
+func readRange(next, stored uint64, room int) (last uint64, ok bool) {
+	if room <= 0 || next > stored {
+		return 0, false
+	}
+	return min(stored, next+uint64(min(room, readBatch))-1), true
+}
+
+// fill reads the next run of stored readings into the window: it publishes
+// them, or passes over a run deleted before it was published. It reports
+// whether it added anything.
+func (p *Publisher) fill(c mqtt.Client, w *sendWindow) (bool, error) {
+	room := p.cfg.maxInflight() - len(w.items)
+	if room <= 0 {
+		return false, nil
+	}
+	nextSeq, err := p.st.NextSeq()
+	if err != nil {
+		return false, fmt.Errorf("read store position: %w", err)
+	}
+	last, ok := readRange(w.next, nextSeq-1, room)
+	if !ok {
+		return false, nil
+	}
+	raws, deleted, err := store.ReadUpToGap(p.st, w.next, last)
+	if err != nil {
+		return false, fmt.Errorf("read readings %d..%d: %w", w.next, last, err)
+	}
+	if deleted != nil {
+		// Gone for good: pass over the block once everything before it is
+		// acknowledged.
+		p.log.Warn("readings were deleted locally before they were published (retention or disk budget); skipping them",
+			"seq_first", w.next, "seq_last", deleted.LastSeq, "block", deleted.Height, "dropped_unanchored", deleted.Dropped)
+		p.skipped.Add(deleted.LastSeq - w.next + 1)
+		w.items = append(w.items, inflight{seq: deleted.LastSeq})
+		w.next = deleted.LastSeq + 1
+		return true, nil
+	}
+	for i, raw := range raws {
+		f, err := p.publish(c, w.next+uint64(i), raw)
+		if err != nil {
+			return false, err
+		}
+		w.items = append(w.items, f)
+	}
+	w.next += uint64(len(raws))
+	return true, nil
+}
+
+// publish hands one reading to the client with QoS 1.
+func (p *Publisher) publish(c mqtt.Client, seq uint64, raw []byte) (inflight, error) {
+	m, err := NewMessage(raw)
+	if err != nil {
+		return inflight{}, fmt.Errorf("reading %d: %w", seq, err)
+	}
+	payload, err := json.Marshal(m)
+	if err != nil {
+		return inflight{}, fmt.Errorf("reading %d: encode: %w", seq, err)
+	}
+	tok := c.Publish(Topic(p.cfg.topic(), m.Appliance, m.Device, m.Point), 1, p.cfg.Retain, payload)
+	if isDone(tok) && tok.Error() != nil {
+		// Not sent at all (not connected, or the hand-over timed out):
+		// publishing more would fail the same way.
+		return inflight{}, fmt.Errorf("publish reading %d: %w", seq, tok.Error())
+	}
+	return inflight{seq: seq, tok: tok, at: time.Now()}, nil
+}
+
+// idle sleeps until new readings may be stored; stop says the stream ends,
+// with err (nil when ctx ended).
+func (p *Publisher) idle(ctx context.Context, lost <-chan error, poll <-chan time.Time) (stop bool, err error) {
+	select {
+	case <-ctx.Done():
+		return true, nil
+	case err := <-lost:
+		return true, fmt.Errorf("connection lost: %w", err)
+	case <-p.wake:
+	case <-poll:
+	}
+	return false, nil
+}
+
+// awaitHead waits for the oldest message's acknowledgement; stop says the
+// stream ends, with err (nil when ctx ended, after a drain).
+func (p *Publisher) awaitHead(ctx context.Context, w *sendWindow, ackTimer *time.Timer, lost <-chan error) (stop bool, err error) {
+	head := w.items[0]
+	if head.tok == nil {
+		return false, nil
+	}
+	ackTimer.Reset(time.Until(head.at.Add(p.cfg.ackTimeout())))
+	select {
+	case <-ctx.Done():
+		w.items = p.drain(w.items)
+		return true, nil
+	case <-head.tok.Done():
+	case err := <-lost:
+		return true, fmt.Errorf("connection lost: %w", err)
+	case <-ackTimer.C:
+		return true, fmt.Errorf("no acknowledgement of reading %d within %s", head.seq, p.cfg.ackTimeout())
+	}
+	return false, nil
 }
 
 // drain waits briefly for the acknowledgements of messages in flight when
