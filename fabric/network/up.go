@@ -78,41 +78,16 @@ func Up(ctx context.Context, opts Options) (_ *netdesc.Network, err error) {
 		log = slog.Default()
 	}
 	log = log.With("component", "fabric-network")
-	if opts.Dir == "" {
-		return nil, errors.New("network directory not set")
-	}
-	dir, err := filepath.Abs(opts.Dir)
+	u, err := plan(opts, log)
 	if err != nil {
 		return nil, err
 	}
-	l := layout{dir: dir}
-	if err := clearStale(l); err != nil {
-		return nil, err
-	}
-	channel, ccName := or(opts.Channel, DefaultChannel), or(opts.Chaincode, DefaultChaincode)
-	ports := opts.Ports
-	if err := ports.fill(); err != nil {
-		return nil, err
-	}
-	orgs := []orgSpec{
-		{name: "manufacturer", mspID: ManufacturerMSP, domain: "manufacturer.wotchain.local",
-			peerPort: ports.ManufacturerPeer, chaincodePort: ports.ManufacturerChaincode, opsPort: ports.ManufacturerOperations},
-		{name: "partner", mspID: PartnerMSP, domain: "partner.wotchain.local",
-			peerPort: ports.PartnerPeer, chaincodePort: ports.PartnerChaincode, opsPort: ports.PartnerOperations},
-	}
-
 	// The chaincode server compiles while Fabric is set up.
-	ccBuilt := make(chan struct{})
-	var ccPath string
-	var ccErr error
-	go func() {
-		defer close(ccBuilt)
-		ccPath, ccErr = chaincodeBinary(ctx, opts, l)
-	}()
+	cc := buildChaincode(ctx, opts, u.l)
 	defer func() {
 		if err != nil {
-			<-ccBuilt // do not leave the build running past Up
-			if stopErr := stopProcesses(context.WithoutCancel(ctx), l, 5*time.Second, log); stopErr != nil {
+			cc.wait() // do not leave the build running past Up
+			if stopErr := stopProcesses(context.WithoutCancel(ctx), u.l, 5*time.Second, log); stopErr != nil {
 				log.Warn("stopping a failed network", "err", stopErr)
 			}
 		}
@@ -124,91 +99,180 @@ func Up(ctx context.Context, opts Options) (_ *netdesc.Network, err error) {
 			return nil, err
 		}
 	}
-	c := &cli{bins: bins, l: l, log: log}
-
-	if err := generate(ctx, c, orgs, ports, channel); err != nil {
+	u.c = &cli{bins: bins, l: u.l, log: log}
+	if err := generate(ctx, u.c, u.orgs, u.ports, u.channel); err != nil {
 		return nil, err
 	}
-
-	// Orderer and peers.
-	ordererCmd := exec.Command(bins.Path("orderer"))
-	ordererCmd.Env = append(os.Environ(), "FABRIC_CFG_PATH="+l.config("orderer"))
-	if err := startProcess(l, "orderer", ordererCmd, opts.StopWithCaller, log); err != nil {
+	if err := u.startNodes(ctx); err != nil {
 		return nil, err
 	}
-	for _, o := range orgs {
-		cmd := exec.Command(bins.Path("peer"), "node", "start")
-		cmd.Env = append(os.Environ(), "FABRIC_CFG_PATH="+l.config(o.peerHost()))
-		if err := startProcess(l, o.peerHost(), cmd, opts.StopWithCaller, log); err != nil {
-			return nil, err
-		}
-	}
-	if err := waitHealthy(ctx, "orderer", loopback(ports.OrdererOperations), l, 60*time.Second); err != nil {
+	if err := u.c.createChannel(ctx, u.channel, u.ports.OrdererAdmin, u.orgs); err != nil {
 		return nil, err
 	}
-	for _, o := range orgs {
-		if err := waitHealthy(ctx, o.peerHost(), loopback(o.opsPort), l, 60*time.Second); err != nil {
-			return nil, err
-		}
-	}
-
-	if err := c.createChannel(ctx, channel, ports.OrdererAdmin, orgs); err != nil {
-		return nil, err
-	}
-
-	// Chaincode as a service: package, install, start the server, approve, commit.
-	pkg := filepath.Join(l.chaincode(), ccName+".tar.gz")
-	ccAddr := loopback(ports.ChaincodeServer)
-	if err := packageChaincode(pkg, ccName+"_1.0", ccAddr); err != nil {
-		return nil, fmt.Errorf("package chaincode: %w", err)
-	}
-	for _, o := range orgs {
-		if err := c.installChaincode(ctx, o, pkg); err != nil {
-			return nil, err
-		}
-	}
-	pkgID, err := c.packageID(ctx, orgs[0], pkg)
+	pkgID, ccAddr, err := u.deployChaincode(ctx, cc)
 	if err != nil {
 		return nil, err
 	}
-	<-ccBuilt
-	if ccErr != nil {
-		return nil, ccErr
-	}
-	ccCmd := exec.Command(ccPath)
-	ccCmd.Env = append(os.Environ(),
-		"CHAINCODE_ID="+pkgID,
-		"CHAINCODE_SERVER_ADDRESS="+ccAddr,
-		"WOTCHAIN_MANUFACTURER_MSP="+ManufacturerMSP,
-	)
-	if err := startProcess(l, "chaincode", ccCmd, opts.StopWithCaller, log); err != nil {
-		return nil, err
-	}
-	if err := waitListening(ctx, "chaincode", ccAddr, l, 30*time.Second); err != nil {
-		return nil, err
-	}
-	def := chaincodeDefinition{channel: channel, name: ccName, version: "1.0", packageID: pkgID, sequence: 1, ordererPort: ports.Orderer}
-	for _, o := range orgs {
-		if err := c.approve(ctx, o, def); err != nil {
-			return nil, err
-		}
-	}
-	if err := c.commit(ctx, orgs, def); err != nil {
-		return nil, err
-	}
-	if err := c.waitCommitted(ctx, orgs, def, 30*time.Second); err != nil {
-		return nil, err
-	}
-	if err := waitGatewaysReady(ctx, l, orgs, channel, ccName, 60*time.Second); err != nil {
+	if err := waitGatewaysReady(ctx, u.l, u.orgs, u.channel, u.ccName, 60*time.Second); err != nil {
 		return nil, err
 	}
 
-	desc := describe(l, orgs, ports, channel, ccName, pkgID, ccAddr)
+	desc := describe(u.l, u.orgs, u.ports, u.channel, u.ccName, pkgID, ccAddr)
 	if err := desc.Save(); err != nil {
 		return nil, err
 	}
-	log.Info("network up", "dir", dir, "channel", channel, "chaincode", ccName, "took", time.Since(start).Round(10*time.Millisecond))
+	log.Info("network up", "dir", u.l.dir, "channel", u.channel, "chaincode", u.ccName, "took", time.Since(start).Round(10*time.Millisecond))
 	return desc, nil
+}
+
+// upRun is one Up: where the network lives, its names, ports and
+// organisations, and the tools that set it up.
+type upRun struct {
+	l               layout
+	channel, ccName string
+	ports           Ports
+	orgs            []orgSpec
+	stopWithCaller  bool
+	c               *cli
+	log             *slog.Logger
+}
+
+// plan settles the directory (cleared of an earlier network), the names
+// and the ports of a network.
+func plan(opts Options, log *slog.Logger) (*upRun, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("network directory not set")
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	l := layout{dir: dir}
+	if err := clearStale(l); err != nil {
+		return nil, err
+	}
+	ports := opts.Ports
+	if err := ports.fill(); err != nil {
+		return nil, err
+	}
+	return &upRun{
+		l: l, channel: or(opts.Channel, DefaultChannel), ccName: or(opts.Chaincode, DefaultChaincode),
+		ports: ports, orgs: orgSpecs(ports), stopWithCaller: opts.StopWithCaller, log: log,
+	}, nil
+}
+
+// orgSpecs are the two organisations, the manufacturer first, on their
+// ports.
+func orgSpecs(ports Ports) []orgSpec {
+	return []orgSpec{
+		{name: "manufacturer", mspID: ManufacturerMSP, domain: "manufacturer.wotchain.local",
+			peerPort: ports.ManufacturerPeer, chaincodePort: ports.ManufacturerChaincode, opsPort: ports.ManufacturerOperations},
+		{name: "partner", mspID: PartnerMSP, domain: "partner.wotchain.local",
+			peerPort: ports.PartnerPeer, chaincodePort: ports.PartnerChaincode, opsPort: ports.PartnerOperations},
+	}
+}
+
+// chaincodeBuild is the chaincode server's compilation, running beside the
+// rest of Up.
+type chaincodeBuild struct {
+	done chan struct{}
+	path string
+	err  error
+}
+
+func buildChaincode(ctx context.Context, opts Options, l layout) *chaincodeBuild {
+	b := &chaincodeBuild{done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		b.path, b.err = chaincodeBinary(ctx, opts, l)
+	}()
+	return b
+}
+
+// wait returns the built binary once the build has ended.
+func (b *chaincodeBuild) wait() (string, error) {
+	<-b.done
+	return b.path, b.err
+}
+
+// startNodes starts the orderer and the peers and waits until each
+// reports healthy.
+func (u *upRun) startNodes(ctx context.Context) error {
+	ordererCmd := exec.Command(u.c.bins.Path("orderer"))
+	ordererCmd.Env = append(os.Environ(), "FABRIC_CFG_PATH="+u.l.config("orderer"))
+	if err := startProcess(u.l, "orderer", ordererCmd, u.stopWithCaller, u.log); err != nil {
+		return err
+	}
+	for _, o := range u.orgs {
+		cmd := exec.Command(u.c.bins.Path("peer"), "node", "start")
+		cmd.Env = append(os.Environ(), "FABRIC_CFG_PATH="+u.l.config(o.peerHost()))
+		if err := startProcess(u.l, o.peerHost(), cmd, u.stopWithCaller, u.log); err != nil {
+			return err
+		}
+	}
+	if err := waitHealthy(ctx, "orderer", loopback(u.ports.OrdererOperations), u.l, 60*time.Second); err != nil {
+		return err
+	}
+	for _, o := range u.orgs {
+		if err := waitHealthy(ctx, o.peerHost(), loopback(o.opsPort), u.l, 60*time.Second); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deployChaincode runs the chaincode as a service: package, install, start
+// the server, approve, commit. It returns the package id and the server's
+// address.
+func (u *upRun) deployChaincode(ctx context.Context, cc *chaincodeBuild) (pkgID, ccAddr string, err error) {
+	pkg := filepath.Join(u.l.chaincode(), u.ccName+".tar.gz")
+	ccAddr = loopback(u.ports.ChaincodeServer)
+	if err := packageChaincode(pkg, u.ccName+"_1.0", ccAddr); err != nil {
+		return "", "", fmt.Errorf("package chaincode: %w", err)
+	}
+	for _, o := range u.orgs {
+		if err := u.c.installChaincode(ctx, o, pkg); err != nil {
+			return "", "", err
+		}
+	}
+	if pkgID, err = u.c.packageID(ctx, u.orgs[0], pkg); err != nil {
+		return "", "", err
+	}
+	ccPath, err := cc.wait()
+	if err != nil {
+		return "", "", err
+	}
+	if err := u.startChaincodeServer(ctx, ccPath, pkgID, ccAddr); err != nil {
+		return "", "", err
+	}
+	def := chaincodeDefinition{channel: u.channel, name: u.ccName, version: "1.0", packageID: pkgID, sequence: 1, ordererPort: u.ports.Orderer}
+	for _, o := range u.orgs {
+		if err := u.c.approve(ctx, o, def); err != nil {
+			return "", "", err
+		}
+	}
+	if err := u.c.commit(ctx, u.orgs, def); err != nil {
+		return "", "", err
+	}
+	if err := u.c.waitCommitted(ctx, u.orgs, def, 30*time.Second); err != nil {
+		return "", "", err
+	}
+	return pkgID, ccAddr, nil
+}
+
+// startChaincodeServer starts the built server under its package id and
+// waits until it listens.
+func (u *upRun) startChaincodeServer(ctx context.Context, path, pkgID, addr string) error {
+	cmd := exec.Command(path)
+	cmd.Env = append(os.Environ(),
+		"CHAINCODE_ID="+pkgID,
+		"CHAINCODE_SERVER_ADDRESS="+addr,
+		"WOTCHAIN_MANUFACTURER_MSP="+ManufacturerMSP,
+	)
+	if err := startProcess(u.l, "chaincode", cmd, u.stopWithCaller, u.log); err != nil {
+		return err
+	}
+	return waitListening(ctx, "chaincode", addr, u.l, 30*time.Second)
 }
 
 // generate writes crypto material, node configuration, the external
