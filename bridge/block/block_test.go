@@ -59,7 +59,7 @@ func signPoll(t *testing.T, priv ed25519.PrivateKey, device string, first, last 
 // headerFor derives the header a sealer would write for body.
 func headerFor(t *testing.T, body *Body, height uint64, prev []byte) *format.Header {
 	t.Helper()
-	h := &format.Header{Version: format.HeaderVersion, ApplianceID: appID, Height: height, PrevHash: prev, SealedAt: 1}
+	h := &format.Header{Version: format.HeaderV1, ApplianceID: appID, Height: height, PrevHash: prev, SealedAt: 1}
 	devices := map[string]bool{}
 	for i, raw := range body.Readings {
 		r, err := reading.Decode(raw)

@@ -47,7 +47,7 @@ func sealedBlock(firstSeq, height uint64, prev []byte, polls []pollSpec) (*forma
 		}
 		body.Polls = append(body.Polls, b)
 	}
-	h := &format.Header{Version: format.HeaderVersion, ApplianceID: appID, Height: height, PrevHash: prev, SealedAt: 1, FirstSeq: firstSeq, LastSeq: seq - 1, Count: seq - firstSeq}
+	h := &format.Header{Version: format.HeaderV1, ApplianceID: appID, Height: height, PrevHash: prev, SealedAt: 1, FirstSeq: firstSeq, LastSeq: seq - 1, Count: seq - firstSeq}
 	devices := map[string]bool{}
 	for i, raw := range body.Readings {
 		r, _ := reading.Decode(raw)
@@ -116,7 +116,7 @@ func FuzzOpen(f *testing.F) {
 		h, err := format.ParseHeader(headerBytes)
 		if err != nil {
 			// Open must also cope with a header that was never parsed.
-			h = &format.Header{Version: format.HeaderVersion, ApplianceID: appID, FirstSeq: 1, LastSeq: uint64(len(body.Readings)), Count: uint64(len(body.Readings)), MerkleRoot: make([]byte, 32), Devices: []string{"press-1"}}
+			h = &format.Header{Version: format.HeaderV1, ApplianceID: appID, FirstSeq: 1, LastSeq: uint64(len(body.Readings)), Count: uint64(len(body.Readings)), MerkleRoot: make([]byte, 32), Devices: []string{"press-1"}}
 		}
 		o, err := Open(h, body, pub)
 		if err != nil {

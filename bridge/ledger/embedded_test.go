@@ -62,7 +62,7 @@ func header(t *testing.T, height uint64, prev []byte, devices ...string) []byte 
 		devices = []string{"press"}
 	}
 	h := &format.Header{
-		Version: format.HeaderVersion, ApplianceID: appID, Height: height, PrevHash: prev,
+		Version: format.HeaderV1, ApplianceID: appID, Height: height, PrevHash: prev,
 		FirstSeq: height*10 + 1, LastSeq: height*10 + 10, Count: 10, FirstTime: 1, LastTime: 2,
 		Devices: devices, MerkleRoot: make([]byte, 32), SealedAt: 3,
 	}

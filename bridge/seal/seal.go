@@ -145,7 +145,7 @@ func (s *Sealer) sealOne(height uint64, prev []byte, polls []pollRange) (*store.
 		body.Polls = append(body.Polls, p.record)
 	}
 	h := &format.Header{
-		Version: format.HeaderVersion, ApplianceID: s.applianceID, Height: height, PrevHash: prev,
+		Version: format.HeaderV1, ApplianceID: s.applianceID, Height: height, PrevHash: prev,
 		FirstSeq: first, LastSeq: last, Count: last - first + 1, SealedAt: s.now().UnixNano(),
 	}
 	sum, err := summarise(raw, first)

@@ -14,7 +14,7 @@ import (
 // canonical header.
 func sealedRecord(height uint64) *BlockRecord {
 	first, last := 1+height*10, 10+height*10
-	h := &format.Header{Version: format.HeaderVersion, ApplianceID: "a-1", Height: height, FirstSeq: first, LastSeq: last,
+	h := &format.Header{Version: format.HeaderV1, ApplianceID: "a-1", Height: height, FirstSeq: first, LastSeq: last,
 		FirstTime: 1, LastTime: 2, Devices: []string{"press-1"}, Count: 10, MerkleRoot: bytes.Repeat([]byte{1}, 32), SealedAt: 3}
 	if height > 0 {
 		h.PrevHash = bytes.Repeat([]byte{2}, 32)

@@ -101,7 +101,7 @@ func (f *fixture) submission(height uint64, prev []byte, devices ...string) form
 	f.t.Helper()
 	root := sha256.Sum256([]byte("readings " + strconv.FormatUint(height, 10)))
 	h := &format.Header{
-		Version: format.HeaderVersion, ApplianceID: "app-1", Height: height, PrevHash: prev,
+		Version: format.HeaderV1, ApplianceID: "app-1", Height: height, PrevHash: prev,
 		FirstSeq: height*10 + 1, LastSeq: height*10 + 10, Count: 10,
 		FirstTime: int64(height) * 1000, LastTime: int64(height)*1000 + 999,
 		Devices: devices, MerkleRoot: root[:], SealedAt: int64(height)*1000 + 1000,

@@ -10,8 +10,14 @@ import (
 	"slices"
 )
 
-// HeaderVersion is the version of the header format.
-const HeaderVersion = 1
+// Header versions. v1 commits to the readings' leaf hashes in one tree; v2
+// (docs/block-format.md, issue #18) commits to salted leaves grouped by
+// poll, and says how many polls the block holds. Both stay valid forever:
+// blocks already anchored are never rewritten.
+const (
+	HeaderV1 uint8 = 1
+	HeaderV2 uint8 = 2
+)
 
 // Header is the signed summary of a block. The block id is the hex SHA-256
 // of its canonical encoding, and PrevHash links to the previous block's id,
@@ -27,8 +33,14 @@ type Header struct {
 	LastTime    int64    `cbor:"8,keyasint"` // latest
 	Devices     []string `cbor:"9,keyasint"` // sorted, unique
 	Count       uint64   `cbor:"10,keyasint"`
-	MerkleRoot  []byte   `cbor:"11,keyasint"` // RFC 6962 root over the readings' leaf hashes
-	SealedAt    int64    `cbor:"12,keyasint"`
+	// MerkleRoot is, in v1, the RFC 6962 root over the readings' leaf
+	// hashes; in v2 the block root: the RFC 6962 root over the polls,
+	// each poll's leaf hash being SHA-256(0x00 || poll root).
+	MerkleRoot []byte `cbor:"11,keyasint"`
+	SealedAt   int64  `cbor:"12,keyasint"`
+	// Polls is the number of polls of a v2 block (>= 1); absent in v1,
+	// whose encoding is therefore unchanged.
+	Polls uint64 `cbor:"13,keyasint,omitempty"`
 }
 
 const headerDomain = "wotchain/block-header/v1\x00"
@@ -79,8 +91,14 @@ func ParseHeader(data []byte) (*Header, error) {
 // Check validates the header's fields against each other.
 func (h *Header) Check() error {
 	switch {
-	case h.Version != HeaderVersion:
-		return fmt.Errorf("block header: version %d, want %d", h.Version, HeaderVersion)
+	case h.Version != HeaderV1 && h.Version != HeaderV2:
+		return fmt.Errorf("block header: version %d, want %d or %d", h.Version, HeaderV1, HeaderV2)
+	case h.Version == HeaderV1 && h.Polls != 0:
+		return fmt.Errorf("block header: version 1 with a poll count (%d)", h.Polls)
+	case h.Version == HeaderV2 && h.Polls == 0:
+		return errors.New("block header: version 2 without polls")
+	case h.Polls > h.Count:
+		return fmt.Errorf("block header: %d polls for %d readings", h.Polls, h.Count)
 	case h.ApplianceID == "":
 		return errors.New("block header: empty appliance id")
 	case h.FirstSeq == 0 || h.LastSeq < h.FirstSeq:

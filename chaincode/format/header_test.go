@@ -11,14 +11,26 @@ const appID = "app-1"
 
 func validHeader() *Header {
 	return &Header{
-		Version: HeaderVersion, ApplianceID: appID, Height: 3, PrevHash: bytes.Repeat([]byte{7}, 32),
+		Version: HeaderV1, ApplianceID: appID, Height: 3, PrevHash: bytes.Repeat([]byte{7}, 32),
 		FirstSeq: 10, LastSeq: 14, FirstTime: 100, LastTime: 200, Devices: []string{"a", "b"},
 		Count: 5, MerkleRoot: bytes.Repeat([]byte{9}, 32), SealedAt: 300,
 	}
 }
 
+// validHeaderV2 is validHeader as a v2 block of two polls.
+func validHeaderV2() *Header {
+	h := validHeader()
+	h.Version, h.Polls = HeaderV2, 2
+	return h
+}
+
 func TestParseHeaderValid(t *testing.T) {
-	for _, h := range []*Header{validHeader(), func() *Header { h := validHeader(); h.Height, h.PrevHash = 0, nil; return h }()} {
+	onePollPerReading := validHeaderV2()
+	onePollPerReading.Polls = onePollPerReading.Count
+	for _, h := range []*Header{
+		validHeader(), func() *Header { h := validHeader(); h.Height, h.PrevHash = 0, nil; return h }(),
+		validHeaderV2(), onePollPerReading,
+	} {
 		b, err := h.Encode()
 		if err != nil {
 			t.Fatal(err)
@@ -34,6 +46,31 @@ func TestParseHeaderValid(t *testing.T) {
 		if BlockID(b) != BlockID(again) || len(BlockID(b)) != 64 {
 			t.Fatalf("block id %q", BlockID(b))
 		}
+		if got.Version != h.Version || got.Polls != h.Polls {
+			t.Fatalf("parsed version %d polls %d, want %d and %d", got.Version, got.Polls, h.Version, h.Polls)
+		}
+	}
+}
+
+// A v2 header is a v1 header plus field 13: the v1 encoding is unchanged
+// (12 entries, no key 13), and the v2 one ends with the poll count.
+func TestHeaderV2Encoding(t *testing.T) {
+	v1, err := validHeader().Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := validHeaderV2().Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v1[0] != 0xac || v2[0] != 0xad || v2[2] != 0x02 {
+		t.Fatalf("v1 starts %x, v2 starts %x", v1[:3], v2[:3])
+	}
+	if tail := v2[len(v2)-2:]; !bytes.Equal(tail, []byte{0x0d, 0x02}) {
+		t.Fatalf("v2 header ends %x, want 0d02 (polls = 2)", tail)
+	}
+	if bytes.Contains(v1[len(v1)-2:], []byte{0x0d}) {
+		t.Fatalf("v1 header ends %x", v1[len(v1)-2:])
 	}
 }
 
@@ -77,7 +114,10 @@ func TestParseHeaderRejectsInconsistent(t *testing.T) {
 		modify func(h *Header)
 	}{
 		{"version 0", func(h *Header) { h.Version = 0 }},
-		{"version 2", func(h *Header) { h.Version = 2 }},
+		{"version 2 without polls", func(h *Header) { h.Version = HeaderV2 }},
+		{"version 3", func(h *Header) { h.Version, h.Polls = 3, 2 }},
+		{"version 1 with polls", func(h *Header) { h.Polls = 1 }},
+		{"version 2 with more polls than readings", func(h *Header) { h.Version, h.Polls = HeaderV2, 6 }},
 		{"empty appliance", func(h *Header) { h.ApplianceID = "" }},
 		{"first seq 0", func(h *Header) { h.FirstSeq, h.Count = 0, 15 }},
 		{"range inverted", func(h *Header) { h.FirstSeq, h.LastSeq, h.Count = 14, 10, 5 }},
@@ -149,13 +189,17 @@ func TestVerifyHeaderSig(t *testing.T) {
 }
 
 // fuzzHeaders are consistent headers as the sealer writes them: a first
-// block, and later ones of one and of several devices.
+// block, and later ones of one and of several devices, in v1 and in v2.
 func fuzzHeaders() []*Header {
 	first := validHeader()
 	first.Height, first.PrevHash, first.FirstSeq, first.LastSeq, first.Count, first.Devices = 0, nil, 1, 3, 3, []string{"press-1"}
 	several := validHeader()
 	several.Devices = []string{"boiler-1", "env-1", "press-1"}
-	return []*Header{first, validHeader(), several}
+	firstV2 := *first
+	firstV2.Version, firstV2.Polls = HeaderV2, 1
+	severalV2 := *several
+	severalV2.Version, severalV2.Polls = HeaderV2, 3
+	return []*Header{first, validHeader(), several, &firstV2, validHeaderV2(), &severalV2}
 }
 
 // FuzzParseHeader: ParseHeader never panics, and a header it accepts is
@@ -184,7 +228,8 @@ func FuzzParseHeader(f *testing.F) {
 		if err := h.Check(); err != nil {
 			t.Fatalf("accepted header fails Check: %v", err)
 		}
-		if h.Count != h.LastSeq-h.FirstSeq+1 || h.FirstSeq == 0 || len(h.MerkleRoot) != 32 || len(h.Devices) == 0 {
+		if h.Count != h.LastSeq-h.FirstSeq+1 || h.FirstSeq == 0 || len(h.MerkleRoot) != 32 || len(h.Devices) == 0 ||
+			(h.Version == HeaderV1) != (h.Polls == 0) || h.Polls > h.Count {
 			t.Fatalf("accepted inconsistent header %+v", h)
 		}
 		if BlockID(data) != BlockID(again) {

@@ -42,7 +42,7 @@ func fuzzSubs(priv ed25519.PrivateKey, from uint64, prev []byte, n int) []format
 	var out []format.Submission
 	for height := from; height < from+uint64(n); height++ {
 		root := bytes.Repeat([]byte{byte(height + 1)}, 32)
-		h := &format.Header{Version: format.HeaderVersion, ApplianceID: appID, Height: height, PrevHash: prev,
+		h := &format.Header{Version: format.HeaderV1, ApplianceID: appID, Height: height, PrevHash: prev,
 			FirstSeq: 1 + height*10, LastSeq: 10 + height*10, FirstTime: int64(height) * 1000, LastTime: int64(height)*1000 + 999,
 			Devices: []string{"boiler-1", "press-1"}, Count: 10, MerkleRoot: root, SealedAt: 5}
 		hb, err := h.Encode()

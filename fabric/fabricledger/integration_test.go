@@ -487,7 +487,7 @@ func submissionWith(t testing.TB, priv ed25519.PrivateKey, applianceID string, h
 	root := sha256.Sum256([]byte("readings"))
 	first := height*10 + 1
 	h := &format.Header{
-		Version: format.HeaderVersion, ApplianceID: applianceID, Height: height, PrevHash: prev,
+		Version: format.HeaderV1, ApplianceID: applianceID, Height: height, PrevHash: prev,
 		FirstSeq: first, LastSeq: first + 9, Count: 10,
 		FirstTime: int64(height)*10_000 + 1_000, LastTime: int64(height)*10_000 + 2_000,
 		Devices: devices, MerkleRoot: root[:], SealedAt: int64(height)*10_000 + 3_000,

@@ -34,7 +34,7 @@ func testCredential(height uint64) (*format.Credential, format.Submission) {
 	if height%2 == 1 {
 		devices = []string{"boiler-1", "press-1"} // sorted, as headers require
 	}
-	h := &format.Header{Version: format.HeaderVersion, ApplianceID: testApp, Height: height, PrevHash: prev,
+	h := &format.Header{Version: format.HeaderV1, ApplianceID: testApp, Height: height, PrevHash: prev,
 		FirstSeq: 100*height + 1, LastSeq: 100*height + 100, FirstTime: int64(height) * 1000, LastTime: int64(height)*1000 + 999,
 		Devices: devices, Count: 100, MerkleRoot: bytes.Repeat([]byte{byte(height + 1)}, 32), SealedAt: int64(height)*1000 + 1000}
 	hb, err := h.Encode()

@@ -1,6 +1,7 @@
 package rulestest
 
 import (
+	"bytes"
 	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/hpke"
@@ -30,6 +31,7 @@ func Run(t *testing.T, newLedger func(t *testing.T) Ledger) {
 		{"RecordCredentialAccepted", testRecordCredentialAccepted},
 		{"RecordCredentialRefused", testRecordCredentialRefused},
 		{"RecordCredentialIdempotent", testRecordCredentialIdempotent},
+		{"RecordCredentialV2", testRecordCredentialV2},
 		{"ListByAppliance", testListByAppliance},
 		{"ListByDevice", testListByDevice},
 		{"TamperedCredentialRefused", testTamperedCredentialRefused},
@@ -215,6 +217,9 @@ type hdrOpts struct {
 	from, to int64
 	devices  []string
 	rootByte byte
+	version  uint8  // 0: v1
+	polls    uint64 // v2 only; 0 in a v2 header: one poll
+	rawPolls bool   // take polls as given, even 0 or with v1, to build refused headers
 }
 
 func header(t *testing.T, o hdrOpts) []byte {
@@ -234,12 +239,18 @@ func header(t *testing.T, o hdrOpts) []byte {
 	if o.to == 0 {
 		o.from, o.to = int64(o.height)*1000, int64(o.height)*1000+999
 	}
+	if o.version == 0 {
+		o.version = format.HeaderV1
+	}
+	if o.version == format.HeaderV2 && o.polls == 0 && !o.rawPolls {
+		o.polls = 1
+	}
 	root := make([]byte, 32)
 	root[0], root[1] = byte(o.height), o.rootByte
 	h := &format.Header{
-		Version: format.HeaderVersion, ApplianceID: o.app, Height: o.height, PrevHash: o.prev,
+		Version: o.version, ApplianceID: o.app, Height: o.height, PrevHash: o.prev,
 		FirstSeq: o.first, LastSeq: o.first + o.n - 1, FirstTime: o.from, LastTime: o.to,
-		Devices: o.devices, Count: o.n, MerkleRoot: root, SealedAt: 5,
+		Devices: o.devices, Count: o.n, MerkleRoot: root, SealedAt: 5, Polls: o.polls,
 	}
 	b, err := h.Encode()
 	if err != nil {
@@ -549,6 +560,79 @@ func testRecordCredentialIdempotent(t *testing.T, newLedger func(t *testing.T) L
 		if !w.changedNothing(before, events) {
 			t.Fatal("idempotent re-submission wrote to the state or emitted an event")
 		}
+	}
+}
+
+// Header version 2 (issue #18) is accepted next to version 1: a chain
+// upgraded in place goes on from its v1 blocks with v2 blocks, alone and in
+// a batch. A v2 header without polls, with more polls than readings, a v1
+// header with a poll count and an unknown version are refused, and change
+// nothing.
+func testRecordCredentialV2(t *testing.T, newLedger func(t *testing.T) Ledger) {
+	w := newWorld(t, newLedger)
+	hdrs := w.chain(t, 2, func(h uint64) hdrOpts {
+		if h == 0 {
+			return hdrOpts{} // v1
+		}
+		return hdrOpts{version: format.HeaderV2, polls: 3, devices: []string{"oven", "press"}}
+	})
+	cred, err := w.credential(format.BlockID(hdrs[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := format.ParseHeader(cred.Header)
+	if err != nil || h.Version != format.HeaderV2 || h.Polls != 3 {
+		t.Fatalf("recorded v2 header: %+v, %v", h, err)
+	}
+	if cred.Height != 1 || cred.PrevBlockID != format.BlockID(hdrs[0]) || fmt.Sprint(cred.Devices) != "[oven press]" {
+		t.Fatalf("v2 credential %+v", cred)
+	}
+	if p, err := w.listByDevice("oven", 0, 1<<40, 10, ""); err != nil || len(p.Credentials) != 1 || p.Credentials[0].Height != 1 {
+		t.Fatalf("ListByDevice(oven): %+v, %v", p, err)
+	}
+
+	next := header(t, hdrOpts{height: 2, prev: prevOf(hdrs[1]), version: format.HeaderV2, polls: 10})
+	cases := []struct {
+		name string
+		o    hdrOpts
+	}{
+		{"v2 without polls", hdrOpts{version: format.HeaderV2, rawPolls: true}},
+		{"v2 with more polls than readings", hdrOpts{version: format.HeaderV2, polls: 11}},
+		{"v1 with polls", hdrOpts{polls: 1, rawPolls: true}},
+		{"version 3", hdrOpts{version: 3, polls: 1}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.o.height, c.o.prev = 2, prevOf(hdrs[1])
+			hb := header(t, c.o)
+			before := w.snapshot()
+			events := len(w.events())
+			if cr, recorded, err := w.record(anchor, w.sub(hb, 2)); !errors.Is(err, rules.ErrInvalid) || recorded || cr != nil {
+				t.Fatalf("RecordCredential: recorded=%v %v, want %v", recorded, err, rules.ErrInvalid)
+			}
+			if out, err := w.recordBatch(anchor, []format.Submission{w.sub(next, 2), w.sub(header(t, func() hdrOpts { o := c.o; o.height, o.prev = 3, prevOf(next); return o }()), 3)}); !errors.Is(err, rules.ErrInvalid) || out != nil {
+				t.Fatalf("RecordCredentials with the header last: %v, %v", out, err)
+			}
+			if !w.changedNothing(before, events) {
+				t.Fatal("a refused header changed the state")
+			}
+		})
+	}
+
+	// A batch of v2 blocks, and a v2 block re-submitted, as for v1.
+	more := linked(t, 2, prevOf(hdrs[1]), 2, func(uint64) hdrOpts { return hdrOpts{version: format.HeaderV2, polls: 10} })
+	if !bytes.Equal(more[0], next) {
+		t.Fatal("linked built another block 2")
+	}
+	out, err := w.recordBatch(anchor, w.subs(more, 2))
+	if err != nil || len(out) != 2 || !out[0].Recorded || !out[1].Recorded {
+		t.Fatalf("v2 batch: %+v, %v", out, err)
+	}
+	if _, recorded, err := w.record(anchor, w.sub(more[1], 3)); err != nil || recorded {
+		t.Fatalf("v2 block re-submitted: recorded=%v %v", recorded, err)
+	}
+	if p, err := w.listByAppliance(appID, 10, ""); err != nil || len(p.Credentials) != 4 {
+		t.Fatalf("ListByAppliance: %+v, %v", p, err)
 	}
 }
 
