@@ -84,6 +84,23 @@ type Simulation interface {
 	Close() error
 }
 
+// TickEvery calls tick every interval until ctx ends or stop is closed (a nil
+// stop never is): the loop behind each simulator's Run.
+func TickEvery(ctx context.Context, every time.Duration, stop <-chan struct{}, tick func()) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-stop:
+			return
+		case <-t.C:
+			tick()
+		}
+	}
+}
+
 // The registry is written by init functions only (the one accepted kind of
 // global state) and read afterwards; the lock keeps a registration from a
 // test's init safe all the same.

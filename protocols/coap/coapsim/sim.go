@@ -269,18 +269,7 @@ func (s *Sim) Run(ctx context.Context, every time.Duration) {
 	if every <= 0 {
 		every = time.Second
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.Tick()
-		}
-	}
+	protocols.TickEvery(ctx, every, s.stop, s.Tick)
 }
 
 func (s *Sim) countRequests(next mux.Handler) mux.Handler {

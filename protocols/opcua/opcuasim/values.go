@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gopcua/opcua/ua"
+
+	"github.com/wotchain/wotchain/protocols"
 )
 
 // valueFunc serves a variable's current state. It must have the plain type
@@ -82,18 +84,7 @@ func (s *Sim) update(name string, f func(*variable)) bool {
 
 // Run calls Tick every interval until ctx is done or the Sim is closed.
 func (s *Sim) Run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.done:
-			return
-		case <-t.C:
-			s.Tick()
-		}
-	}
+	protocols.TickEvery(ctx, every, s.done, s.Tick)
 }
 
 // Tick advances the demo values one step and notifies subscribers. Values
