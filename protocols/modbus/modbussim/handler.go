@@ -12,39 +12,38 @@ type handler struct{ s *Sim }
 var _ modbus.RequestHandler = (*handler)(nil)
 
 func (h *handler) HandleCoils(req *modbus.CoilsRequest) ([]bool, error) {
-	h.s.mu.Lock()
-	defer h.s.mu.Unlock()
-	h.s.log1(req.UnitId, "coil", req.Addr, req.Quantity, req.IsWrite)
-	b := h.s.bankFor(req.UnitId)
-	if req.IsWrite {
-		return nil, writeBits(b.coils, req.Addr, req.Args)
-	}
-	return readBits(b.coils, req.Addr, req.Quantity)
+	return serve(h.s, req.UnitId, "coil", req.Addr, req.Quantity, req.IsWrite, req.Args, coils)
 }
 
 func (h *handler) HandleDiscreteInputs(req *modbus.DiscreteInputsRequest) ([]bool, error) {
-	h.s.mu.Lock()
-	defer h.s.mu.Unlock()
-	h.s.log1(req.UnitId, "discrete", req.Addr, req.Quantity, false)
-	return readBits(h.s.bankFor(req.UnitId).discrete, req.Addr, req.Quantity)
+	return serve(h.s, req.UnitId, "discrete", req.Addr, req.Quantity, false, nil, discrete)
 }
 
 func (h *handler) HandleHoldingRegisters(req *modbus.HoldingRegistersRequest) ([]uint16, error) {
-	h.s.mu.Lock()
-	defer h.s.mu.Unlock()
-	h.s.log1(req.UnitId, "holding", req.Addr, req.Quantity, req.IsWrite)
-	b := h.s.bankFor(req.UnitId)
-	if req.IsWrite {
-		return nil, writeWords(b.holding, req.Addr, req.Args)
-	}
-	return readWords(b.holding, req.Addr, req.Quantity)
+	return serve(h.s, req.UnitId, "holding", req.Addr, req.Quantity, req.IsWrite, req.Args, holding)
 }
 
 func (h *handler) HandleInputRegisters(req *modbus.InputRegistersRequest) ([]uint16, error) {
-	h.s.mu.Lock()
-	defer h.s.mu.Unlock()
-	h.s.log1(req.UnitId, "input", req.Addr, req.Quantity, false)
-	return readWords(h.s.bankFor(req.UnitId).input, req.Addr, req.Quantity)
+	return serve(h.s, req.UnitId, "input", req.Addr, req.Quantity, false, nil, input)
+}
+
+// The tables of a bank, picked once the lock is held.
+func coils(b *bank) map[uint16]bool     { return b.coils }
+func discrete(b *bank) map[uint16]bool  { return b.discrete }
+func holding(b *bank) map[uint16]uint16 { return b.holding }
+func input(b *bank) map[uint16]uint16   { return b.input }
+
+// serve logs and answers one request on unit's table: a write of args when
+// write is set, else a read of qty cells.
+func serve[T bool | uint16](s *Sim, unit uint8, table string, addr, qty uint16, write bool, args []T, pick func(*bank) map[uint16]T) ([]T, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log1(unit, table, addr, qty, write)
+	m := pick(s.bankFor(unit))
+	if write {
+		return nil, writeCells(m, addr, args)
+	}
+	return readCells(m, addr, qty)
 }
 
 // maxLoggedRequests bounds the request log of a long-running simulator.
@@ -61,8 +60,8 @@ func (s *Sim) log1(unit uint8, table string, addr, qty uint16, write bool) {
 // The server has already checked that addr+qty-1 <= 0xffff, so the uint16
 // address arithmetic below cannot wrap.
 
-func readWords(m map[uint16]uint16, addr, qty uint16) ([]uint16, error) {
-	out := make([]uint16, qty)
+func readCells[T bool | uint16](m map[uint16]T, addr, qty uint16) ([]T, error) {
+	out := make([]T, qty)
 	for i := range out {
 		v, ok := m[addr+uint16(i)]
 		if !ok {
@@ -73,33 +72,9 @@ func readWords(m map[uint16]uint16, addr, qty uint16) ([]uint16, error) {
 	return out, nil
 }
 
-func readBits(m map[uint16]bool, addr, qty uint16) ([]bool, error) {
-	out := make([]bool, qty)
-	for i := range out {
-		v, ok := m[addr+uint16(i)]
-		if !ok {
-			return nil, modbus.ErrIllegalDataAddress
-		}
-		out[i] = v
-	}
-	return out, nil
-}
-
-// writeWords accepts a write only if every target address exists, so a
+// writeCells accepts a write only if every target address exists, so a
 // failed write changes nothing.
-func writeWords(m map[uint16]uint16, addr uint16, args []uint16) error {
-	for i := range args {
-		if _, ok := m[addr+uint16(i)]; !ok {
-			return modbus.ErrIllegalDataAddress
-		}
-	}
-	for i, v := range args {
-		m[addr+uint16(i)] = v
-	}
-	return nil
-}
-
-func writeBits(m map[uint16]bool, addr uint16, args []bool) error {
+func writeCells[T bool | uint16](m map[uint16]T, addr uint16, args []T) error {
 	for i := range args {
 		if _, ok := m[addr+uint16(i)]; !ok {
 			return modbus.ErrIllegalDataAddress

@@ -222,46 +222,22 @@ type Unit struct {
 }
 
 // SetHolding maps the unit's holding registers addr, addr+1, ... to words.
-func (u *Unit) SetHolding(addr uint16, words ...uint16) {
-	u.s.mu.Lock()
-	defer u.s.mu.Unlock()
-	setWords(u.b.holding, addr, words)
-}
+func (u *Unit) SetHolding(addr uint16, words ...uint16) { setLocked(u.s, u.b, holding, addr, words) }
 
 // SetInput maps the unit's input registers addr, addr+1, ... to words.
-func (u *Unit) SetInput(addr uint16, words ...uint16) {
-	u.s.mu.Lock()
-	defer u.s.mu.Unlock()
-	setWords(u.b.input, addr, words)
-}
+func (u *Unit) SetInput(addr uint16, words ...uint16) { setLocked(u.s, u.b, input, addr, words) }
 
 // SetCoils maps the unit's coils addr, addr+1, ... to bits.
-func (u *Unit) SetCoils(addr uint16, bits ...bool) {
-	u.s.mu.Lock()
-	defer u.s.mu.Unlock()
-	setBits(u.b.coils, addr, bits)
-}
+func (u *Unit) SetCoils(addr uint16, bits ...bool) { setLocked(u.s, u.b, coils, addr, bits) }
 
 // SetDiscretes maps the unit's discrete inputs addr, addr+1, ... to bits.
-func (u *Unit) SetDiscretes(addr uint16, bits ...bool) {
-	u.s.mu.Lock()
-	defer u.s.mu.Unlock()
-	setBits(u.b.discrete, addr, bits)
-}
+func (u *Unit) SetDiscretes(addr uint16, bits ...bool) { setLocked(u.s, u.b, discrete, addr, bits) }
 
 // SetHolding maps holding registers addr, addr+1, ... to words.
-func (s *Sim) SetHolding(addr uint16, words ...uint16) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	setWords(s.holding, addr, words)
-}
+func (s *Sim) SetHolding(addr uint16, words ...uint16) { setLocked(s, &s.bank, holding, addr, words) }
 
 // SetInput maps input registers addr, addr+1, ... to words.
-func (s *Sim) SetInput(addr uint16, words ...uint16) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	setWords(s.input, addr, words)
-}
+func (s *Sim) SetInput(addr uint16, words ...uint16) { setLocked(s, &s.bank, input, addr, words) }
 
 // SetCoil maps coil addr to v.
 func (s *Sim) SetCoil(addr uint16, v bool) {
@@ -288,16 +264,7 @@ func (s *Sim) Tick() {
 
 // Run calls Tick every interval until ctx is done.
 func (s *Sim) Run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.Tick()
-		}
-	}
+	protocols.TickEvery(ctx, every, nil, s.Tick)
 }
 
 // applyDemo writes the demo values for the current tick; s.mu must be held
@@ -306,8 +273,8 @@ func (s *Sim) applyDemo() {
 	n := float64(s.ticks)
 	wave := func(period float64) float64 { return math.Sin(2 * math.Pi * n / period) }
 
-	setWords(s.holding, HoldingTemperature, float32Words(60+2*wave(60)))
-	setWords(s.holding, HoldingPressure, []uint16{uint16(420 + math.Round(5*wave(45)))})
+	setCells(s.holding, HoldingTemperature, float32Words(60+2*wave(60)))
+	setCells(s.holding, HoldingPressure, []uint16{uint16(420 + math.Round(5*wave(45)))})
 
 	cycles := uint32(CycleCountStart)
 	if s.ticks > 0 {
@@ -315,11 +282,11 @@ func (s *Sim) applyDemo() {
 		cycles = uint32(s.holding[HoldingCycleCount+1])<<16 | uint32(s.holding[HoldingCycleCount])
 		cycles++
 	}
-	setWords(s.holding, HoldingCycleCount, []uint16{uint16(cycles), uint16(cycles >> 16)})
+	setCells(s.holding, HoldingCycleCount, []uint16{uint16(cycles), uint16(cycles >> 16)})
 
 	offset := int16(SetpointOffset) // a variable: the constant has no uint16 form
-	setWords(s.holding, HoldingSetpointOffset, []uint16{uint16(offset)})
-	setWords(s.input, InputMotorCurrent, float32Words(12+0.5*wave(30)))
+	setCells(s.holding, HoldingSetpointOffset, []uint16{uint16(offset)})
+	setCells(s.input, InputMotorCurrent, float32Words(12+0.5*wave(30)))
 	s.coils[CoilRunning] = true
 	s.discrete[DiscreteDoorOpen] = (s.ticks/10)%2 == 1
 }
@@ -331,24 +298,20 @@ func float32Words(f float64) []uint16 {
 	return []uint16{binary.BigEndian.Uint16(b[:2]), binary.BigEndian.Uint16(b[2:])}
 }
 
-// setBits stores bits from addr on, dropping any that would pass 65535.
-func setBits(m map[uint16]bool, addr uint16, bits []bool) {
-	for i, b := range bits {
-		a := int(addr) + i
-		if a > math.MaxUint16 {
-			return
-		}
-		m[uint16(a)] = b
-	}
+// setLocked maps cells addr, addr+1, ... of b's table to vs under s's lock.
+func setLocked[T bool | uint16](s *Sim, b *bank, pick func(*bank) map[uint16]T, addr uint16, vs []T) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	setCells(pick(b), addr, vs)
 }
 
-// setWords stores words from addr on, dropping any that would pass 65535.
-func setWords(m map[uint16]uint16, addr uint16, words []uint16) {
-	for i, w := range words {
+// setCells stores vs from addr on, dropping any that would pass 65535.
+func setCells[T bool | uint16](m map[uint16]T, addr uint16, vs []T) {
+	for i, v := range vs {
 		a := int(addr) + i
 		if a > math.MaxUint16 {
 			return
 		}
-		m[uint16(a)] = w
+		m[uint16(a)] = v
 	}
 }
