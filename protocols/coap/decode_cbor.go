@@ -62,31 +62,14 @@ func decodeCBOR(payload []byte, field string) (any, error) {
 // numeric segment also matches an integer key (CBOR protocols often use
 // small integers as labels) or indexes an array.
 func cborLookup(doc any, field string) (any, error) {
-	if field == "" {
-		return doc, nil
-	}
-	cur := doc
-	segs := strings.Split(field, ".")
-	for i, seg := range segs {
-		at := strings.Join(segs[:i+1], ".")
-		switch node := cur.(type) {
-		case map[any]any:
-			v, ok := cborMapGet(node, seg)
-			if !ok {
-				return nil, fmt.Errorf("field %q not found", at)
-			}
-			cur = v
-		case []any:
-			idx, err := strconv.Atoi(seg)
-			if err != nil || idx < 0 || idx >= len(node) {
-				return nil, fmt.Errorf("field %q not found (array of %d)", at, len(node))
-			}
-			cur = node[idx]
-		default:
-			return nil, fmt.Errorf("field %q not found (parent is %s)", at, cborKind(cur))
+	return walkPath(doc, field, func(node any, seg string) (any, bool, bool) {
+		m, isMap := node.(map[any]any)
+		if !isMap {
+			return nil, false, false
 		}
-	}
-	return cur, nil
+		v, ok := cborMapGet(m, seg)
+		return v, true, ok
+	}, cborKind)
 }
 
 func cborMapGet(m map[any]any, seg string) (any, bool) {
@@ -108,10 +91,7 @@ func cborMapGet(m map[any]any, seg string) (any, bool) {
 // cborScalar converts a decoded CBOR value into a sample value. CBOR keeps
 // integers and floats apart on the wire, so the type is stable per point.
 func cborScalar(v any, field string) (any, error) {
-	name := "payload"
-	if field != "" {
-		name = fmt.Sprintf("field %q", field)
-	}
+	name := fieldName(field)
 	switch x := v.(type) {
 	case uint64:
 		if x <= math.MaxInt64 {

@@ -33,6 +33,18 @@ func decodeJSON(payload []byte, field string) (any, error) {
 
 // lookup follows a dotted field path; numeric segments index arrays.
 func lookup(doc any, field string) (any, error) {
+	return walkPath(doc, field, func(node any, seg string) (any, bool, bool) {
+		m, isMap := node.(map[string]any)
+		v, ok := m[seg]
+		return v, isMap, ok
+	}, jsonKind)
+}
+
+// walkPath follows a dotted field path through a decoded document; a
+// numeric segment indexes an array. child looks seg up in node, saying
+// whether node is a map and whether seg was found there; kind names a node
+// for the error when it is neither map nor array.
+func walkPath(doc any, field string, child func(node any, seg string) (v any, isMap, ok bool), kind func(any) string) (any, error) {
 	if field == "" {
 		return doc, nil
 	}
@@ -40,32 +52,37 @@ func lookup(doc any, field string) (any, error) {
 	segs := strings.Split(field, ".")
 	for i, seg := range segs {
 		at := strings.Join(segs[:i+1], ".")
-		switch node := cur.(type) {
-		case map[string]any:
-			v, ok := node[seg]
-			if !ok {
-				return nil, fmt.Errorf("field %q not found", at)
-			}
-			cur = v
-		case []any:
+		if arr, isArr := cur.([]any); isArr {
 			idx, err := strconv.Atoi(seg)
-			if err != nil || idx < 0 || idx >= len(node) {
-				return nil, fmt.Errorf("field %q not found (array of %d)", at, len(node))
+			if err != nil || idx < 0 || idx >= len(arr) {
+				return nil, fmt.Errorf("field %q not found (array of %d)", at, len(arr))
 			}
-			cur = node[idx]
-		default:
-			return nil, fmt.Errorf("field %q not found (parent is %s)", at, jsonKind(cur))
+			cur = arr[idx]
+			continue
 		}
+		v, isMap, ok := child(cur, seg)
+		switch {
+		case !isMap:
+			return nil, fmt.Errorf("field %q not found (parent is %s)", at, kind(cur))
+		case !ok:
+			return nil, fmt.Errorf("field %q not found", at)
+		}
+		cur = v
 	}
 	return cur, nil
 }
 
+// fieldName names field in an error; the empty field is the whole payload.
+func fieldName(field string) string {
+	if field == "" {
+		return "payload"
+	}
+	return fmt.Sprintf("field %q", field)
+}
+
 // jsonScalar converts a decoded JSON value into a sample value.
 func jsonScalar(v any, field string) (any, error) {
-	name := "payload"
-	if field != "" {
-		name = fmt.Sprintf("field %q", field)
-	}
+	name := fieldName(field)
 	switch x := v.(type) {
 	case json.Number:
 		if isInteger(string(x)) {
