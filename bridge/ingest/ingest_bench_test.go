@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/wotchain/wotchain/bench"
+	"github.com/wotchain/wotchain/bench/benchtest"
 )
 
 // BenchmarkIngest measures normalise + sign + durable write per poll, at 1,
@@ -19,31 +20,10 @@ func BenchmarkIngest(b *testing.B) {
 	for _, c := range bench.IngestCases() {
 		b.Run(c.String(), func(b *testing.B) {
 			c.Dir = b.TempDir()
-			baselines := map[string]bench.Result{}
-			run := func(name string, make func() (*bench.Workload, error), compare bool) {
-				b.Run(name, func(b *testing.B) {
-					w, err := make()
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer w.Close()
-					b.ResetTimer()
-					r, err := w.RunN(b.N, b)
-					b.StopTimer()
-					if err != nil {
-						b.Fatal(err)
-					}
-					if compare {
-						r.ReportReadings(b, baselines)
-					} else {
-						r.ReportReadings(b, nil)
-						baselines[name] = r
-					}
-				})
-			}
-			run("raw-sign", c.RawSign, false)
-			run("raw-write", c.RawWrite, false)
-			run("ingest", c.Ingest, true)
+			r := benchtest.NewRunner(b, bench.Result.ReportReadings)
+			r.Run("raw-sign", c.RawSign, true)
+			r.Run("raw-write", c.RawWrite, true)
+			r.Run("ingest", c.Ingest, false)
 		})
 	}
 }

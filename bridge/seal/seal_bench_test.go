@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wotchain/wotchain/bench"
+	"github.com/wotchain/wotchain/bench/benchtest"
 	"github.com/wotchain/wotchain/bridge/objstore"
 	"github.com/wotchain/wotchain/internal/testserver"
 )
@@ -37,30 +38,9 @@ func benchmarkSealUpload(b *testing.B, storage string, s3 *objstore.S3Config) {
 		c.S3 = s3
 		b.Run(c.String(), func(b *testing.B) {
 			c.Dir = b.TempDir()
-			baselines := map[string]bench.Result{}
-			run := func(name string, make func(context.Context) (*bench.Workload, error), compare bool) {
-				b.Run(name, func(b *testing.B) {
-					w, err := make(context.Background())
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer w.Close()
-					b.ResetTimer()
-					r, err := w.RunN(b.N, b)
-					b.StopTimer()
-					if err != nil {
-						b.Fatal(err)
-					}
-					if compare {
-						r.ReportBlocks(b, baselines)
-					} else {
-						r.ReportBlocks(b, nil)
-						baselines[name] = r
-					}
-				})
-			}
-			run("raw-put", c.RawPut, false)
-			run("seal-upload", c.SealUpload, true)
+			r := benchtest.NewRunner(b, bench.Result.ReportBlocks)
+			r.Run("raw-put", func() (*bench.Workload, error) { return c.RawPut(context.Background()) }, true)
+			r.Run("seal-upload", func() (*bench.Workload, error) { return c.SealUpload(context.Background()) }, false)
 		})
 	}
 }
