@@ -44,6 +44,23 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path)
 }
 
+// parseConfig parses args and loads the configuration that path names.
+func parseConfig(fs *flag.FlagSet, args []string, path *string) (*config.Config, error) {
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	return loadConfig(*path)
+}
+
+// parseView parses args and opens a view of the configuration that path
+// names.
+func parseView(fs *flag.FlagSet, args []string, path *string) (*daemon.Node, error) {
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	return openView(*path)
+}
+
 func loadViewConfig(path string) (*config.Config, error) { return config.LoadView(path) }
 
 func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, error) {
@@ -53,10 +70,7 @@ func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, error) {
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("run")
 	path := fs.String("config", "", "configuration file")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*path)
+	cfg, err := parseConfig(fs, args, path)
 	if err != nil {
 		return err
 	}
@@ -70,10 +84,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 func cmdCheck(args []string, stdout io.Writer) error {
 	fs := newFlags("check")
 	path := fs.String("config", "", "configuration file")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*path)
+	cfg, err := parseConfig(fs, args, path)
 	if err != nil {
 		return err
 	}

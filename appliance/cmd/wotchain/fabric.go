@@ -26,10 +26,7 @@ func cmdRegister(ctx context.Context, args []string, stdout io.Writer) error {
 	path := fs.String("config", "", "appliance configuration file (ledger.kind: fabric)")
 	as := fs.String("as", "Admin", "manufacturer admin user from the network description")
 	adminMSPDir := fs.String("admin-msp-dir", "", "admin MSP directory (instead of --as, without network_dir)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*path)
+	cfg, err := parseConfig(fs, args, path)
 	if err != nil {
 		return err
 	}
@@ -159,10 +156,7 @@ func cmdFollow(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("follow")
 	path := fs.String("config", "", "configuration naming the Fabric ledger")
 	checkpoint := fs.String("checkpoint", "", "checkpoint file (default ledger.fabric.checkpoint)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	n, err := openView(*path)
+	n, err := parseView(fs, args, path)
 	if err != nil {
 		return err
 	}

@@ -141,10 +141,7 @@ func cmdRevoke(ctx context.Context, args []string, stdout io.Writer) error {
 func cmdGrants(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("grants")
 	path := fs.String("config", "", "appliance configuration file")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	n, err := openView(*path)
+	n, err := parseView(fs, args, path)
 	if err != nil {
 		return err
 	}
