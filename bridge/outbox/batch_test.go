@@ -146,12 +146,19 @@ func repeatState(s store.BlockState, n int) []store.BlockState {
 	return slices.Repeat([]store.BlockState{s}, n)
 }
 
-func TestBatchAnchorsHeadRun(t *testing.T) {
-	f := newFixture(t, true)
-	f.sealBlocks(t, 5)
+// batchOutbox seals n blocks and returns an outbox over them that anchors
+// through a batchLedger and logs to a logRecorder.
+func (f *fixture) batchOutbox(t *testing.T, n int) (*outbox.Outbox, *batchLedger, *logRecorder) {
+	t.Helper()
+	f.sealBlocks(t, n)
 	led := &batchLedger{led: f.Ledger}
 	logs := &logRecorder{}
-	o := outbox.New(f.Store, &flakyStorage{fs: f.Storage}, led, slog.New(logs))
+	return outbox.New(f.Store, &flakyStorage{fs: f.Storage}, led, slog.New(logs)), led, logs
+}
+
+func TestBatchAnchorsHeadRun(t *testing.T) {
+	f := newFixture(t, true)
+	o, led, logs := f.batchOutbox(t, 5)
 	var onAnchored []uint64
 	o.OnAnchored = func(r *store.BlockRecord) { onAnchored = append(onAnchored, r.Height) }
 
@@ -202,9 +209,7 @@ func TestBatchCaps(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t, true)
-			f.sealBlocks(t, 7)
-			led := &batchLedger{led: f.Ledger}
-			o := outbox.New(f.Store, &flakyStorage{fs: f.Storage}, led, discard)
+			o, led, _ := f.batchOutbox(t, 7)
 			f.uploadAll(t, o)
 			rec, _ := f.Store.Block(0)
 			c.set(o, format.SubmissionSize(outbox.Submission(rec)))
@@ -229,10 +234,7 @@ func TestBatchCaps(t *testing.T) {
 // every block is reported once.
 func TestBatchPartlyOnLedger(t *testing.T) {
 	f := newFixture(t, true)
-	f.sealBlocks(t, 4)
-	led := &batchLedger{led: f.Ledger}
-	logs := &logRecorder{}
-	o := outbox.New(f.Store, &flakyStorage{fs: f.Storage}, led, slog.New(logs))
+	o, _, logs := f.batchOutbox(t, 4)
 	f.uploadAll(t, o)
 	var subs []format.Submission
 	for h := range uint64(2) {
@@ -258,9 +260,7 @@ func TestBatchPartlyOnLedger(t *testing.T) {
 
 func TestBatchRefusedMarksNothing(t *testing.T) {
 	f := newFixture(t, false) // appliance not registered
-	f.sealBlocks(t, 3)
-	led := &batchLedger{led: f.Ledger}
-	o := outbox.New(f.Store, &flakyStorage{fs: f.Storage}, led, discard)
+	o, _, _ := f.batchOutbox(t, 3)
 	o.OnAnchored = func(r *store.BlockRecord) { t.Errorf("OnAnchored for refused block %d", r.Height) }
 	f.uploadAll(t, o)
 	busy, err := o.Step(context.Background())
@@ -279,13 +279,11 @@ func TestBatchRefusedMarksNothing(t *testing.T) {
 // what it recorded: those blocks are anchored, the rest retried.
 func TestBatchPartialResults(t *testing.T) {
 	f := newFixture(t, true)
-	f.sealBlocks(t, 4)
-	led := &batchLedger{led: f.Ledger}
+	o, led, _ := f.batchOutbox(t, 4)
 	led.answer = func(out []format.Anchored) ([]format.Anchored, error) {
 		led.answer = nil
 		return out[:2], errors.New("peer went away after block 1")
 	}
-	o := outbox.New(f.Store, &flakyStorage{fs: f.Storage}, led, discard)
 	var onAnchored []uint64
 	o.OnAnchored = func(r *store.BlockRecord) { onAnchored = append(onAnchored, r.Height) }
 	f.uploadAll(t, o)
@@ -316,9 +314,8 @@ func TestBatchWrongAnswer(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t, true)
-			f.sealBlocks(t, 2)
-			led := &batchLedger{led: f.Ledger, answer: answer}
-			o := outbox.New(f.Store, &flakyStorage{fs: f.Storage}, led, discard)
+			o, led, _ := f.batchOutbox(t, 2)
+			led.answer = answer
 			f.uploadAll(t, o)
 			if _, err := o.Step(context.Background()); err == nil {
 				t.Fatal("Step accepted a wrong answer")
