@@ -166,6 +166,19 @@ func durPtr(d time.Duration) *Duration {
 	return &v
 }
 
+// decodeStrict decodes doc as a device section, refusing unknown keys as the
+// configuration loader does.
+func decodeStrict(t *testing.T, doc string) Config {
+	t.Helper()
+	var cfg Config
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	return cfg
+}
+
 // The YAML keys are part of the appliance's configuration format.
 func TestConfigYAML(t *testing.T) {
 	const doc = `
@@ -176,12 +189,7 @@ points:
   - {name: temperature,   node_id: "ns=1;s=Boiler.Temperature", unit: "°C"}
   - {name: burner_starts, node_id: "ns=1;s=Boiler.BurnerStarts"}
 `
-	var cfg Config
-	dec := yaml.NewDecoder(strings.NewReader(doc))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
+	cfg := decodeStrict(t, doc)
 	want := Config{
 		Endpoint:       "opc.tcp://127.0.0.1:4840",
 		SecurityPolicy: "None",
@@ -221,12 +229,7 @@ points:
   - {name: level,       node_id: "ns=2;i=7", deadband_percent: 1.5, queue_size: 4}
   - {name: state,       node_id: "ns=2;i=8", mode: poll}
 `
-	var cfg Config
-	dec := yaml.NewDecoder(strings.NewReader(doc))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
+	cfg := decodeStrict(t, doc)
 	want := Config{
 		Endpoint: "opc.tcp://plc.local:4840", SecurityPolicy: "Aes256Sha256RsaPss", SecurityMode: "SignAndEncrypt",
 		TrustOnFirstUse: true, Username: "operator", PasswordEnv: "PLC_PASSWORD", Mode: "subscribe",
