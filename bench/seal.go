@@ -21,6 +21,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/outbox"
 	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/internal/durable"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -211,15 +212,7 @@ func (c SealCase) RawPut(ctx context.Context) (*Workload, error) {
 			if err != nil {
 				return err
 			}
-			if _, err := f.Write(data); err != nil {
-				f.Close()
-				return err
-			}
-			if err := f.Sync(); err != nil {
-				f.Close()
-				return err
-			}
-			return f.Close()
+			return durable.Write(f, data)
 		}
 		closeFn = func() { os.RemoveAll(dir) }
 	case "s3":

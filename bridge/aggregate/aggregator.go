@@ -17,6 +17,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/format"
+	"github.com/wotchain/wotchain/internal/durable"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -484,15 +485,7 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	defer os.Remove(f.Name()) // no-op after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := durable.Write(f, data); err != nil {
 		return err
 	}
 	if err := os.Rename(f.Name(), path); err != nil {

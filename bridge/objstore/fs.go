@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/wotchain/wotchain/internal/durable"
 )
 
 // ErrNotFound means no object has that name.
@@ -109,15 +111,7 @@ func writeAtomic(p string, data []byte) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
+	if err := durable.Write(tmp, data); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp.Name(), p); err != nil {
