@@ -95,26 +95,36 @@ func (s *S3) Put(ctx context.Context, name string, data []byte) (string, error) 
 	if hashHex(data) != name {
 		return "", fmt.Errorf("object %s: data does not hash to its name", name)
 	}
-	key := s.prefix + name
 	loc := s.Location(name)
 	if held, err := s.Get(ctx, loc); err == nil && hashHex(held) == name {
 		return loc, nil
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return "", err
 	}
-	_, err := s.client.PutObject(ctx, s.bucket, key, strings.NewReader(string(data)), int64(len(data)),
-		minio.PutObjectOptions{ContentType: "application/octet-stream", SendContentMd5: true})
+	held, err := s.putAndRead(ctx, name, data)
 	if err != nil {
-		return "", fmt.Errorf("upload %s: %w", loc, err)
-	}
-	held, err := s.Get(ctx, loc)
-	if err != nil {
-		return "", fmt.Errorf("verify %s: %w", loc, err)
+		return "", err
 	}
 	if got := hashHex(held); got != name {
 		return "", fmt.Errorf("verify %s: server holds %d bytes hashing to %s", loc, len(held), got)
 	}
 	return loc, nil
+}
+
+// putAndRead uploads data under name and reads back what the server then
+// holds, for the caller to check.
+func (s *S3) putAndRead(ctx context.Context, name string, data []byte) ([]byte, error) {
+	loc := s.Location(name)
+	_, err := s.client.PutObject(ctx, s.bucket, s.prefix+name, strings.NewReader(string(data)), int64(len(data)),
+		minio.PutObjectOptions{ContentType: "application/octet-stream", SendContentMd5: true})
+	if err != nil {
+		return nil, fmt.Errorf("upload %s: %w", loc, err)
+	}
+	held, err := s.Get(ctx, loc)
+	if err != nil {
+		return nil, fmt.Errorf("verify %s: %w", loc, err)
+	}
+	return held, nil
 }
 
 // PutNamed stores data under a name that is not its hash (key deliveries,
@@ -124,14 +134,9 @@ func (s *S3) PutNamed(ctx context.Context, name string, data []byte) (string, er
 		return "", err
 	}
 	loc := s.Location(name)
-	_, err := s.client.PutObject(ctx, s.bucket, s.prefix+name, strings.NewReader(string(data)), int64(len(data)),
-		minio.PutObjectOptions{ContentType: "application/octet-stream", SendContentMd5: true})
+	held, err := s.putAndRead(ctx, name, data)
 	if err != nil {
-		return "", fmt.Errorf("upload %s: %w", loc, err)
-	}
-	held, err := s.Get(ctx, loc)
-	if err != nil {
-		return "", fmt.Errorf("verify %s: %w", loc, err)
+		return "", err
 	}
 	if string(held) != string(data) {
 		return "", fmt.Errorf("verify %s: server holds other bytes", loc)
