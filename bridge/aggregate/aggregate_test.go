@@ -702,14 +702,7 @@ func TestDeletedReadingsSkipped(t *testing.T) {
 	s := &stream{rng: mrand.New(mrand.NewPCG(7, 8)), clock: t0}
 	s.ingest(t, e.Ingester, 6*time.Hour)
 	e.Seal(t)
-	dropped, err := retention.New(e.Store, retention.Policy{}, slog.New(slog.DiscardHandler)).DropOldest(1)
-	if err != nil || len(dropped) != 1 {
-		t.Fatalf("dropped %v, %v", dropped, err)
-	}
-	rec, err := e.Store.Block(dropped[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec := e.DropOldest(t, retention.New(e.Store, retention.Policy{}, slog.New(slog.DiscardHandler)).DropOldest)
 	raw, err := e.Store.Reading(rec.LastSeq + 1)
 	if err != nil {
 		t.Fatal(err)

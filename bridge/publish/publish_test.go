@@ -452,14 +452,7 @@ func TestDeletedReadingsSkipped(t *testing.T) {
 	col := subscribe(t, m.Addr, "sub-deleted", "wotchain/#")
 	last := e.ingest(t, 30) // 120 readings
 	e.Seal(t)
-	dropped, err := retention.New(e.Store, retention.Policy{}, slog.New(slog.DiscardHandler)).DropOldest(1)
-	if err != nil || len(dropped) != 1 {
-		t.Fatalf("dropped %v, %v", dropped, err)
-	}
-	rec, err := e.Store.Block(dropped[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec := e.DropOldest(t, retention.New(e.Store, retention.Policy{}, slog.New(slog.DiscardHandler)).DropOldest)
 	if rec.FirstSeq != 1 || rec.LastSeq < 4 || rec.LastSeq >= last {
 		t.Fatalf("dropped block holds %d..%d", rec.FirstSeq, rec.LastSeq)
 	}

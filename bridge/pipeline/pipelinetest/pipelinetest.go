@@ -292,6 +292,18 @@ func (c *Chain) Anchor(t testing.TB, sizes ...int) {
 	c.Drain(t)
 }
 
+// DropOldest drops the oldest sealed block through drop, which is
+// retention's Pruner.DropOldest (retention's own tests import this package,
+// so it cannot import retention), and returns the dropped block's record.
+func (c *Chain) DropOldest(t testing.TB, drop func(excess uint64) ([]uint64, error)) *store.BlockRecord {
+	t.Helper()
+	dropped, err := drop(1)
+	if err != nil || len(dropped) != 1 {
+		t.Fatalf("dropped %v, %v", dropped, err)
+	}
+	return c.Block(t, dropped[0])
+}
+
 // Block reads the record of the block at height.
 func (c *Chain) Block(t testing.TB, height uint64) *store.BlockRecord {
 	t.Helper()
