@@ -66,12 +66,18 @@ func FuzzDecode(f *testing.F) {
 }
 
 // FuzzDecodePoll: DecodePoll never panics; an accepted record has a
-// forward range, survives an encode/decode round trip unchanged, and a
-// signature check on it never panics (with any number of leaf hashes).
+// forward range, survives an encode/decode round trip unchanged (a v2
+// record is its own canonical encoding), and a signature check on it never
+// panics (with any number of leaf hashes).
 func FuzzDecodePoll(f *testing.F) {
 	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
 	for _, n := range []int{1, 3, 7} {
 		b, err := EncodePoll(fuzzPoll(priv, n))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, uint8(n))
+		b, err = EncodePoll(signedPollV2(f, priv, "press-7", 10, uint64(n), fuzzLeavesV2(n)))
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -95,8 +101,25 @@ func FuzzDecodePoll(f *testing.F) {
 			t.Fatalf("re-encoded record refused: %v", err)
 		}
 		if back.ApplianceID != p.ApplianceID || back.DeviceID != p.DeviceID || back.FirstSeq != p.FirstSeq ||
-			back.LastSeq != p.LastSeq || !bytes.Equal(back.Signature, p.Signature) {
+			back.LastSeq != p.LastSeq || !bytes.Equal(back.Signature, p.Signature) ||
+			back.Version() != p.Version() || back.PollIndex != p.PollIndex || !bytes.Equal(back.PollRoot, p.PollRoot) {
 			t.Fatalf("round trip changed the record: %+v -> %+v", p, back)
+		}
+		if p.Version() == PollV2 {
+			if !bytes.Equal(b, data) {
+				t.Fatalf("accepted a v2 record not in canonical encoding: %x (canonical %x)", data, b)
+			}
+			if len(p.PollRoot) != 32 {
+				t.Fatalf("accepted a v2 record with a root of %d bytes", len(p.PollRoot))
+			}
+			if p.VerifySignature(pub) == nil || p.Verify(pub, fuzzLeavesV2(int(nLeaves))) == nil {
+				want := signedPollV2(t, priv, "press-7", 10, p.PollIndex, fuzzLeavesV2(int(p.LastSeq-p.FirstSeq+1)))
+				if p.FirstSeq != want.FirstSeq || p.LastSeq != want.LastSeq || p.DeviceID != want.DeviceID ||
+					p.ApplianceID != want.ApplianceID || !bytes.Equal(p.PollRoot, want.PollRoot) {
+					t.Fatalf("v2 signature verified for a record the key never signed: %+v", p)
+				}
+			}
+			return
 		}
 		hashes := leafHashes(int(nLeaves))
 		if err := p.Verify(pub, hashes); err == nil {
@@ -107,6 +130,14 @@ func FuzzDecodePoll(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzLeavesV2 are the salted leaves of a v2 poll of n readings 10..10+n-1.
+func fuzzLeavesV2(n int) [][]byte {
+	if n == 0 {
+		return nil
+	}
+	return saltedLeaves(fixedSalts(3, n), v2Readings("press-7", 10, n))
 }
 
 // fuzzPoll is the record the appliance signs for a poll of n readings 10..10+n-1.
