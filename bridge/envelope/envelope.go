@@ -60,9 +60,17 @@ func Hash(object []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func wrapInfo(header []byte) []byte {
+// HPKE info strings: the wrapped plaintext is bound to one block's header,
+// and to the object version, so a v1 data key and a v2 key set are never
+// taken for one another.
+const (
+	wrapDomainV1 = "wotchain/block-key/v1\x00"
+	wrapDomainV2 = "wotchain/block-keys/v2\x00"
+)
+
+func wrapInfo(domain string, header []byte) []byte {
 	sum := sha256.Sum256(header)
-	return append([]byte("wotchain/block-key/v1\x00"), sum[:]...)
+	return append([]byte(domain), sum[:]...)
 }
 
 func chunkAAD(header []byte, index uint64, last bool) []byte {
@@ -87,22 +95,13 @@ func Seal(header, headerSig, body []byte, recipients []hpke.PublicKey) ([]byte, 
 		return nil, errors.New("envelope: no recipients: nobody could ever read the block")
 	}
 	dataKey := make([]byte, 32)
-	if _, err := rand.Read(dataKey); err != nil {
+	_, err := rand.Read(dataKey)
+	if err != nil {
 		return nil, err
 	}
 	obj := Object{Format: Format, Header: header, HeaderSig: headerSig, KDF: kdfID, AEAD: aeadID, ChunkSize: DefaultChunkSize}
-	seen := map[string]bool{}
-	for _, pub := range recipients {
-		kid := keys.KeyID(pub)
-		if seen[kid] {
-			continue
-		}
-		seen[kid] = true
-		rec, err := Wrap(header, dataKey, pub)
-		if err != nil {
-			return nil, fmt.Errorf("%w (recipient %s)", err, kid)
-		}
-		obj.Recipients = append(obj.Recipients, rec)
+	if obj.Recipients, err = wrapAll(wrapInfo(wrapDomainV1, header), dataKey, recipients); err != nil {
+		return nil, err
 	}
 	gcm, err := newGCM(dataKey)
 	if err != nil {
@@ -160,19 +159,65 @@ func (obj *Object) Open(priv hpke.PrivateKey) ([]byte, error) {
 
 // DataKey unwraps the block's data key with a recipient's private key.
 func (obj *Object) DataKey(priv hpke.PrivateKey) ([]byte, error) {
+	rec, err := findRecipient(obj.Recipients, priv)
+	if err != nil {
+		return nil, err
+	}
+	return unwrap(obj.Header, rec, priv)
+}
+
+// findRecipient is the entry wrapped for priv's public key (by key id).
+func findRecipient(recipients []Recipient, priv hpke.PrivateKey) (*Recipient, error) {
 	kid := keys.KeyID(priv.PublicKey())
-	for i := range obj.Recipients {
-		if obj.Recipients[i].KeyID == kid {
-			return unwrap(obj.Header, &obj.Recipients[i], priv)
+	for i := range recipients {
+		if recipients[i].KeyID == kid {
+			return &recipients[i], nil
 		}
 	}
 	return nil, fmt.Errorf("%w (key id %s)", ErrNotRecipient, kid)
 }
 
-func unwrap(header []byte, rec *Recipient, priv hpke.PrivateKey) ([]byte, error) {
-	dataKey, err := hpke.Open(priv, hpke.HKDFSHA256(), hpke.AES256GCM(), wrapInfo(header), rec.Wrapped)
+// wrapAll wraps plaintext once per distinct recipient key, in the given order.
+func wrapAll(info, plaintext []byte, recipients []hpke.PublicKey) ([]Recipient, error) {
+	var out []Recipient
+	seen := map[string]bool{}
+	for _, pub := range recipients {
+		kid := keys.KeyID(pub)
+		if seen[kid] {
+			continue
+		}
+		seen[kid] = true
+		rec, err := wrap(info, plaintext, pub)
+		if err != nil {
+			return nil, fmt.Errorf("%w (recipient %s)", err, kid)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// wrap and unwrapWith are the one HPKE code path of both object versions;
+// only the info string (and what the plaintext means) differ.
+func wrap(info, plaintext []byte, pub hpke.PublicKey) (Recipient, error) {
+	wrapped, err := hpke.Seal(pub, hpke.HKDFSHA256(), hpke.AES256GCM(), info, plaintext)
 	if err != nil {
-		return nil, fmt.Errorf("envelope: unwrap data key for %s: %w", rec.KeyID, err)
+		return Recipient{}, fmt.Errorf("envelope: wrap block key: %w", err)
+	}
+	return Recipient{KeyID: keys.KeyID(pub), KEM: pub.KEM().ID(), Wrapped: wrapped}, nil
+}
+
+func unwrapWith(info []byte, rec *Recipient, priv hpke.PrivateKey) ([]byte, error) {
+	plain, err := hpke.Open(priv, hpke.HKDFSHA256(), hpke.AES256GCM(), info, rec.Wrapped)
+	if err != nil {
+		return nil, fmt.Errorf("envelope: unwrap block key for %s: %w", rec.KeyID, err)
+	}
+	return plain, nil
+}
+
+func unwrap(header []byte, rec *Recipient, priv hpke.PrivateKey) ([]byte, error) {
+	dataKey, err := unwrapWith(wrapInfo(wrapDomainV1, header), rec, priv)
+	if err != nil {
+		return nil, err
 	}
 	if len(dataKey) != 32 {
 		return nil, fmt.Errorf("envelope: data key for %s has %d bytes", rec.KeyID, len(dataKey))
@@ -201,9 +246,5 @@ func (obj *Object) Decrypt(dataKey []byte) ([]byte, error) {
 // Wrap wraps a block's data key for one more recipient, bound to the
 // block's header exactly as the recipients inside the object are.
 func Wrap(header, dataKey []byte, pub hpke.PublicKey) (Recipient, error) {
-	wrapped, err := hpke.Seal(pub, hpke.HKDFSHA256(), hpke.AES256GCM(), wrapInfo(header), dataKey)
-	if err != nil {
-		return Recipient{}, fmt.Errorf("envelope: wrap data key: %w", err)
-	}
-	return Recipient{KeyID: keys.KeyID(pub), KEM: pub.KEM().ID(), Wrapped: wrapped}, nil
+	return wrap(wrapInfo(wrapDomainV1, header), dataKey, pub)
 }
