@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/bridge/keytree"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/protocols"
@@ -103,20 +104,28 @@ func TestIngestNumbersSignsAndResumes(t *testing.T) {
 
 // TestGroupCommitConcurrent runs many devices at once, with some group
 // commits failing, and checks what the store holds: exactly the polls that
-// were acknowledged, numbered without a gap, each with a valid signature.
+// were acknowledged, numbered without a gap, each with a valid signature;
+// in v2 also each device's poll indices, from 0 without a gap or a repeat.
 func TestGroupCommitConcurrent(t *testing.T) {
+	for _, format := range []int{1, 2} {
+		t.Run(fmt.Sprintf("v%d", format), func(t *testing.T) { testGroupCommitConcurrent(t, format) })
+	}
+}
+
+func testGroupCommitConcurrent(t *testing.T, format int) {
 	st, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	tree := keytree.New(keytree.TreeSecret(priv))
 	var lastNotified atomic.Uint64
 	in, err := New(st, "app-1", priv, func(last uint64) {
 		if prev := lastNotified.Swap(last); prev >= last {
 			t.Errorf("committed callback went from %d to %d", prev, last)
 		}
-	})
+	}, WithFormat(format))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +156,9 @@ func TestGroupCommitConcurrent(t *testing.T) {
 				samples := make([]protocols.Sample, 1+(d+p)%5)
 				for i := range samples {
 					samples[i] = protocols.Sample{Point: fmt.Sprintf("p%d", i), Value: float64(p), Quality: protocols.Good}
+					if (d+p)%3 == 0 { // pushed values of two or three times: several v2 polls
+						samples[i].Received = time.Unix(1_800_000_000+int64(i/2), 0)
+					}
 				}
 				first, last, err := in.Ingest(dev, samples, time.Unix(1_700_000_000+int64(p), 0))
 				if err != nil {
@@ -178,6 +190,7 @@ func TestGroupCommitConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[uint64]uint64{}
+	indices := map[string]uint64{} // v2: next expected poll index per device
 	expect := uint64(1)
 	err = st.Polls(1, func(first uint64, rec []byte) (bool, error) {
 		p, err := reading.DecodePoll(rec)
@@ -191,12 +204,28 @@ func TestGroupCommitConcurrent(t *testing.T) {
 		if err != nil {
 			return false, err
 		}
-		var leaves [][]byte
-		for _, raw := range raws {
-			leaves = append(leaves, reading.LeafHash(raw))
+		if p.Version() != format {
+			t.Fatalf("poll %d is v%d", first, p.Version())
+		}
+		leaves, err := p.Leaves(raws, tree)
+		if err != nil {
+			return false, err
 		}
 		if err := p.Verify(pub, leaves); err != nil {
 			t.Errorf("poll %d: %v", first, err)
+		}
+		if format == 2 {
+			if p.PollIndex != indices[p.DeviceID] {
+				t.Fatalf("poll %d is poll %d of %s, want %d", first, p.PollIndex, p.DeviceID, indices[p.DeviceID])
+			}
+			indices[p.DeviceID]++
+			// A v2 poll is part of one acknowledged call: merge the call's
+			// polls back into its range to compare with the acks.
+			if start, ok := callOf(want, p.FirstSeq); ok && start != p.FirstSeq && got[start] == p.FirstSeq-1 {
+				got[start] = p.LastSeq
+				expect = p.LastSeq + 1
+				return true, nil
+			}
 		}
 		got[p.FirstSeq] = p.LastSeq
 		expect = p.LastSeq + 1
@@ -214,6 +243,24 @@ func TestGroupCommitConcurrent(t *testing.T) {
 	if lastNotified.Load() != next-1 {
 		t.Fatalf("last committed callback %d, last seq %d", lastNotified.Load(), next-1)
 	}
+	for device, n := range indices {
+		if got, err := st.NextPollIndex(device); err != nil || got != n {
+			t.Fatalf("NextPollIndex(%s) = %d, %v; the store holds %d polls", device, got, err, n)
+		}
+	}
+	if format == 2 && len(indices) != 16 {
+		t.Fatalf("v2 polls of %d devices", len(indices))
+	}
+}
+
+// callOf returns the first seq of the acknowledged call whose range holds seq.
+func callOf(acks map[uint64]uint64, seq uint64) (uint64, bool) {
+	for first, last := range acks {
+		if first <= seq && seq <= last {
+			return first, true
+		}
+	}
+	return 0, false
 }
 
 // TestPrepareFailureFailsLaterPolls checks the cascade when a poll cannot

@@ -20,11 +20,8 @@ func Reading(applianceID, deviceID string, s protocols.Sample, seq uint64, at ti
 		Unit:          protocols.ValidText(s.Unit),
 		Quality:       quality(s.Quality),
 		Reason:        protocols.ValidText(s.Reason),
-		ApplianceTime: at.UnixNano(),
+		ApplianceTime: ApplianceTime(s, at),
 		Seq:           seq,
-	}
-	if !s.Received.IsZero() {
-		r.ApplianceTime = s.Received.UnixNano()
 	}
 	if !s.SourceTime.IsZero() {
 		r.SourceTime = s.SourceTime.UnixNano()
@@ -41,6 +38,16 @@ func Reading(applianceID, deviceID string, s protocols.Sample, seq uint64, at ti
 		r.Reason = joinReason(r.Reason, "no value")
 	}
 	return r
+}
+
+// ApplianceTime is the appliance time (Unix ns) of a sample taken in a poll
+// at at: when the appliance received it if it was pushed, the poll's time
+// otherwise.
+func ApplianceTime(s protocols.Sample, at time.Time) int64 {
+	if !s.Received.IsZero() {
+		return s.Received.UnixNano()
+	}
+	return at.UnixNano()
 }
 
 func quality(q protocols.Quality) protocols.Quality {

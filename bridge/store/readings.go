@@ -35,10 +35,35 @@ type StoredReading struct {
 
 // Poll is one signed poll as the ingest stage commits it: its readings
 // carry consecutive seqs from FirstSeq, and Record is the signed poll record.
+//
+// A v2 poll (Indexed) is also numbered among its device's polls: Index must
+// be the device's next poll index (NextPollIndex, counting earlier polls of
+// the same commit), and CommitPolls advances the counter in the same batch,
+// so an index is durable exactly when its poll is and is never given twice:
+// a poll index selects the poll's keys (bridge/keytree), and a key that
+// encrypted two sections would break both.
 type Poll struct {
 	FirstSeq uint64
 	Readings []StoredReading
 	Record   []byte
+	Indexed  bool
+	Device   string // the device whose counter Index is, when Indexed
+	Index    uint64
+}
+
+func pollIndexKey(device string) []byte { return []byte("next_poll_index/" + device) }
+
+// NextPollIndex is the poll index the device's next v2 poll gets: 0 for a
+// device that has none.
+func (s *Store) NextPollIndex(device string) (uint64, error) {
+	v, err := s.get(cfMeta, pollIndexKey(device))
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("next poll index of %s: %w", device, err)
+	}
+	return getU64(v)
 }
 
 // CommitPoll durably stores one signed poll: its readings (consecutive seqs
@@ -61,6 +86,7 @@ func (s *Store) CommitPolls(polls []Poll) error {
 	// key: no allocation per reading on the ingest hot path.
 	var key []byte
 	next := polls[0].FirstSeq
+	var nextIndex map[string]uint64 // devices with v2 polls in this batch
 	for _, p := range polls {
 		if len(p.Readings) == 0 {
 			b.wb.Destroy()
@@ -70,10 +96,32 @@ func (s *Store) CommitPolls(polls []Poll) error {
 			b.wb.Destroy()
 			return fmt.Errorf("store: poll at seq %d does not follow seq %d", p.FirstSeq, next-1)
 		}
+		if p.Indexed {
+			if nextIndex == nil {
+				nextIndex = map[string]uint64{}
+			}
+			want, seen := nextIndex[p.Device]
+			if !seen {
+				var err error
+				if want, err = s.NextPollIndex(p.Device); err != nil {
+					b.wb.Destroy()
+					return fmt.Errorf("store: %w", err)
+				}
+			}
+			if p.Index != want {
+				b.wb.Destroy()
+				return fmt.Errorf("store: poll at seq %d is poll %d of %s, want %d", p.FirstSeq, p.Index, p.Device, want)
+			}
+			nextIndex[p.Device] = want + 1
+		}
 		for i, r := range p.Readings {
 			if r.Seq != p.FirstSeq+uint64(i) {
 				b.wb.Destroy()
 				return fmt.Errorf("store: poll reading %d has seq %d, want %d", i, r.Seq, p.FirstSeq+uint64(i))
+			}
+			if p.Indexed && r.Device != p.Device {
+				b.wb.Destroy()
+				return fmt.Errorf("store: poll %d of %s holds a reading of %s", p.Index, p.Device, r.Device)
 			}
 			key = binary.BigEndian.AppendUint64(key[:0], r.Seq)
 			b.put(cfReadings, key, r.Encoded)
@@ -85,6 +133,9 @@ func (s *Store) CommitPolls(polls []Poll) error {
 		next = p.FirstSeq + uint64(len(p.Readings))
 	}
 	b.put(cfMeta, metaNextSeq, u64(next))
+	for device, n := range nextIndex {
+		b.put(cfMeta, pollIndexKey(device), u64(n))
+	}
 	return b.commit()
 }
 
