@@ -1,5 +1,6 @@
 // Package merkle builds the Merkle tree over a block's readings and its
-// inclusion proofs. The tree is RFC 6962's (the Certificate Transparency
+// inclusion proofs, and the two-level trees of block format v2 (readings in
+// their poll's tree, polls in the block's: nested.go). The tree is RFC 6962's (the Certificate Transparency
 // tree), so a partner can check a proof with any RFC 6962 implementation;
 // hashing and proof verification come from transparency-dev/merkle.
 package merkle
