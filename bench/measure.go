@@ -158,26 +158,28 @@ type Reporter interface {
 // operation, plus, when a baseline of the same run is given, the ratio of
 // readings/s to the baseline's as "x-<name>".
 func (r Result) ReportReadings(b Reporter, baselines map[string]Result) {
-	b.ReportMetric(r.ReadingsPerSec(), "readings/s")
-	b.ReportMetric(float64(r.Percentile(0.50).Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(r.Percentile(0.99).Microseconds())/1000, "p99-ms")
-	for name, base := range baselines {
-		if base.Readings > 0 {
-			b.ReportMetric(r.ReadingsPerSec()/base.ReadingsPerSec(), "x-"+name)
-		}
-	}
+	r.reportRate(b, "readings/s", func(x Result) (float64, bool) { return x.ReadingsPerSec(), x.Readings > 0 }, baselines)
 }
 
 // ReportBlocks reports operations (blocks) per second, MB/s, p50/p99 per
 // block, and the ratio of blocks/s to each baseline as "x-<name>".
 func (r Result) ReportBlocks(b Reporter, baselines map[string]Result) {
-	b.ReportMetric(r.OpsPerSec(), "blocks/s")
 	b.ReportMetric(r.MBPerSec(), "MB/s")
+	r.reportRate(b, "blocks/s", func(x Result) (float64, bool) { return x.OpsPerSec(), x.Ops > 0 }, baselines)
+}
+
+// reportRate reports r's rate under unit, the p50/p99 latency of one
+// operation, and the ratio of r's rate to that of each baseline that
+// counted anything. rate gives a result's rate and whether it counted
+// anything.
+func (r Result) reportRate(b Reporter, unit string, rate func(Result) (float64, bool), baselines map[string]Result) {
+	own, _ := rate(r)
+	b.ReportMetric(own, unit)
 	b.ReportMetric(float64(r.Percentile(0.50).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(r.Percentile(0.99).Microseconds())/1000, "p99-ms")
 	for name, base := range baselines {
-		if base.Ops > 0 {
-			b.ReportMetric(r.OpsPerSec()/base.OpsPerSec(), "x-"+name)
+		if v, counted := rate(base); counted {
+			b.ReportMetric(own/v, "x-"+name)
 		}
 	}
 }
