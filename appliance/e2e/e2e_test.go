@@ -21,7 +21,18 @@ import (
 	"github.com/wotchain/wotchain/protocols"
 )
 
+// openNode opens the appliance's node as the daemon does; it is closed when
+// the test ends.
 func openNode(t *testing.T, cfgPath string) *daemon.Node {
+	t.Helper()
+	n := loadNode(t, cfgPath)
+	t.Cleanup(n.Close)
+	return n
+}
+
+// loadNode opens the node for a caller that closes it itself, before the
+// appliance opens its store again.
+func loadNode(t *testing.T, cfgPath string) *daemon.Node {
 	t.Helper()
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
@@ -31,7 +42,6 @@ func openNode(t *testing.T, cfgPath string) *daemon.Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(n.Close)
 	return n
 }
 
@@ -54,12 +64,21 @@ func verifyAll(t *testing.T, n *daemon.Node) map[string]int {
 	return perDevice
 }
 
-func TestDemoRunVerifiesAndDetectsTampering(t *testing.T) {
-	dir := t.TempDir()
-	cfgPath := writeConfig(t, dir, 40, "1s")
-	p := start(t, cfgPath)
+// anchorThree runs the appliance of a new configuration in a temporary
+// directory, sealing blocks of maxReadings, until three blocks are
+// anchored, and stops it.
+func anchorThree(t *testing.T, maxReadings int) (dir, cfgPath string, p *proc) {
+	t.Helper()
+	dir = t.TempDir()
+	cfgPath = writeConfig(t, dir, maxReadings, "1s")
+	p = start(t, cfgPath)
 	p.waitFor(t, "three anchored blocks", 60*time.Second, func(_ uint64, anchored int) bool { return anchored >= 3 })
 	p.stop(t)
+	return dir, cfgPath, p
+}
+
+func TestDemoRunVerifiesAndDetectsTampering(t *testing.T) {
+	dir, cfgPath, p := anchorThree(t, 40)
 	if len(p.errs) > 0 {
 		t.Fatalf("appliance logged errors:\n%s", strings.Join(p.errs, "\n"))
 	}

@@ -45,41 +45,33 @@ const (
 	expectRestarted                    // readings, an outage with errors, readings again
 )
 
+// deviceEntry is one device under devices:, polled every interval; section
+// holds the lines of its protocol's section.
+func deviceEntry(id, protocol, interval, timeout, section string) string {
+	return fmt.Sprintf("  - id: %s\n    protocol: %s\n    interval: %s\n    timeout: %s\n    %s:\n%s",
+		id, protocol, interval, timeout, protocol, section)
+}
+
 func modbusEntry(id, addr, interval, timeout string) string {
-	return fmt.Sprintf(`  - id: %s
-    protocol: modbus
-    interval: %s
-    timeout: %s
-    modbus:
-      url: tcp://%s
+	return deviceEntry(id, "modbus", interval, timeout, fmt.Sprintf(`      url: tcp://%s
       points:
         - {name: temperature, register: holding, address: 0, type: float32, unit: degC}
-`, id, interval, timeout, addr)
+`, addr))
 }
 
 func opcuaEntry(id, addr string) string {
-	return fmt.Sprintf(`  - id: %s
-    protocol: opcua
-    interval: 200ms
-    timeout: 500ms
-    opcua:
-      endpoint: opc.tcp://%s
+	return deviceEntry(id, "opcua", "200ms", "500ms", fmt.Sprintf(`      endpoint: opc.tcp://%s
       max_reconnect_delay: 1s
       points:
         - {name: temperature, node_id: "ns=1;s=Boiler.Temperature", unit: degC}
-`, id, addr)
+`, addr))
 }
 
 func coapEntry(id, addr string) string {
-	return fmt.Sprintf(`  - id: %s
-    protocol: coap
-    interval: 200ms
-    timeout: 500ms
-    coap:
-      url: coap://%s
+	return deviceEntry(id, "coap", "200ms", "500ms", fmt.Sprintf(`      url: coap://%s
       points:
         - {name: co2, path: /sensors/env, format: json, field: co2, unit: ppm}
-`, id, addr)
+`, addr))
 }
 
 // applianceConfig is what writeApplianceConfig adds to the harness's layout.

@@ -3,17 +3,13 @@ package e2e
 import (
 	be "encoding/binary"
 	"encoding/json"
-	"log/slog"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/linxGnu/grocksdb"
 
-	"github.com/wotchain/wotchain/appliance/config"
-	"github.com/wotchain/wotchain/appliance/daemon"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/rules"
@@ -133,20 +129,9 @@ func verifySeq(t *testing.T, cfgPath string, seq uint64) (string, int) {
 // (A flipped byte in a stored block object is TestDemoRunVerifiesAndDetectsTampering;
 // a changed Merkle path element is merkle.TestProofs and FuzzVerify.)
 func TestTamperingInStoreAndLedgerDetected(t *testing.T) {
-	dir := t.TempDir()
-	cfgPath := writeConfig(t, dir, 20, "1s")
-	p := start(t, cfgPath)
-	p.waitFor(t, "three anchored blocks", 60*time.Second, func(_ uint64, anchored int) bool { return anchored >= 3 })
-	p.stop(t)
+	dir, cfgPath, _ := anchorThree(t, 20)
 
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := daemon.Open(cfg, slog.New(slog.DiscardHandler), true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := loadNode(t, cfgPath)
 	b0, err0 := n.Store.Block(0)
 	b1, err1 := n.Store.Block(1)
 	n.Close()
