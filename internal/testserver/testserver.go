@@ -9,6 +9,7 @@ package testserver
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -55,6 +56,19 @@ func FreeUDPAddr(t testing.TB) string {
 	}
 	defer c.Close()
 	return c.LocalAddr().String()
+}
+
+// Started calls start and closes what it started when the test ends; an
+// error from start fails the test with "start <what>". It is the launcher
+// of the in-process simulators.
+func Started[S io.Closer](t testing.TB, what string, start func() (S, error)) S {
+	t.Helper()
+	s, err := start()
+	if err != nil {
+		t.Fatalf("start %s: %v", what, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
 // WaitFor polls cond every few milliseconds until it holds, failing the

@@ -1,6 +1,7 @@
 package testserver
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -44,5 +45,33 @@ func TestMissingServer(t *testing.T) {
 					map[bool]string{true: "failure", false: "skip"}[ci == "true"])
 			}
 		})
+	}
+}
+
+type closer struct{ closed bool }
+
+func (c *closer) Close() error { c.closed = true; return nil }
+
+func TestStarted(t *testing.T) {
+	var c *closer
+	t.Run("started", func(t *testing.T) {
+		c = Started(t, "closer", func() (*closer, error) { return &closer{}, nil })
+		if c.closed {
+			t.Fatal("closed before the test ended")
+		}
+	})
+	if c == nil || !c.closed {
+		t.Fatal("not closed when the test ended")
+	}
+
+	r := &recorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Started(r, "nothing", func() (*closer, error) { return nil, errors.New("no port") })
+	}()
+	<-done
+	if r.failed != "start nothing: no port" {
+		t.Fatalf("failed %q, want the start error", r.failed)
 	}
 }

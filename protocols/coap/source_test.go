@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/internal/testserver"
 	"github.com/wotchain/wotchain/protocols"
 	"github.com/wotchain/wotchain/protocols/coap/coapsim"
 )
@@ -16,12 +17,9 @@ const testTimeout = 500 * time.Millisecond
 
 func startSim(t *testing.T, addr string, opts ...coapsim.Option) *coapsim.Sim {
 	t.Helper()
-	sim, err := coapsim.Start(addr, slog.New(slog.DiscardHandler), opts...)
-	if err != nil {
-		t.Fatalf("start sim: %v", err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
-	return sim
+	return testserver.Started(t, "sim", func() (*coapsim.Sim, error) {
+		return coapsim.Start(addr, slog.New(slog.DiscardHandler), opts...)
+	})
 }
 
 func newSource(t *testing.T, url string, points ...Point) *Source {

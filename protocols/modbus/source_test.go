@@ -20,12 +20,7 @@ const testTimeout = 500 * time.Millisecond
 
 func startSim(t *testing.T, addr string) *modbussim.Sim {
 	t.Helper()
-	sim, err := modbussim.Start(addr, nil)
-	if err != nil {
-		t.Fatalf("start simulator: %v", err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
-	return sim
+	return testserver.Started(t, "simulator", func() (*modbussim.Sim, error) { return modbussim.Start(addr, nil) })
 }
 
 func newSource(t *testing.T, addr string, points ...modbus.Point) *modbus.Source {

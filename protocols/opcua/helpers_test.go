@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/internal/testserver"
 	"github.com/wotchain/wotchain/protocols"
 	"github.com/wotchain/wotchain/protocols/opcua"
 	"github.com/wotchain/wotchain/protocols/opcua/opcuasim"
@@ -18,12 +19,9 @@ func startSim(t *testing.T, addr string, opts ...opcuasim.Option) *opcuasim.Sim 
 	t.Helper()
 	// The sim's goroutines may log after the test ends, so they must not use
 	// t's output.
-	sim, err := opcuasim.Start(t.Context(), addr, slog.New(slog.DiscardHandler), opts...)
-	if err != nil {
-		t.Fatalf("start sim: %v", err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
-	return sim
+	return testserver.Started(t, "sim", func() (*opcuasim.Sim, error) {
+		return opcuasim.Start(t.Context(), addr, slog.New(slog.DiscardHandler), opts...)
+	})
 }
 
 func testLogger(t *testing.T) *slog.Logger {
