@@ -7,20 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wotchain/wotchain/internal/testserver"
 	"github.com/wotchain/wotchain/protocols"
 	"github.com/wotchain/wotchain/protocols/coap/coapsim"
 )
 
 // testTimeout keeps failure paths fast; loopback answers in microseconds.
 const testTimeout = 500 * time.Millisecond
-
-func startSim(t *testing.T, addr string, opts ...coapsim.Option) *coapsim.Sim {
-	t.Helper()
-	return testserver.Started(t, "sim", func() (*coapsim.Sim, error) {
-		return coapsim.Start(addr, slog.New(slog.DiscardHandler), opts...)
-	})
-}
 
 func newSource(t *testing.T, url string, points ...Point) *Source {
 	t.Helper()
