@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/wotchain/wotchain/bridge/keys"
+	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/chaincode/format"
 )
 
@@ -161,18 +162,8 @@ func validKeyID(id string) bool {
 	return true
 }
 
-// pollRecordView is the part of a poll record v2 (bridge/reading) the
-// object's order check needs; the block reader decodes and verifies the
-// whole record.
-type pollRecordView struct {
-	FirstSeq uint64 `cbor:"3,keyasint"`
-	LastSeq  uint64 `cbor:"4,keyasint"`
-	Index    uint64 `cbor:"6,keyasint"`
-	Root     []byte `cbor:"7,keyasint"`
-}
-
-// checkPollOrder: at least one poll, every record a v2 record (it has a
-// poll root), every section at least a tag long, and the records' seq
+// checkPollOrder: at least one poll, every record a canonical v2 record
+// (reading.DecodePoll; the block reader verifies it), every section at least a tag long, and the records' seq
 // ranges consecutive, so the sections are in block order, none twice.
 func checkPollOrder(polls []PollSection) error {
 	if len(polls) == 0 {
@@ -180,15 +171,12 @@ func checkPollOrder(polls []PollSection) error {
 	}
 	var next uint64
 	for k, p := range polls {
-		var r pollRecordView
-		if err := format.Unmarshal(p.Record, &r); err != nil {
-			return fmt.Errorf("block object: poll %d record: %w", k, err)
+		r, err := reading.DecodePoll(p.Record)
+		if err != nil {
+			return fmt.Errorf("block object: poll %d: %w", k, err)
 		}
-		if len(r.Root) != 32 {
-			return fmt.Errorf("block object: poll %d record is not a v2 poll record (poll root of %d bytes)", k, len(r.Root))
-		}
-		if r.LastSeq < r.FirstSeq {
-			return fmt.Errorf("block object: poll %d record: range %d..%d is inverted", k, r.FirstSeq, r.LastSeq)
+		if r.Version() != reading.PollV2 {
+			return fmt.Errorf("block object: poll %d is a v1 poll record; a v2 block holds only v2 polls", k)
 		}
 		if k > 0 && r.FirstSeq != next {
 			return fmt.Errorf("block object: poll %d covers %d..%d, expected to start at %d (polls out of order)", k, r.FirstSeq, r.LastSeq, next)

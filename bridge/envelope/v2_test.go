@@ -12,25 +12,15 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/wotchain/wotchain/bridge/keys"
+	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/chaincode/format"
 )
-
-// testRecord is a poll record v2 as bridge/reading encodes it; the
-// envelope only reads its seq range and poll root.
-type testRecord struct {
-	ApplianceID string `cbor:"1,keyasint"`
-	DeviceID    string `cbor:"2,keyasint"`
-	FirstSeq    uint64 `cbor:"3,keyasint"`
-	LastSeq     uint64 `cbor:"4,keyasint"`
-	Signature   []byte `cbor:"5,keyasint"`
-	PollIndex   uint64 `cbor:"6,keyasint"`
-	PollRoot    []byte `cbor:"7,keyasint,omitempty"`
-}
 
 func encodeRecord(t testing.TB, device string, first, last, index uint64) []byte {
 	t.Helper()
 	root := sha256.Sum256([]byte(fmt.Sprint(device, first)))
-	b, err := format.Marshal(&testRecord{"app-1", device, first, last, bytes.Repeat([]byte{0x5a}, 64), index, root[:]})
+	b, err := reading.EncodePoll(&reading.PollRecord{ApplianceID: "app-1", DeviceID: device, FirstSeq: first, LastSeq: last,
+		Signature: bytes.Repeat([]byte{0x5a}, 64), PollIndex: index, PollRoot: root[:]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,13 +367,7 @@ func TestParseV2Strict(t *testing.T) {
 		"record not CBOR":   mutateV2(t, raw, func(o *ObjectV2) { o.Polls[0].Record = []byte{0xff} }),
 		"section too short": mutateV2(t, raw, func(o *ObjectV2) { o.Polls[0].Section = o.Polls[0].Section[:15] }),
 	}
-	v1rec, err := format.Marshal(&struct {
-		A string `cbor:"1,keyasint"`
-		D string `cbor:"2,keyasint"`
-		F uint64 `cbor:"3,keyasint"`
-		L uint64 `cbor:"4,keyasint"`
-		S []byte `cbor:"5,keyasint"`
-	}{"app-1", "press", 10, 12, make([]byte, 64)})
+	v1rec, err := reading.EncodePoll(&reading.PollRecord{ApplianceID: "app-1", DeviceID: "press", FirstSeq: 10, LastSeq: 12, Signature: make([]byte, 64)})
 	if err != nil {
 		t.Fatal(err)
 	}
