@@ -3,6 +3,12 @@
 // header linked to the previous block and signed by the appliance, and the
 // body encrypted for the recipients. The block, its object and its outbox
 // entry are written in one synced batch.
+//
+// A block's format follows its polls: v1 polls are sealed into v1 blocks
+// (one data key), v2 polls (ingest.WithFormat(2)) into v2 blocks (one
+// section per poll under the poll's own key, bridge/envelope's ObjectV2).
+// A block never mixes the two: v1 polls left from before an upgrade end in
+// v1 blocks, and the first v2 poll starts a new block.
 package seal
 
 import (
@@ -19,6 +25,7 @@ import (
 
 	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/bridge/envelope"
+	"github.com/wotchain/wotchain/bridge/keytree"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/format"
@@ -41,6 +48,11 @@ type Sealer struct {
 	recipients  []hpke.PublicKey
 	maxReadings uint64
 	now         func() time.Time
+
+	// v2 only, made at the first v2 block: the key tree of key (the same
+	// tree ingest derived the polls' keys from) and the section codec.
+	tree  *keytree.Tree
+	codec *envelope.Codec
 }
 
 // New returns a sealer. recipients must include the owner's key.
@@ -75,6 +87,13 @@ func merkleRoot(leaves [][]byte) ([]byte, error) {
 type pollRange struct {
 	first, last uint64
 	record      []byte
+	poll        *reading.PollRecord
+}
+
+// group is the polls of one block to be, all of one format.
+type group struct {
+	v2    bool
+	polls []pollRange
 }
 
 // Seal seals every full block of pending readings, and when flush is set
@@ -93,8 +112,8 @@ func (s *Sealer) Seal(flush bool) ([]*store.BlockRecord, error) {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
 
-	var groups [][]pollRange
-	var cur []pollRange
+	var groups []group
+	var cur group
 	var count uint64
 	expect := from
 	err := s.st.Polls(from, func(first uint64, rec []byte) (bool, error) {
@@ -107,23 +126,31 @@ func (s *Sealer) Seal(flush bool) ([]*store.BlockRecord, error) {
 		}
 		expect = p.LastSeq + 1
 		n := p.LastSeq - p.FirstSeq + 1
-		if len(cur) > 0 && count+n > s.maxReadings {
+		v2 := p.Version() == reading.PollV2
+		if len(cur.polls) > 0 && (count+n > s.maxReadings || v2 != cur.v2) {
 			groups = append(groups, cur)
-			cur, count = nil, 0
+			cur, count = group{}, 0
 		}
-		cur = append(cur, pollRange{p.FirstSeq, p.LastSeq, rec})
+		cur.v2 = v2
+		cur.polls = append(cur.polls, pollRange{p.FirstSeq, p.LastSeq, rec, p})
 		count += n
 		return true, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if len(cur) > 0 && (flush || count >= s.maxReadings) {
+	// A format change closes the block before it whatever the flush: the
+	// groups before the last are complete.
+	if len(cur.polls) > 0 && (flush || count >= s.maxReadings) {
 		groups = append(groups, cur)
 	}
 	var out []*store.BlockRecord
 	for _, g := range groups {
-		rec, err := s.sealOne(height, prev, g)
+		sealGroup := s.sealOne
+		if g.v2 {
+			sealGroup = s.sealOneV2
+		}
+		rec, err := sealGroup(height, prev, g.polls)
 		if err != nil {
 			return out, err
 		}
@@ -169,12 +196,17 @@ func (s *Sealer) sealOne(height uint64, prev []byte, polls []pollRange) (*store.
 	if err != nil {
 		return nil, fmt.Errorf("seal block %d: %w", height, err)
 	}
+	return s.commit(h, hb, sig, obj)
+}
+
+// commit writes a sealed block, its object and its outbox entry.
+func (s *Sealer) commit(h *format.Header, hb, sig, obj []byte) (*store.BlockRecord, error) {
 	rec := &store.BlockRecord{
-		Height: height, BlockID: format.BlockID(hb), Header: hb, HeaderSig: sig,
-		FirstSeq: first, LastSeq: last, ObjectHash: envelope.Hash(obj), State: store.Sealed, SealedAt: h.SealedAt,
+		Height: h.Height, BlockID: format.BlockID(hb), Header: hb, HeaderSig: sig,
+		FirstSeq: h.FirstSeq, LastSeq: h.LastSeq, ObjectHash: envelope.Hash(obj), State: store.Sealed, SealedAt: h.SealedAt,
 	}
 	if err := s.st.CommitBlock(rec, obj); err != nil {
-		return nil, fmt.Errorf("seal block %d: %w", height, err)
+		return nil, fmt.Errorf("seal block %d: %w", h.Height, err)
 	}
 	return rec, nil
 }
