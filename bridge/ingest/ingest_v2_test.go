@@ -93,28 +93,48 @@ func pushed(point string, at time.Time) protocols.Sample {
 	return protocols.Sample{Point: point, Value: 1.5, Quality: protocols.Good, Received: at}
 }
 
+// v2App is a v2 ingester's directory and keys: what starting it, and
+// restarting it on the same store, needs.
+type v2App struct {
+	dir  string
+	pub  ed25519.PublicKey
+	priv ed25519.PrivateKey
+	tree *keytree.Tree
+}
+
+func newV2App(t *testing.T) *v2App {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	return &v2App{dir: t.TempDir(), pub: pub, priv: priv, tree: keytree.New(keytree.TreeSecret(priv))}
+}
+
+// open opens the store and a v2 ingester of app-1 on it: a first start, or
+// a restart on the same directory.
+func (a *v2App) open(t *testing.T) (*store.Store, *Ingester) {
+	t.Helper()
+	st, err := store.Open(a.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := New(st, "app-1", a.priv, nil, WithFormat(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, in
+}
+
 // Samples of three distinct appliance times become three v2 polls with
 // consecutive indices, in the samples' order; indices go on per device
 // across calls and across a restart, and never repeat.
 func TestIngestV2SplitsPollsByTime(t *testing.T) {
-	dir := t.TempDir()
-	st, err := store.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	tree := keytree.New(keytree.TreeSecret(priv))
-	in, err := New(st, "app-1", priv, nil, WithFormat(2))
-	if err != nil {
-		t.Fatal(err)
-	}
+	app := newV2App(t)
+	st, in := app.open(t)
 	at := time.Unix(1_700_000_000, 0)
 	t1, t2, t3 := at.Add(-3*time.Second), at.Add(-2*time.Second), at.Add(-time.Second)
 	samples := []protocols.Sample{pushed("a", t1), pushed("b", t1), pushed("c", t2), pushed("d", t3), pushed("e", t3)}
 	if first, last, err := in.Ingest("press", samples, at); err != nil || first != 1 || last != 5 {
 		t.Fatalf("Ingest = %d..%d, %v", first, last, err)
 	}
-	polls := checkV2Polls(t, st, pub, tree)
+	polls := checkV2Polls(t, st, app.pub, app.tree)
 	type shape struct {
 		first, last, index uint64
 		points             string
@@ -142,26 +162,19 @@ func TestIngestV2SplitsPollsByTime(t *testing.T) {
 	if _, _, err := in.Ingest("oven", polled, at); err != nil {
 		t.Fatal(err)
 	}
-	if len(checkV2Polls(t, st, pub, tree)) != 7 {
+	if len(checkV2Polls(t, st, app.pub, app.tree)) != 7 {
 		t.Fatal("want 7 polls")
 	}
 	st.Close()
 
-	st, err = store.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, in = app.open(t)
 	defer st.Close()
-	in, err = New(st, "app-1", priv, nil, WithFormat(2))
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, device := range []string{"oven", "press", "boiler"} {
 		if _, _, err := in.Ingest(device, polled, at.Add(time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	polls = checkV2Polls(t, st, pub, tree)
+	polls = checkV2Polls(t, st, app.pub, app.tree)
 	var indices []string
 	for _, p := range polls[7:] {
 		indices = append(indices, fmt.Sprintf("%s/%d", p.rec.DeviceID, p.rec.PollIndex))
@@ -176,17 +189,8 @@ func TestIngestV2SplitsPollsByTime(t *testing.T) {
 // next ingester, on the reopened store, numbers on after it and reuses no
 // index of a stored poll.
 func TestIngestV2IndicesAfterFailureAndCrash(t *testing.T) {
-	dir := t.TempDir()
-	st, err := store.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	tree := keytree.New(keytree.TreeSecret(priv))
-	in, err := New(st, "app-1", priv, nil, WithFormat(2))
-	if err != nil {
-		t.Fatal(err)
-	}
+	app := newV2App(t)
+	st, in := app.open(t)
 	at := time.Unix(1_700_000_000, 0)
 	two := []protocols.Sample{pushed("a", at), pushed("b", at.Add(time.Second))}
 	if _, _, err := in.Ingest("press", two, at); err != nil { // polls 0 and 1
@@ -204,19 +208,12 @@ func TestIngestV2IndicesAfterFailureAndCrash(t *testing.T) {
 	// The crash: the ingester is dropped with its reservations, and the
 	// store reopened without a clean shutdown of the ingester.
 	st.Close()
-	st, err = store.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, in = app.open(t)
 	defer st.Close()
-	in, err = New(st, "app-1", priv, nil, WithFormat(2))
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, _, err := in.Ingest("press", two, at); err != nil { // polls 3 and 4
 		t.Fatal(err)
 	}
-	polls := checkV2Polls(t, st, pub, tree)
+	polls := checkV2Polls(t, st, app.pub, app.tree)
 	if len(polls) != 5 || polls[4].rec.PollIndex != 4 || polls[4].rec.FirstSeq != 5 {
 		t.Fatalf("%d polls, last %+v", len(polls), polls[len(polls)-1].rec)
 	}
@@ -224,7 +221,7 @@ func TestIngestV2IndicesAfterFailureAndCrash(t *testing.T) {
 	// a salt or a section key.
 	keys := map[[32]byte]bool{}
 	for _, p := range polls {
-		keys[tree.PollKey(p.rec.DeviceID, p.rec.PollIndex)] = true
+		keys[app.tree.PollKey(p.rec.DeviceID, p.rec.PollIndex)] = true
 	}
 	if len(keys) != len(polls) {
 		t.Fatalf("%d poll keys for %d polls", len(keys), len(polls))
