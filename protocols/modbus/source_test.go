@@ -259,32 +259,8 @@ func TestDeviceDownAtStartup(t *testing.T) {
 
 // TestPollTimeout uses a device that accepts connections but never answers.
 func TestPollTimeout(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns := make(chan net.Conn, 16)
-	t.Cleanup(func() {
-		_ = l.Close()
-		for {
-			select {
-			case c := <-conns:
-				_ = c.Close()
-			default:
-				return
-			}
-		}
-	})
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns <- c // held open, never answered
-		}
-	}()
-	src, err := modbus.New(modbus.Config{URL: "tcp://" + l.Addr().String(), Points: demoPoints()},
+	addr := muteListener(t)
+	src, err := modbus.New(modbus.Config{URL: "tcp://" + addr, Points: demoPoints()},
 		protocols.Options{DeviceID: "mute", Timeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
