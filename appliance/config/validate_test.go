@@ -36,61 +36,35 @@ func TestNeedsDataDir(t *testing.T) {
 	}
 }
 
-func TestFabricLedgerValidate(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		f    FabricLedger
-		want []string
-	}{
-		{"network dir and user", FabricLedger{MSPID: "Org1MSP", NetworkDir: "net", User: "User1"}, nil},
-		{"network dir without user", FabricLedger{NetworkDir: "net"}, []string{"ledger.fabric.msp_id", "ledger.fabric.user"}},
-		{"explicit, msp dir", FabricLedger{MSPID: "Org1MSP", PeerEndpoint: "p:7051", TLSCAFile: "ca.pem", MSPDir: "msp"}, nil},
-		{"explicit, cert without key", FabricLedger{MSPID: "Org1MSP", PeerEndpoint: "p:7051", TLSCAFile: "ca.pem", CertFile: "c.pem"}, []string{"ledger.fabric"}},
-		{"explicit, nothing", FabricLedger{}, []string{"ledger.fabric.msp_id", "ledger.fabric.peer_endpoint", "ledger.fabric.tls_ca_file", "ledger.fabric"}},
-	} {
-		var errs fieldErrors
-		tc.f.validate(&errs)
-		if got := fields(errs); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%s: fields %q, want %q", tc.name, got, tc.want)
-		}
+// TestSectionValidate: each section's check names exactly the keys it
+// refuses, in order.
+func TestSectionValidate(t *testing.T) {
+	limits := func(r Retention, b Budget) func(*fieldErrors) {
+		c := Config{Retention: r, Budget: b}
+		return c.validateLimits
 	}
-}
-
-func TestStorageValidate(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		s    Storage
-		want []string
+		name  string
+		check func(*fieldErrors)
+		want  []string
 	}{
-		{"filesystem", Storage{Kind: StorageFilesystem}, nil},
-		{"unknown", Storage{Kind: "tape"}, []string{"storage.kind"}},
-		{"s3 complete", Storage{Kind: StorageS3, S3: S3Storage{Endpoint: "h:9000", Bucket: "b", AccessKeyEnv: "A", SecretKeyFile: "s"}}, nil},
-		{"s3 with scheme, both keys", Storage{Kind: StorageS3, S3: S3Storage{Endpoint: "http://h:9000", Bucket: "b", AccessKeyEnv: "A", AccessKeyFile: "a", SecretKeyEnv: "S"}}, []string{"storage.s3.endpoint", "storage.s3"}},
-		{"s3 empty", Storage{Kind: StorageS3}, []string{"storage.s3.endpoint", "storage.s3.bucket", "storage.s3", "storage.s3"}},
+		{"fabric: network dir and user", FabricLedger{MSPID: "Org1MSP", NetworkDir: "net", User: "User1"}.validate, nil},
+		{"fabric: network dir without user", FabricLedger{NetworkDir: "net"}.validate, []string{"ledger.fabric.msp_id", "ledger.fabric.user"}},
+		{"fabric: explicit, msp dir", FabricLedger{MSPID: "Org1MSP", PeerEndpoint: "p:7051", TLSCAFile: "ca.pem", MSPDir: "msp"}.validate, nil},
+		{"fabric: explicit, cert without key", FabricLedger{MSPID: "Org1MSP", PeerEndpoint: "p:7051", TLSCAFile: "ca.pem", CertFile: "c.pem"}.validate, []string{"ledger.fabric"}},
+		{"fabric: explicit, nothing", FabricLedger{}.validate, []string{"ledger.fabric.msp_id", "ledger.fabric.peer_endpoint", "ledger.fabric.tls_ca_file", "ledger.fabric"}},
+		{"storage: filesystem", Storage{Kind: StorageFilesystem}.validate, nil},
+		{"storage: unknown", Storage{Kind: "tape"}.validate, []string{"storage.kind"}},
+		{"storage: s3 complete", Storage{Kind: StorageS3, S3: S3Storage{Endpoint: "h:9000", Bucket: "b", AccessKeyEnv: "A", SecretKeyFile: "s"}}.validate, nil},
+		{"storage: s3 with scheme, both keys", Storage{Kind: StorageS3, S3: S3Storage{Endpoint: "http://h:9000", Bucket: "b", AccessKeyEnv: "A", AccessKeyFile: "a", SecretKeyEnv: "S"}}.validate, []string{"storage.s3.endpoint", "storage.s3"}},
+		{"storage: s3 empty", Storage{Kind: StorageS3}.validate, []string{"storage.s3.endpoint", "storage.s3.bucket", "storage.s3", "storage.s3"}},
+		{"limits: defaults", limits(Retention{Every: Duration(60e9)}, Budget{OnFull: PauseDevices}), nil},
+		{"limits: too often, unknown policy", limits(Retention{Every: Duration(1e8)}, Budget{OnFull: "panic"}), []string{"retention.every", "budget.on_full"}},
+		{"limits: keep above cap", limits(Retention{Every: Duration(1e9), KeepBytes: 10}, Budget{OnFull: DropOldestUnanchored, MaxBytes: 10}), []string{"retention.keep_bytes"}},
+		{"limits: keep without cap", limits(Retention{Every: Duration(1e9), KeepBytes: 10}, Budget{OnFull: PauseDevices}), nil},
 	} {
 		var errs fieldErrors
-		tc.s.validate(&errs)
-		if got := fields(errs); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%s: fields %q, want %q", tc.name, got, tc.want)
-		}
-	}
-}
-
-func TestLimitsValidate(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		r    Retention
-		b    Budget
-		want []string
-	}{
-		{"defaults", Retention{Every: Duration(60e9)}, Budget{OnFull: PauseDevices}, nil},
-		{"too often, unknown policy", Retention{Every: Duration(1e8)}, Budget{OnFull: "panic"}, []string{"retention.every", "budget.on_full"}},
-		{"keep above cap", Retention{Every: Duration(1e9), KeepBytes: 10}, Budget{OnFull: DropOldestUnanchored, MaxBytes: 10}, []string{"retention.keep_bytes"}},
-		{"keep without cap", Retention{Every: Duration(1e9), KeepBytes: 10}, Budget{OnFull: PauseDevices}, nil},
-	} {
-		var errs fieldErrors
-		c := Config{Retention: tc.r, Budget: tc.b}
-		c.validateLimits(&errs)
+		tc.check(&errs)
 		if got := fields(errs); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: fields %q, want %q", tc.name, got, tc.want)
 		}
