@@ -1,12 +1,15 @@
 package envelope
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 // Section encodings (object v2, field 7). A later encoding gets a new
@@ -53,8 +56,7 @@ type Codec struct {
 	dec   *zstd.Decoder
 	limit int // decompressed bytes a section may reach
 
-	plain []byte // scratch: the CBOR array being sealed
-	comp  []byte // scratch: its zstd frame, or a decrypted frame
+	comp []byte // scratch: a section's zstd frame, or a decrypted frame
 }
 
 // NewCodec returns a codec with the MaxSectionSize cap.
@@ -86,11 +88,14 @@ func (c *Codec) SealSection(encoding uint64, key [32]byte, headerHash [32]byte, 
 	if len(readings) == 0 {
 		return nil, errors.New("envelope: a poll section needs at least one reading")
 	}
-	c.plain = appendByteStrings(c.plain[:0], readings)
-	if len(c.plain) > c.limit {
-		return nil, fmt.Errorf("envelope: poll section of %d bytes exceeds the %d-byte cap", len(c.plain), c.limit)
+	plain, err := format.Marshal(readings)
+	if err != nil {
+		return nil, fmt.Errorf("envelope: poll section: %w", err)
 	}
-	c.comp = c.enc.EncodeAll(c.plain, c.comp[:0])
+	if len(plain) > c.limit {
+		return nil, fmt.Errorf("envelope: poll section of %d bytes exceeds the %d-byte cap", len(plain), c.limit)
+	}
+	c.comp = c.enc.EncodeAll(plain, c.comp[:0])
 	gcm, err := newGCM(key[:])
 	if err != nil {
 		return nil, err
@@ -121,9 +126,27 @@ func (c *Codec) OpenSection(encoding uint64, key [32]byte, headerHash [32]byte, 
 	if err != nil {
 		return nil, fmt.Errorf("section %d: %w", k, err)
 	}
-	readings, err := parseByteStrings(plain)
+	readings, err := parseReadings(plain)
 	if err != nil {
 		return nil, fmt.Errorf("section %d: %w", k, err)
+	}
+	return readings, nil
+}
+
+// parseReadings decodes a section plaintext strictly: one canonical CBOR
+// array of at least one byte string (the bytes format.Marshal gives for
+// the poll's readings), nothing else.
+func parseReadings(plain []byte) ([][]byte, error) {
+	var readings [][]byte
+	if err := format.Unmarshal(plain, &readings); err != nil {
+		return nil, fmt.Errorf("section plaintext: %w", err)
+	}
+	if len(readings) == 0 {
+		return nil, errors.New("section plaintext: a poll has at least one reading")
+	}
+	again, err := format.Marshal(readings)
+	if err != nil || !bytes.Equal(again, plain) {
+		return nil, errors.New("section plaintext: not the canonical array of the poll's readings")
 	}
 	return readings, nil
 }
@@ -159,115 +182,3 @@ func (c *Codec) decompress(frame []byte) ([]byte, error) {
 // headerHash is the SHA-256 of a block's header bytes, which every section
 // AAD and the v2 HPKE info carry.
 func headerHash(header []byte) [32]byte { return sha256.Sum256(header) }
-
-// CBOR heads for the section plaintext, written and read by hand: it is a
-// flat array of byte strings, and the generic codec would cost an
-// allocation per reading and a re-encoding to check canonical form.
-const (
-	cborBytes = 2 << 5
-	cborArray = 4 << 5
-)
-
-func appendHead(b []byte, major byte, n uint64) []byte {
-	switch {
-	case n < 24:
-		return append(b, major|byte(n))
-	case n <= 0xff:
-		return append(b, major|24, byte(n))
-	case n <= 0xffff:
-		return binary.BigEndian.AppendUint16(append(b, major|25), uint16(n))
-	case n <= 0xffffffff:
-		return binary.BigEndian.AppendUint32(append(b, major|26), uint32(n))
-	}
-	return binary.BigEndian.AppendUint64(append(b, major|27), n)
-}
-
-// appendByteStrings appends the canonical CBOR array of byte strings, the
-// bytes format.Marshal gives for a [][]byte.
-func appendByteStrings(b []byte, items [][]byte) []byte {
-	size := 9
-	for _, it := range items {
-		size += 9 + len(it)
-	}
-	b = growCap(b, size)
-	b = appendHead(b, cborArray, uint64(len(items)))
-	for _, it := range items {
-		b = appendHead(b, cborBytes, uint64(len(it)))
-		b = append(b, it...)
-	}
-	return b
-}
-
-func growCap(b []byte, n int) []byte {
-	if cap(b)-len(b) >= n {
-		return b
-	}
-	nb := make([]byte, len(b), len(b)+n)
-	copy(nb, b)
-	return nb
-}
-
-// readHead reads one CBOR head of the wanted major type, refusing
-// indefinite and non-minimal lengths (the canonical form is the only one).
-func readHead(b []byte, major byte) (uint64, []byte, error) {
-	if len(b) == 0 {
-		return 0, nil, errors.New("section plaintext: truncated")
-	}
-	if b[0]&0xe0 != major {
-		return 0, nil, fmt.Errorf("section plaintext: CBOR major type %d, want %d", b[0]>>5, major>>5)
-	}
-	info := b[0] & 0x1f
-	b = b[1:]
-	var n, least uint64
-	switch {
-	case info < 24:
-		return uint64(info), b, nil
-	case info == 24 && len(b) >= 1:
-		n, b, least = uint64(b[0]), b[1:], 24
-	case info == 25 && len(b) >= 2:
-		n, b, least = uint64(binary.BigEndian.Uint16(b)), b[2:], 0x100
-	case info == 26 && len(b) >= 4:
-		n, b, least = uint64(binary.BigEndian.Uint32(b)), b[4:], 0x10000
-	case info == 27 && len(b) >= 8:
-		n, b, least = binary.BigEndian.Uint64(b), b[8:], 0x100000000
-	default:
-		return 0, nil, errors.New("section plaintext: truncated or indefinite CBOR head")
-	}
-	if n < least {
-		return 0, nil, errors.New("section plaintext: CBOR length not in canonical (shortest) form")
-	}
-	return n, b, nil
-}
-
-// parseByteStrings is the strict inverse of appendByteStrings: exactly one
-// canonical array of at least one byte string, nothing after it. The
-// items alias b.
-func parseByteStrings(b []byte) ([][]byte, error) {
-	n, rest, err := readHead(b, cborArray)
-	if err != nil {
-		return nil, err
-	}
-	if n == 0 {
-		return nil, errors.New("section plaintext: a poll has at least one reading")
-	}
-	// Every item takes at least one byte: a count beyond the remaining bytes
-	// is a lie and must not size an allocation.
-	if n > uint64(len(rest)) {
-		return nil, fmt.Errorf("section plaintext: %d readings in %d bytes", n, len(rest))
-	}
-	out := make([][]byte, n)
-	for i := range out {
-		var l uint64
-		if l, rest, err = readHead(rest, cborBytes); err != nil {
-			return nil, fmt.Errorf("reading %d: %w", i, err)
-		}
-		if l > uint64(len(rest)) {
-			return nil, fmt.Errorf("section plaintext: reading %d truncated", i)
-		}
-		out[i], rest = rest[:l:l], rest[l:]
-	}
-	if len(rest) != 0 {
-		return nil, fmt.Errorf("section plaintext: %d bytes after the readings", len(rest))
-	}
-	return out, nil
-}

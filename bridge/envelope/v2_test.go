@@ -400,26 +400,22 @@ func TestParseV2Strict(t *testing.T) {
 	}
 }
 
-// TestSectionPlaintextCanonical: the hand-written array is byte for byte
-// what the generic canonical encoder writes, and its parser refuses every
-// other form.
+// TestSectionPlaintextCanonical: the section plaintext is format.Marshal's
+// array of the readings, and its parser takes exactly that form back.
 func TestSectionPlaintextCanonical(t *testing.T) {
 	for _, sizes := range [][]int{{0}, {1, 23, 24}, {255, 256}, {65535, 65536}, make([]int, 24), make([]int, 300)} {
 		items := make([][]byte, len(sizes))
 		for i, n := range sizes {
 			items[i] = bytes.Repeat([]byte{byte(i)}, n)
 		}
-		want, err := format.Marshal(items)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := appendByteStrings(nil, items)
-		if !bytes.Equal(got, want) {
-			t.Fatalf("sizes %v: hand-written array differs from format.Marshal", sizes[:min(len(sizes), 4)])
-		}
-		back, err := parseByteStrings(got)
+		back, err := parseReadings(mustMarshal(items))
 		if err != nil || len(back) != len(items) {
 			t.Fatalf("parse back: %d items, %v", len(back), err)
+		}
+		for i := range items {
+			if !bytes.Equal(back[i], items[i]) {
+				t.Fatalf("sizes %v: item %d differs after the round trip", sizes[:min(len(sizes), 4)], i)
+			}
 		}
 	}
 	bad := map[string][]byte{
@@ -438,7 +434,7 @@ func TestSectionPlaintextCanonical(t *testing.T) {
 		"missing item":      {0x82, 0x41, 1},
 	}
 	for name, b := range bad {
-		if _, err := parseByteStrings(b); err == nil {
+		if _, err := parseReadings(b); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -476,7 +472,7 @@ func TestSectionDecompressionCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Write(appendByteStrings(nil, bomb)); err != nil {
+	if _, err := w.Write(mustMarshal(bomb)); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
@@ -507,8 +503,8 @@ func TestSectionDecompressionCap(t *testing.T) {
 
 // TestSectionSealAllocations: the codec reuses its zstd encoder and
 // scratch buffers, so sealing a poll allocates about a constant few
-// objects (the AES-GCM state, the AAD and the ciphertext) whatever the
-// poll's size.
+// objects (the AES-GCM state, the AAD, the plaintext array and the
+// ciphertext) whatever the poll's size.
 func TestSectionSealAllocations(t *testing.T) {
 	c := mustCodec(t)
 	readings := make([][]byte, 100)
@@ -521,8 +517,8 @@ func TestSectionSealAllocations(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	if allocs > 6 {
-		t.Fatalf("sealing one section allocates %.0f objects, want at most 6", allocs)
+	if allocs > 7 {
+		t.Fatalf("sealing one section allocates %.0f objects, want at most 7", allocs)
 	}
 	ct, err := c.SealSection(EncodingZstdCBOR, sectionKey(1), hh, 3, readings)
 	if err != nil {
@@ -533,7 +529,18 @@ func TestSectionSealAllocations(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	if allocs > 8 {
-		t.Fatalf("opening one section allocates %.0f objects, want at most 8", allocs)
+	// Opening is a reader's path (owner, partner, proofs), not the
+	// appliance's: the CBOR library copies each reading once, plus a few.
+	if max := float64(len(readings) + 12); allocs > max {
+		t.Fatalf("opening one section allocates %.0f objects, want at most %.0f", allocs, max)
 	}
+}
+
+// mustMarshal is a section plaintext as the sealer writes it.
+func mustMarshal(items [][]byte) []byte {
+	b, err := format.Marshal(items)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
