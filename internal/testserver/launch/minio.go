@@ -49,7 +49,10 @@ func (m *MinIO) Restart(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := m.proc.AwaitHTTP(ctx, "http://"+m.Endpoint+"/minio/health/live"); err != nil {
+	// /live answers as soon as the process listens; /cluster only once the
+	// object layer has write quorum. Waiting on /live let a test's first
+	// request meet "Server not initialized yet" on a loaded machine.
+	if err := m.proc.AwaitHTTP(ctx, "http://"+m.Endpoint+"/minio/health/cluster"); err != nil {
 		m.proc.Kill()
 		return fmt.Errorf("minio on %s did not come up: %w", m.Endpoint, err)
 	}
