@@ -40,13 +40,16 @@ func validName(name string) error {
 	return nil
 }
 
-var namedPattern = regexp.MustCompile(`^keys/[0-9a-f]{32}/[0-9a-f]{64}$`)
+// namedPattern: keys/<key id>/<block id> (v1 deliveries) and
+// keys/<key id>/<block id>/<grant> (v2, envelope.GrantName: a plain name
+// not starting with '.', or "~" and a hex SHA-256).
+var namedPattern = regexp.MustCompile(`^keys/[0-9a-f]{32}/[0-9a-f]{64}(/([A-Za-z0-9_-][A-Za-z0-9._-]{0,127}|~[0-9a-f]{64}))?$`)
 
 // validNamed accepts the names PutNamed may write: nothing that could
 // escape the storage root or collide with a content-addressed object.
 func validNamed(name string) error {
 	if !namedPattern.MatchString(name) {
-		return fmt.Errorf("object name %q is neither a hex SHA-256 nor keys/<key id>/<block id>", name)
+		return fmt.Errorf("object name %q is neither a hex SHA-256 nor keys/<key id>/<block id>[/<grant>]", name)
 	}
 	return nil
 }
