@@ -5,12 +5,14 @@ import (
 	"crypto/hpke"
 	"errors"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/wotchain/wotchain/bridge/block"
 	"github.com/wotchain/wotchain/bridge/envelope"
 	"github.com/wotchain/wotchain/bridge/keys"
+	"github.com/wotchain/wotchain/bridge/keytree"
 	"github.com/wotchain/wotchain/bridge/objstore"
 	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/store"
@@ -138,5 +140,86 @@ func TestRevokedGrantStopsAtSealTime(t *testing.T) {
 	}
 	if !w.delivered(t, before) || w.delivered(t, after) {
 		t.Fatal("a block sealed after the revocation got a key, or one sealed before did not")
+	}
+}
+
+// TestDeliverV2FromStorageAfterPruning: retention prunes the local object
+// and readings of anchored blocks; the licensor then reads the object from
+// storage (checked against the block's hash), and a grant made later still
+// gets exactly its polls.
+func TestDeliverV2FromStorageAfterPruning(t *testing.T) {
+	ctx := context.Background()
+	c := pipelinetest.New(t, pipelinetest.WithFormat(2), pipelinetest.WithMaxReadings(100))
+	partner := pipelinetest.NewKey(t, keys.KEMX25519)
+	t0 := time.Unix(1_700_000_000, 0)
+	for i := range 6 {
+		c.IngestPoll(t, []string{"press-1", "env-1"}[i%2], t0.Add(time.Duration(i)*time.Second),
+			protocols.Sample{Point: "a", Value: float64(i)}, protocols.Sample{Point: "b", Value: 2.0})
+	}
+	recs := c.Seal(t)
+	c.Drain(t)
+	if len(recs) != 1 {
+		t.Fatalf("%d blocks", len(recs))
+	}
+	if err := c.Store.PruneBlock(0, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Store.Object(0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("local object still there: %v", err)
+	}
+	g := rules.Grant{ID: "g", ApplianceID: appID, PartnerMSP: "PartnerMSP", PartnerKEM: keys.KEMX25519,
+		PartnerKey: partner.PublicKey().Bytes(), Devices: []string{"press-1"},
+		From: t0.Add(time.Second).UnixNano(), To: t0.Add(4 * time.Second).UnixNano()}
+	if _, _, err := c.Ledger.RecordGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	lic := New(c.Store, c.Ledger, c.Storage, c.Owner, appID, slog.New(slog.DiscardHandler))
+	if n, err := lic.Deliver(ctx); err != nil || n != 1 {
+		t.Fatalf("delivered %d, %v", n, err)
+	}
+	raw, err := c.Storage.Get(ctx, c.Storage.Location(envelope.DeliveryNameV2(keys.KeyID(partner.PublicKey()), recs[0].BlockID, "g")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := envelope.ParseDeliveryV2(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objRaw, err := c.Storage.Get(ctx, c.Block(t, 0).Location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := envelope.ParseV2(objRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := obj.OpenDeliveryV2(d, partner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := keytree.ParseKeySet(ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := envelope.NewCodec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened, err := block.OpenV2Partial(obj, nodes, c.Public, codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, p := range opened.Polls {
+		if p.Opened {
+			got = append(got, p.Time-t0.UnixNano())
+			if p.Record.DeviceID != "press-1" {
+				t.Fatalf("opened a poll of %s", p.Record.DeviceID)
+			}
+		}
+	}
+	// press-1 polls at 0, 2, 4 s; the window [1 s, 4 s] holds 2 and 4.
+	if want := []int64{int64(2 * time.Second), int64(4 * time.Second)}; !slices.Equal(got, want) {
+		t.Fatalf("opened polls at %v, want %v", got, want)
 	}
 }

@@ -78,3 +78,30 @@ func TestGetErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestPutNamedNames(t *testing.T) {
+	s, err := NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, bid := strings.Repeat("a", 32), strings.Repeat("b", 64)
+	prefix := "keys/" + kid + "/" + bid
+	// A block is v1 or v2, so its deliveries are one file (v1) or a
+	// directory of one file per grant (v2), never both.
+	v1 := "keys/" + kid + "/" + strings.Repeat("d", 64)
+	for _, name := range []string{v1, prefix + "/g1", prefix + "/Grant_2.x-y", prefix + "/~" + strings.Repeat("c", 64)} {
+		loc, err := s.PutNamed(context.Background(), name, []byte(name))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got, err := s.Get(context.Background(), loc); err != nil || string(got) != name {
+			t.Fatalf("%s: read back %q, %v", name, got, err)
+		}
+	}
+	for _, name := range []string{prefix + "/..", prefix + "/.g", prefix + "/", prefix + "/a/b", prefix + "/~abc",
+		prefix + "/" + strings.Repeat("g", 129), "keys/" + kid + "/../" + bid} {
+		if _, err := s.PutNamed(context.Background(), name, []byte("x")); err == nil {
+			t.Errorf("%q accepted", name)
+		}
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/ingest"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/bridge/ledger"
+	"github.com/wotchain/wotchain/bridge/normalise"
 	"github.com/wotchain/wotchain/bridge/objstore"
 	"github.com/wotchain/wotchain/bridge/outbox"
 	"github.com/wotchain/wotchain/bridge/seal"
@@ -70,7 +71,8 @@ type Chain struct {
 	// Clock is the time of the last poll Ingest stored (the start before
 	// the first).
 	Clock time.Time
-	// Polls holds the seq range of every poll stored through the fixture.
+	// Polls holds the seq range of every poll stored through the fixture
+	// (of every IngestPoll call: v2 ingest may split one into several).
 	Polls [][2]uint64
 	// Readings holds every reading stored through the fixture, in order.
 	Readings []Reading
@@ -86,6 +88,7 @@ type config struct {
 	recipients   []uint16
 	committed    func(uint64)
 	key          ed25519.PrivateKey
+	format       int
 }
 
 // Option changes what New builds.
@@ -119,6 +122,10 @@ func WithCommitted(fn func(lastSeq uint64)) Option { return func(c *config) { c.
 // WithApplianceKey sets the appliance's signing key instead of a fresh
 // one (fixed keys make fuzz corpora stable).
 func WithApplianceKey(key ed25519.PrivateKey) Option { return func(c *config) { c.key = key } }
+
+// WithFormat sets the ingester's poll format (ingest.WithFormat): 2 writes
+// v2 polls, which the sealer seals into v2 blocks.
+func WithFormat(format int) Option { return func(c *config) { c.format = format } }
 
 // New builds an empty chain in t.TempDir().
 func New(t testing.TB, opts ...Option) *Chain {
@@ -160,7 +167,11 @@ func New(t testing.TB, opts ...Option) *Chain {
 			t.Fatal(err)
 		}
 	}
-	if c.Ingester, err = ingest.New(st, ApplianceID, priv, cfg.committed); err != nil {
+	var ingestOpts []ingest.Option
+	if cfg.format != 0 {
+		ingestOpts = append(ingestOpts, ingest.WithFormat(cfg.format))
+	}
+	if c.Ingester, err = ingest.New(st, ApplianceID, priv, cfg.committed, ingestOpts...); err != nil {
 		t.Fatal(err)
 	}
 	c.Sealer = c.NewSealer(t, cfg.maxReadings)
@@ -228,7 +239,9 @@ func (c *Chain) Ingest(t testing.TB, sizes ...int) uint64 {
 	return last
 }
 
-// IngestPoll stores one poll of device at the given time.
+// IngestPoll stores one poll of device at the given time. With WithFormat(2)
+// ingest splits samples of different appliance times (pushed values) into
+// consecutive polls; Polls then holds the seq range of the call.
 func (c *Chain) IngestPoll(t testing.TB, device string, at time.Time, samples ...protocols.Sample) (first, last uint64) {
 	t.Helper()
 	first, last, err := c.Ingester.Ingest(device, samples, at)
@@ -237,6 +250,8 @@ func (c *Chain) IngestPoll(t testing.TB, device string, at time.Time, samples ..
 	}
 	c.Polls = append(c.Polls, [2]uint64{first, last})
 	for j, s := range samples {
+		// A pushed value (Received set) has its own appliance time.
+		at := time.Unix(0, normalise.ApplianceTime(s, at))
 		c.Readings = append(c.Readings, Reading{Seq: first + uint64(j), Device: device, Point: s.Point, At: at, Value: s.Value})
 	}
 	return first, last

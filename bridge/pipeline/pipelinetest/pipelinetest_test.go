@@ -13,6 +13,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
+	"github.com/wotchain/wotchain/protocols"
 )
 
 func TestAnchorAnchorsEveryBlock(t *testing.T) {
@@ -83,5 +84,31 @@ func TestApplianceKey(t *testing.T) {
 	rec := c.Block(t, 0)
 	if !c.Public.Equal(pub) || format.VerifyHeaderSig(pub, rec.Header, rec.HeaderSig) != nil {
 		t.Fatal("the chain does not sign with the given key")
+	}
+}
+
+func TestWithFormat2SealsV2Blocks(t *testing.T) {
+	c := New(t, WithFormat(2), WithMaxReadings(3))
+	at := c.Clock.Add(time.Second)
+	pushed := at.Add(-time.Millisecond)
+	c.IngestPoll(t, "dev-0", at, protocols.Sample{Point: "a", Value: 1.0}, protocols.Sample{Point: "b", Value: 2.0, Received: pushed})
+	c.Anchor(t, 2, 1)
+	if got := c.Readings[1].At; !got.Equal(pushed) {
+		t.Fatalf("pushed reading recorded at %v, want its received time %v", got, pushed)
+	}
+	last, err := c.Store.LastBlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h := uint64(0); h <= last.Height; h++ {
+		rec := c.Block(t, h)
+		hd, err := format.ParseHeader(rec.Header)
+		if err != nil || hd.Version != format.HeaderV2 || rec.State != store.Anchored {
+			t.Fatalf("block %d: version %v, %s, %v", h, hd, rec.State, err)
+		}
+		obj, _ := c.Store.Object(h)
+		if f, err := envelope.FormatOf(obj); err != nil || f != envelope.FormatV2 {
+			t.Fatalf("block %d object format %q, %v", h, f, err)
+		}
 	}
 }
