@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -73,18 +72,9 @@ func (s *Server) openBlock(ctx context.Context, rec *store.BlockRecord) (*verify
 	if got := envelope.Hash(obj); got != rec.ObjectHash {
 		return nil, fmt.Errorf("object of block %d hashes to %s, the block record says %s", rec.Height, got, rec.ObjectHash)
 	}
-	o, err := envelope.Parse(obj)
-	if err != nil {
-		return nil, fmt.Errorf("object of block %d: %w", rec.Height, err)
-	}
-	if !bytes.Equal(o.Header, rec.Header) {
-		return nil, fmt.Errorf("object of block %d carries another header", rec.Height)
-	}
-	plain, err := o.Open(s.opts.OwnerKey)
-	if err != nil {
-		return nil, fmt.Errorf("decrypt block %d: %w", rec.Height, err)
-	}
-	p, err := verify.NewProver(rec, plain)
+	// v1 or v2 object: the Prover is per block, so the cache below keeps
+	// a v2 block's opened sections and trees as it keeps a v1 body.
+	p, err := verify.OpenProver(rec, obj, s.opts.OwnerKey)
 	if err != nil {
 		return nil, err
 	}

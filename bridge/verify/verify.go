@@ -66,11 +66,14 @@ func (r *Report) fail(name, format string, args ...any) *Report {
 
 // Verifier holds what a proof needs: the appliance's store (to find the
 // reading and its block), the ledger, the storage and a recipient key.
+// A Verifier is for one goroutine at a time (it keeps v2's section codec).
 type Verifier struct {
 	Store   *store.Store
 	Ledger  Ledger
 	Storage Storage
 	Key     hpke.PrivateKey
+
+	codec *envelope.Codec // made at the first v2 block
 }
 
 // Reading proves reading seq. The returned report lists each check; an
@@ -110,10 +113,11 @@ func (v *Verifier) Reading(ctx context.Context, seq uint64) *Report {
 }
 
 // Fetched proves reading seq of block blockID from what a partner fetched:
-// the object bytes and, when the partner is licensed by a grant rather than
-// listed as a recipient, the key delivery. The ledger supplies the
-// credential and the appliance key.
-func (v *Verifier) Fetched(ctx context.Context, blockID string, obj []byte, d *envelope.Delivery, seq uint64) *Report {
+// the object bytes and, when the partner is licensed by grants rather than
+// listed as a recipient, the key deliveries: for a v1 block its one v1
+// delivery, for a v2 block one v2 delivery per grant (only the granted
+// polls open). The ledger supplies the credential and the appliance key.
+func (v *Verifier) Fetched(ctx context.Context, blockID string, obj []byte, ds []*envelope.Delivery, seq uint64) *Report {
 	rep := &Report{Seq: seq}
 	cred, err := v.Ledger.Credential(ctx, blockID)
 	if err != nil {
@@ -123,16 +127,18 @@ func (v *Verifier) Fetched(ctx context.Context, blockID string, obj []byte, d *e
 		return rep.fail("credential", "credential for %s does not cover reading %d with that header", blockID, seq)
 	}
 	rep.pass("credential", "block %d of %s anchored by %s/%s: object %s", cred.Height, cred.ApplianceID, cred.SignerMSP, cred.SignerID, cred.ObjectHash)
-	if d != nil && d.BlockID != blockID {
-		return rep.fail("decrypt", "the key delivery is for block %s", d.BlockID)
+	for _, d := range ds {
+		if d.BlockID != blockID {
+			return rep.fail("decrypt", "the key delivery is for block %s", d.BlockID)
+		}
 	}
-	return v.prove(ctx, rep, cred, obj, d, nil)
+	return v.prove(ctx, rep, cred, obj, ds, nil)
 }
 
 // prove checks the links from the credential down to reading rep.Seq. raw,
 // when not nil, is the appliance's own copy of the reading, which must be
 // the one in the block.
-func (v *Verifier) prove(ctx context.Context, rep *Report, cred *format.Credential, obj []byte, d *envelope.Delivery, raw []byte) *Report {
+func (v *Verifier) prove(ctx context.Context, rep *Report, cred *format.Credential, obj []byte, ds []*envelope.Delivery, raw []byte) *Report {
 	app, err := v.Ledger.Appliance(ctx, cred.ApplianceID)
 	if err != nil {
 		return rep.fail("header signature", "appliance %s: %v", cred.ApplianceID, err)
@@ -150,6 +156,19 @@ func (v *Verifier) prove(ctx context.Context, rep *Report, cred *format.Credenti
 		return rep.fail("stored object", "object from %s hashes to %s but the ledger anchored %s: the stored block was altered or replaced", cred.Location, got, cred.ObjectHash)
 	}
 	rep.pass("stored object", "%d bytes from %s hash to the anchored %s", len(obj), cred.Location, cred.ObjectHash)
+	if h.Version == format.HeaderV2 {
+		return v.proveV2(rep, cred, h, ed25519.PublicKey(app.PublicKey), obj, ds, raw)
+	}
+	var d *envelope.Delivery
+	switch len(ds) {
+	case 0:
+	case 1:
+		if d = ds[0]; d.Format != envelope.DeliveryFormat {
+			return rep.fail("decrypt", "a %s key delivery for a v1 block", d.Format)
+		}
+	default:
+		return rep.fail("decrypt", "%d key deliveries for a v1 block, which has one data key", len(ds))
+	}
 
 	o, err := envelope.Parse(obj)
 	if err != nil {
