@@ -134,26 +134,22 @@ func (v *Verifier) proveV2(rep *Report, cred *format.Credential, h *format.Heade
 	}
 	rep.pass("poll signature", "poll %d..%d of %s (its poll %d) signed by the appliance over its poll root", rec.FirstSeq, rec.LastSeq, rec.DeviceID, rec.PollIndex)
 
+	// The reading's path in its poll's tree to the signed poll root. The
+	// poll's place under the block root needs no path here: block.OpenV2Partial
+	// has rebuilt the block root over every record's poll root, so poll k's
+	// root is leaf k of the header's root.
 	inner, err := merkle.New(reading.SaltedLeaves(p.Key, p.Raw))
 	if err != nil {
 		return rep.fail("merkle proof", "%v", err)
 	}
-	roots := make([][]byte, len(opened.Polls))
-	for i := range opened.Polls {
-		roots[i] = opened.Polls[i].Record.PollRoot
-	}
-	outer, err := merkle.NewOuter(roots)
-	if err != nil {
-		return rep.fail("merkle proof", "%v", err)
-	}
-	proof, err := merkle.ProveNested(inner, j, outer, uint64(k))
+	path, err := inner.Proof(j)
 	if err != nil {
 		return rep.fail("merkle proof", "%v", err)
 	}
 	leaf := reading.SaltedLeafHash(keytree.Salt(p.Key, j), inBlock)
-	if err := merkle.VerifyNested(leaf, proof, rec.PollRoot, h.MerkleRoot); err != nil {
+	if err := merkle.Verify(j, rec.LastSeq-rec.FirstSeq+1, leaf, path, rec.PollRoot); err != nil {
 		return rep.fail("merkle proof", "%v", err)
 	}
-	rep.pass("merkle proof", "salted leaf %d of %d in poll %d of %d, %d+%d hashes to block root %x", j, proof.InnerSize, k, h.Polls, len(proof.InnerPath), len(proof.OuterPath), h.MerkleRoot)
+	rep.pass("merkle proof", "salted leaf %d of %d, %d hashes to the poll root; poll %d of the %d under block root %x", j, inner.Size(), len(path), k, h.Polls, h.MerkleRoot)
 	return rep
 }
