@@ -36,7 +36,7 @@ func KeySetV2(o *envelope.ObjectV2, priv hpke.PrivateKey, deliveries []*envelope
 		if d.BlockID != id {
 			return nil, false, fmt.Errorf("the key delivery of grant %s is for block %s", d.GrantID, d.BlockID)
 		}
-		ks, err := d.KeySet(o.Header, priv)
+		ks, err := o.OpenDeliveryV2(d, priv)
 		if err != nil {
 			return nil, false, fmt.Errorf("key delivery of grant %s: %w", d.GrantID, err)
 		}

@@ -85,17 +85,16 @@ func grantPolls(t testing.TB, c *pipelinetest.Chain, rec *store.BlockRecord, gra
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := envelope.WrapKeySet(rec.Header, enc, partner)
+	d, err := envelope.NewDeliveryV2(rec.Header, grantID, enc, partner)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &envelope.Delivery{Format: envelope.DeliveryFormatV2, BlockID: rec.BlockID, GrantID: grantID, Recipient: r}
 	// Through its stored bytes, as a partner reads it.
 	data, err := d.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d, err = envelope.ParseDeliveryAny(data); err != nil {
+	if d, err = envelope.ParseDeliveryV2(data); err != nil {
 		t.Fatal(err)
 	}
 	return d, n
@@ -431,4 +430,3 @@ func TestVerifierCodecReused(t *testing.T) {
 		t.Fatalf("codec %p then %p", codec, v.codec)
 	}
 }
-

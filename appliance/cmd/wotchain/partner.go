@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/hpke"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,15 +29,14 @@ import (
 // Files fetch writes per block, in the output directory.
 func blockFile(dir, id string) string      { return filepath.Join(dir, id+".block") }
 func deliveryFile(dir, id string) string   { return filepath.Join(dir, id+".key") }
+func credentialFile(dir, id string) string { return filepath.Join(dir, id+".credential.json") }
 
 // deliveryFileV2 is where fetch writes a v2 block's delivery of one grant:
-// one per grant, named by a digest of the grant id (an id may hold any
-// character; the delivery itself names its grant).
+// one per grant, named as in storage (envelope.GrantName: the grant id or
+// a digest of it, never a path).
 func deliveryFileV2(dir, id, grantID string) string {
-	sum := sha256.Sum256([]byte(grantID))
-	return filepath.Join(dir, id+"."+hex.EncodeToString(sum[:8])+".key")
+	return filepath.Join(dir, id+"."+envelope.GrantName(grantID)+".key")
 }
-func credentialFile(dir, id string) string { return filepath.Join(dir, id+".credential.json") }
 
 // recipientKeyID reads the key id from a partner's public or private key file.
 func recipientKeyID(path string) (string, error) {
@@ -266,13 +263,25 @@ func openFetched(in string) (obj []byte, ds []*envelope.Delivery, err error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		d, err := envelope.ParseDeliveryAny(raw)
+		d, err := parseDelivery(raw)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", dpath, err)
 		}
 		ds = append(ds, d)
 	}
 	return obj, ds, nil
+}
+
+// parseDelivery decodes a fetched delivery of either format.
+func parseDelivery(raw []byte) (*envelope.Delivery, error) {
+	d, err := envelope.ParseDelivery(raw)
+	if err == nil {
+		return d, nil
+	}
+	if d, err2 := envelope.ParseDeliveryV2(raw); err2 == nil {
+		return d, nil
+	}
+	return nil, err
 }
 
 // globEscape quotes the glob metacharacters of a path.
