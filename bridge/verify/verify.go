@@ -2,6 +2,12 @@
 // poll signature, its Merkle path to the block root, the block header's
 // signature, the stored object's hash, and the credential on the ledger.
 // Each link is a named check; the first broken link stops the proof.
+//
+// Both block formats are proved: v1 (one data key, the block's one Merkle
+// tree) and v2 (one section per poll; a partner's deliveries open only its
+// granted polls; a reading's salted leaf is proved to its poll root and
+// the poll root to the block root). The format follows the signed header's
+// version, so a v1 store upgraded in place keeps verifying its v1 blocks.
 package verify
 
 import (
