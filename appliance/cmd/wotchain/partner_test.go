@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/hpke"
+	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,10 +14,12 @@ import (
 	"github.com/wotchain/wotchain/bridge/ingest"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/bridge/keytree"
+	"github.com/wotchain/wotchain/bridge/license"
 	"github.com/wotchain/wotchain/bridge/objstore"
 	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/bridge/verify"
 	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 )
@@ -182,5 +186,88 @@ func TestPartnerV2FetchAndDecrypt(t *testing.T) {
 	}
 	if isRecipient(obj, partner) || !isRecipient(obj, c.Owner) {
 		t.Fatal("isRecipient")
+	}
+}
+
+// TestPartnerV2WithLicensor: the deliveries the licensor really writes for
+// a grant of one device over a window that cuts the blocks are found by
+// fetch, decrypt to exactly the granted readings, and each of them
+// verifies as `verify --fetched` does. A third key opens nothing.
+func TestPartnerV2WithLicensor(t *testing.T) {
+	c := pipelinetest.New(t, pipelinetest.WithFormat(2), pipelinetest.WithMaxReadings(12),
+		pipelinetest.WithDevices("press-1", "boiler-1", "env-1"))
+	c.Anchor(t, 2, 3, 1, 2, 2, 3, 1, 2, 3, 2, 1, 2, 3, 2)
+	ctx := context.Background()
+	partner := pipelinetest.NewKey(t, keys.KEMX25519)
+	third := pipelinetest.NewKey(t, keys.KEMX25519)
+	from, to := c.Readings[4].At, c.Readings[len(c.Readings)-8].At
+	g := rules.Grant{ID: "press-window", ApplianceID: c.ApplianceID, PartnerMSP: "PartnerMSP", Devices: []string{"press-1"},
+		From: from.UnixNano(), To: to.UnixNano(), PartnerKEM: keys.KEMX25519, PartnerKey: partner.PublicKey().Bytes()}
+	if _, _, err := c.Ledger.RecordGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	lic := license.New(c.Store, c.Ledger, c.Storage, c.Owner, c.ApplianceID, slog.New(slog.DiscardHandler))
+	if n, err := lic.Deliver(ctx); err != nil || n == 0 {
+		t.Fatalf("delivered %d: %v", n, err)
+	}
+	want := map[uint64]bool{}
+	for _, r := range c.Readings {
+		if r.Device == "press-1" && !r.At.Before(from) && !r.At.After(to) {
+			want[r.Seq] = true
+		}
+	}
+	got := map[uint64]bool{}
+	last, err := c.Store.LastBlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h := uint64(0); h <= last.Height; h++ {
+		rec := c.Block(t, h)
+		cred, err := c.Ledger.Credential(ctx, rec.BlockID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		for _, key := range []hpke.PrivateKey{partner, third} {
+			kid := keys.KeyID(key.PublicKey())
+			if _, err := fetchDeliveries(ctx, c.Storage, &partnerGrants{ledger: c.Ledger, kid: kid}, cred, kid, dir); err != nil {
+				t.Fatal(err)
+			}
+		}
+		obj, err := c.Storage.Get(ctx, cred.Location)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(blockFile(dir, rec.BlockID), obj, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		_, ds, err := openFetched(blockFile(dir, rec.BlockID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) == 0 {
+			continue // nothing granted in this block
+		}
+		if raws, err := decryptReadings(obj, ds, third); err == nil && len(raws) > 0 {
+			t.Fatalf("block %d: a third key decrypted %d readings", h, len(raws))
+		}
+		raws, err := decryptReadings(obj, ds, partner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := &verify.Verifier{Ledger: c.Ledger, Key: partner}
+		for _, raw := range raws {
+			r, err := reading.Decode(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[r.Seq] = true
+			if rep := v.Fetched(ctx, rec.BlockID, obj, ds, r.Seq); !rep.OK() {
+				t.Fatalf("reading %d: %+v", r.Seq, rep.Checks)
+			}
+		}
+	}
+	if len(want) == 0 || len(want) == len(c.Readings) || !maps.Equal(got, want) {
+		t.Fatalf("partner decrypted %d readings %v, granted %d %v", len(got), got, len(want), want)
 	}
 }
