@@ -159,6 +159,7 @@ func (o *OpenedV2) openPoll(obj *envelope.ObjectV2, k int, key [32]byte, pub ed2
 	}
 	leaves := make([][]byte, len(raw))
 	p.Readings = make([]*reading.Reading, len(raw))
+	salts := keytree.NewSalts(key)
 	for j, b := range raw {
 		r, err := reading.Decode(b)
 		if err != nil {
@@ -170,7 +171,7 @@ func (o *OpenedV2) openPoll(obj *envelope.ObjectV2, k int, key [32]byte, pub ed2
 		if j > 0 && r.ApplianceTime != p.Readings[0].ApplianceTime {
 			return fmt.Errorf("block %d: reading %d has another appliance time than its poll", h.Height, r.Seq)
 		}
-		leaves[j] = reading.SaltedLeafHash(keytree.Salt(key, uint64(j)), b)
+		leaves[j] = reading.SaltedLeafHash(salts.Salt(uint64(j)), b)
 		p.Readings[j] = r
 	}
 	p.Time = p.Readings[0].ApplianceTime

@@ -23,6 +23,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"hash"
 	"math/bits"
 	"sync"
 )
@@ -83,35 +84,13 @@ func deviceRoot(secret [32]byte, device string) [32]byte {
 	return [32]byte(m.Sum(nil))
 }
 
-// maxMsg bounds the messages of mac (the longest is a salt's, 25 bytes).
-const maxMsg = 32
-
-// mac is HMAC-SHA256 (RFC 2104) for a 32-byte key and a short message,
-// written out so that the tree's inner loop does not allocate: crypto/hmac
-// allocates two hash states per key, and every node has its own key.
-// TestMacIsHMAC checks it against crypto/hmac.
+// mac is HMAC-SHA256 (RFC 2104) of msg under a 32-byte key.
 func mac(key *[32]byte, msg []byte) [32]byte {
-	if len(msg) > maxMsg {
-		panic("keytree: mac message too long")
-	}
-	var in [64 + maxMsg]byte
-	for i := range 32 {
-		in[i] = key[i] ^ 0x36
-	}
-	for i := 32; i < 64; i++ {
-		in[i] = 0x36
-	}
-	n := copy(in[64:], msg)
-	inner := sha256.Sum256(in[:64+n])
-	var out [64 + 32]byte
-	for i := range 32 {
-		out[i] = key[i] ^ 0x5c
-	}
-	for i := 32; i < 64; i++ {
-		out[i] = 0x5c
-	}
-	copy(out[64:], inner[:])
-	return sha256.Sum256(out[:])
+	h := hmac.New(sha256.New, key[:])
+	h.Write(msg)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
 }
 
 // child is K(l+1, 2i+b) from K(l, i).
@@ -130,12 +109,30 @@ func descend(k [32]byte, from, level uint8, index uint64) [32]byte {
 
 // Salt is the salt of the poll's j-th reading (j = seq - first seq):
 // the first 16 bytes of HMAC(P, "wotchain/v2/salt" || 0x00 || BE64(j)).
-func Salt(pollKey [32]byte, j uint64) [16]byte {
-	var msg [len(saltDomain) + 8]byte
-	copy(msg[:], saltDomain)
-	binary.BigEndian.PutUint64(msg[len(saltDomain):], j)
-	s := mac(&pollKey, msg[:])
-	return [16]byte(s[:16])
+func Salt(pollKey [32]byte, j uint64) [16]byte { return NewSalts(pollKey).Salt(j) }
+
+// Salts derives the salts of one poll's readings with one HMAC state,
+// reset between readings: a poll of n readings costs one HMAC set-up, not n.
+// It is for one goroutine.
+type Salts struct {
+	h   hash.Hash
+	msg [len(saltDomain) + 8]byte
+	sum [sha256.Size]byte
+}
+
+// NewSalts returns the salts of the poll with key pollKey.
+func NewSalts(pollKey [32]byte) *Salts {
+	s := &Salts{h: hmac.New(sha256.New, pollKey[:])}
+	copy(s.msg[:], saltDomain)
+	return s
+}
+
+// Salt is the salt of the poll's j-th reading.
+func (s *Salts) Salt(j uint64) [16]byte {
+	binary.BigEndian.PutUint64(s.msg[len(saltDomain):], j)
+	s.h.Reset()
+	s.h.Write(s.msg[:])
+	return [16]byte(s.h.Sum(s.sum[:0])[:16])
 }
 
 // SectionKey is the AES-256-GCM key of the poll's section:

@@ -117,23 +117,6 @@ func rangeOf(first, n uint64) []uint64 {
 	return ps
 }
 
-func TestMacIsHMAC(t *testing.T) {
-	r := newRand(t)
-	for n := 0; n <= maxMsg; n++ {
-		var key [32]byte
-		msg := make([]byte, n)
-		for i := range key {
-			key[i] = byte(r.Uint32())
-		}
-		for i := range msg {
-			msg[i] = byte(r.Uint32())
-		}
-		if got, want := mac(&key, msg), refHMAC(key[:], msg); got != want {
-			t.Fatalf("mac(%x, %x) = %x, want %x", key, msg, got, want)
-		}
-	}
-}
-
 // TestMatchesReference: the cached tree, driven in a random order (runs,
 // jumps, revisits, several devices, node covers in between), gives the
 // reference's keys, and salts and section keys are the spec's HMACs.

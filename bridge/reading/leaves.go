@@ -17,8 +17,9 @@ type PollKeys interface {
 // keytree.Salt(pollKey, j).
 func SaltedLeaves(pollKey [32]byte, encoded [][]byte) [][]byte {
 	out := make([][]byte, len(encoded))
+	salts := keytree.NewSalts(pollKey)
 	for j, e := range encoded {
-		out[j] = SaltedLeafHash(keytree.Salt(pollKey, uint64(j)), e)
+		out[j] = SaltedLeafHash(salts.Salt(uint64(j)), e)
 	}
 	return out
 }
