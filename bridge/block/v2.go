@@ -110,8 +110,8 @@ func (o *OpenedV2) checkRecords(obj *envelope.ObjectV2) error {
 	roots := make([][]byte, len(obj.Polls))
 	devices := map[string]bool{}
 	lastIndex := map[string]uint64{}
-	for k, ps := range obj.Polls {
-		r, err := reading.DecodePoll(ps.Record)
+	for k := range obj.Polls {
+		r, err := obj.Record(k)
 		if err != nil {
 			return fmt.Errorf("block %d poll %d: %w", h.Height, k, err)
 		}

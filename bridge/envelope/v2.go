@@ -36,6 +36,22 @@ type ObjectV2 struct {
 	Recipients []Recipient   `cbor:"6,keyasint"`
 	Encoding   uint64        `cbor:"7,keyasint"`
 	Polls      []PollSection `cbor:"8,keyasint"`
+
+	// records are the Polls' records as ParseV2 decoded them, so readers
+	// do not decode every record again (see Record).
+	records []*reading.PollRecord
+}
+
+// Record returns the decoded record of the poll at position k: ParseV2's
+// decoding when the object came from ParseV2, else a fresh one.
+func (o *ObjectV2) Record(k int) (*reading.PollRecord, error) {
+	if k < 0 || k >= len(o.Polls) {
+		return nil, fmt.Errorf("block object: no poll %d", k)
+	}
+	if len(o.records) == len(o.Polls) {
+		return o.records[k], nil
+	}
+	return reading.DecodePoll(o.Polls[k].Record)
 }
 
 // PollInput is what the sealer hands over per poll: the record's bytes, the
@@ -120,7 +136,7 @@ func ParseV2(object []byte) (*ObjectV2, error) {
 	if err := checkRecipients(obj.Recipients); err != nil {
 		return nil, err
 	}
-	if err := checkPollOrder(obj.Polls); err != nil {
+	if obj.records, err = checkPollOrder(obj.Polls); err != nil {
 		return nil, err
 	}
 	return &obj, nil
@@ -165,31 +181,33 @@ func validKeyID(id string) bool {
 // checkPollOrder: at least one poll, every record a canonical v2 record
 // (reading.DecodePoll; the block reader verifies it), every section at least a tag long, and the records' seq
 // ranges consecutive, so the sections are in block order, none twice.
-func checkPollOrder(polls []PollSection) error {
+func checkPollOrder(polls []PollSection) ([]*reading.PollRecord, error) {
 	if len(polls) == 0 {
-		return errors.New("block object: no polls")
+		return nil, errors.New("block object: no polls")
 	}
+	records := make([]*reading.PollRecord, len(polls))
 	var next uint64
 	for k, p := range polls {
 		r, err := reading.DecodePoll(p.Record)
 		if err != nil {
-			return fmt.Errorf("block object: poll %d: %w", k, err)
+			return nil, fmt.Errorf("block object: poll %d: %w", k, err)
 		}
+		records[k] = r
 		if r.Version() != reading.PollV2 {
-			return fmt.Errorf("block object: poll %d is a v1 poll record; a v2 block holds only v2 polls", k)
+			return nil, fmt.Errorf("block object: poll %d is a v1 poll record; a v2 block holds only v2 polls", k)
 		}
 		if k > 0 && r.FirstSeq != next {
-			return fmt.Errorf("block object: poll %d covers %d..%d, expected to start at %d (polls out of order)", k, r.FirstSeq, r.LastSeq, next)
+			return nil, fmt.Errorf("block object: poll %d covers %d..%d, expected to start at %d (polls out of order)", k, r.FirstSeq, r.LastSeq, next)
 		}
 		next = r.LastSeq + 1
 		if next == 0 {
-			return fmt.Errorf("block object: poll %d ends at the last sequence number", k)
+			return nil, fmt.Errorf("block object: poll %d ends at the last sequence number", k)
 		}
 		if len(p.Section) < 16 {
-			return fmt.Errorf("block object: poll %d section of %d bytes is shorter than its tag", k, len(p.Section))
+			return nil, fmt.Errorf("block object: poll %d section of %d bytes is shorter than its tag", k, len(p.Section))
 		}
 	}
-	return nil
+	return records, nil
 }
 
 // HeaderHash is the SHA-256 of the object's header bytes (sections' AAD,

@@ -428,7 +428,7 @@ func NewProverV2(rec *store.BlockRecord, o *envelope.ObjectV2, keySet []keytree.
 	roots := make([][]byte, len(o.Polls))
 	next := h.FirstSeq
 	for k, ps := range o.Polls {
-		pr, err := reading.DecodePoll(ps.Record)
+		pr, err := o.Record(k)
 		if err != nil {
 			return nil, fmt.Errorf("block %d poll %d: %w", rec.Height, k, err)
 		}

@@ -56,13 +56,13 @@ func KeySetV2(o *envelope.ObjectV2, priv hpke.PrivateKey, deliveries []*envelope
 // another).
 func pollOf(o *envelope.ObjectV2, seq uint64) (int, *reading.PollRecord, error) {
 	k := sort.Search(len(o.Polls), func(i int) bool {
-		r, err := reading.DecodePoll(o.Polls[i].Record)
+		r, err := o.Record(i)
 		return err != nil || r.LastSeq >= seq
 	})
 	if k == len(o.Polls) {
 		return 0, nil, fmt.Errorf("no poll of the block holds reading %d", seq)
 	}
-	r, err := reading.DecodePoll(o.Polls[k].Record)
+	r, err := o.Record(k)
 	if err != nil {
 		return 0, nil, fmt.Errorf("poll %d: %w", k, err)
 	}
