@@ -13,6 +13,7 @@ import (
 	"github.com/linxGnu/grocksdb"
 
 	"github.com/wotchain/wotchain/bridge/ingest"
+	bpipeline "github.com/wotchain/wotchain/bridge/pipeline"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/protocols"
@@ -42,7 +43,8 @@ func (c IngestCase) devicePoll(d int) (string, []protocols.Sample) {
 	return fmt.Sprintf("press-line-%03d", d), samples
 }
 
-// Ingest measures ingest.Ingester: normalise, sign each poll, and commit it
+// Ingest measures ingest.Ingester in the block format the appliance writes
+// (bpipeline.DefaultFormat): normalise, sign each poll, and commit it
 // durably (one synced RocksDB batch per group of concurrent polls). Each
 // operation is one poll, timed from the poll result to durable.
 func (c IngestCase) Ingest() (*Workload, error) {
@@ -55,7 +57,7 @@ func (c IngestCase) Ingest() (*Workload, error) {
 		st.Close()
 		return nil, err
 	}
-	in, err := ingest.New(st, ApplianceID, key, nil)
+	in, err := ingest.New(st, ApplianceID, key, nil, ingest.WithFormat(bpipeline.DefaultFormat))
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -84,6 +86,7 @@ type pollBytes struct {
 	points   []string
 	readings [][]byte
 	record   []byte
+	v2       bool // a v2 poll: its device's next poll index is written too
 }
 
 // capture ingests one poll per device into a scratch store and reads back
@@ -97,7 +100,7 @@ func (c IngestCase) capture() ([]pollBytes, error) {
 	}
 	defer st.Close()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	in, err := ingest.New(st, ApplianceID, key, nil)
+	in, err := ingest.New(st, ApplianceID, key, nil, ingest.WithFormat(bpipeline.DefaultFormat))
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +119,11 @@ func (c IngestCase) capture() ([]pollBytes, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[d] = pollBytes{device: dev, readings: raws, record: rec}
+		pr, err := reading.DecodePoll(rec)
+		if err != nil {
+			return nil, err
+		}
+		out[d] = pollBytes{device: dev, readings: raws, record: rec, v2: pr.Version() == reading.PollV2}
 		for _, s := range samples {
 			out[d].points = append(out[d].points, s.Point)
 		}
@@ -125,7 +132,8 @@ func (c IngestCase) capture() ([]pollBytes, error) {
 }
 
 // RawWrite is the write baseline: the same keys and values as Ingest stores
-// (readings, index entries, poll record, next-seq counter), written with
+// (readings, index entries, poll record, next-seq counter, and for a v2
+// poll its device's next poll index), written with
 // bare grocksdb WriteBatches into a database with the store's options and
 // the same sync policy (synced), one batch per poll, from Devices
 // goroutines at once (RocksDB joins concurrent synced writes itself).
@@ -167,6 +175,9 @@ func (c IngestCase) RawWrite() (*Workload, error) {
 			k = binary.BigEndian.AppendUint64(k[:0], first)
 			wb.PutCF(cfs[1], k, p.record)
 			wb.PutCF(cfs[3], []byte("next_seq"), binary.BigEndian.AppendUint64(nil, first+n))
+			if p.v2 {
+				wb.PutCF(cfs[3], []byte("next_poll_index/"+p.device), binary.BigEndian.AppendUint64(nil, first))
+			}
 			keys[w] = k
 			return int(n), size, db.Write(wo, wb)
 		},
@@ -175,8 +186,9 @@ func (c IngestCase) RawWrite() (*Workload, error) {
 }
 
 // RawSign is the signing baseline: one Ed25519 signature over the same
-// poll statement (domain, ids, range and every reading's leaf hash) per
-// operation, from Devices goroutines at once.
+// poll statement per operation (v1: domain, ids, range and every reading's
+// leaf hash; v2: domain, ids, range, poll index and poll root), from
+// Devices goroutines at once.
 func (c IngestCase) RawSign() (*Workload, error) {
 	polls, err := c.capture()
 	if err != nil {
@@ -185,6 +197,16 @@ func (c IngestCase) RawSign() (*Workload, error) {
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	msgs := make([][]byte, len(polls))
 	for d, p := range polls {
+		if p.v2 {
+			rec, err := reading.DecodePoll(p.record)
+			if err != nil {
+				return nil, err
+			}
+			if msgs[d], err = rec.Statement(); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		hashes := make([][]byte, len(p.readings))
 		for i, r := range p.readings {
 			hashes[i] = reading.LeafHash(r)

@@ -19,6 +19,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/bridge/objstore"
 	"github.com/wotchain/wotchain/bridge/outbox"
+	bpipeline "github.com/wotchain/wotchain/bridge/pipeline"
 	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/internal/durable"
@@ -43,7 +44,8 @@ func (c SealCase) String() string {
 }
 
 // sealPipeline is a store with an ingester and a sealer, as the daemon
-// wires them, without the poll loops.
+// wires them (in the block format the appliance writes), without the poll
+// loops.
 type sealPipeline struct {
 	st     *store.Store
 	key    ed25519.PrivateKey
@@ -73,7 +75,7 @@ func newSealPipeline(dir string, blockReadings int) (*sealPipeline, error) {
 		}
 		recipients = append(recipients, priv.PublicKey())
 	}
-	in, err := ingest.New(st, ApplianceID, key, nil)
+	in, err := ingest.New(st, ApplianceID, key, nil, ingest.WithFormat(bpipeline.DefaultFormat))
 	if err != nil {
 		st.Close()
 		return nil, err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wotchain/wotchain/bridge/aggregate"
 	"github.com/wotchain/wotchain/bridge/ingest"
+	"github.com/wotchain/wotchain/bridge/keytree"
 	"github.com/wotchain/wotchain/bridge/license"
 	"github.com/wotchain/wotchain/bridge/outbox"
 	"github.com/wotchain/wotchain/bridge/poll"
@@ -55,6 +56,12 @@ type Config struct {
 	// licensed data keys, which needs the owner's key.
 	Owner hpke.PrivateKey
 
+	// Format is the block format of the polls ingest writes from now on:
+	// 1 or 2; 0 is DefaultFormat. Polls already stored keep theirs: the
+	// sealer seals v1 polls left from before an upgrade into v1 blocks
+	// first, and v2 polls only into v2 blocks.
+	Format int
+
 	MaxReadings  int           // readings per block
 	SealInterval time.Duration // the partial tail is sealed at least this often
 
@@ -76,6 +83,10 @@ type Config struct {
 	OnAnchored func(*store.BlockRecord)
 	Logger     *slog.Logger // nil: discard
 }
+
+// DefaultFormat is the block format the appliance writes (block format v2:
+// exact licensing and selective disclosure, docs/block-format.md).
+const DefaultFormat = 2
 
 // Stats are the pipeline's counters since New.
 type Stats struct {
@@ -141,14 +152,23 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	p.lastStored.Store(p.firstSeq - 1)
 	p.trigger = NewTrigger(cfg.MaxReadings, sealed, p.firstSeq-1)
-	if p.in, err = ingest.New(st, cfg.ApplianceID, cfg.Signing, p.committed); err != nil {
+	format := cfg.Format
+	if format == 0 {
+		format = DefaultFormat
+	}
+	if p.in, err = ingest.New(st, cfg.ApplianceID, cfg.Signing, p.committed, ingest.WithFormat(format)); err != nil {
 		return nil, err
 	}
 
 	// Local consumers of the stored readings: live MQTT publishing and
 	// window aggregation, each resuming from its own durable position.
 	if cfg.MQTT != nil {
-		if p.pub, err = publish.New(*cfg.MQTT, st, publish.Options{ApplianceID: cfg.ApplianceID, Logger: log.With("component", "mqtt")}); err != nil {
+		// The key tree of the signing key gives v2 readings' salts.
+		opts := publish.Options{ApplianceID: cfg.ApplianceID, Logger: log.With("component", "mqtt")}
+		if len(cfg.Signing) == ed25519.PrivateKeySize {
+			opts.PollKeys = keytree.New(keytree.TreeSecret(cfg.Signing))
+		}
+		if p.pub, err = publish.New(*cfg.MQTT, st, opts); err != nil {
 			return nil, err
 		}
 	}

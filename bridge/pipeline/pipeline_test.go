@@ -12,6 +12,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/ledger"
 	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/internal/testserver"
 	"github.com/wotchain/wotchain/protocols"
 )
@@ -180,5 +181,51 @@ func TestResumesAfterRestart(t *testing.T) {
 	}
 	if s := q.Stats(); s.ReadingsStored != 8 || s.BlocksAnchored != 2 {
 		t.Fatalf("stats of the second run %+v", s)
+	}
+}
+
+// versions lists the header version of every sealed block.
+func (w *world) versions(t *testing.T) []uint8 {
+	t.Helper()
+	var out []uint8
+	if err := w.st.Blocks(0, func(rec *store.BlockRecord) (bool, error) {
+		h, err := format.ParseHeader(rec.Header)
+		if err != nil {
+			return false, err
+		}
+		out = append(out, h.Version)
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The appliance writes block format v2 by default; a data dir of an
+// earlier version, upgraded in place, keeps its v1 blocks and seals the v1
+// polls still pending into v1 blocks before the first v2 block.
+func TestFormatDefaultAndUpgrade(t *testing.T) {
+	w := newWorld(t, 10, time.Hour)
+	w.cfg.Format = 1
+	old := w.newPipeline(t)
+	storePolls(t, old, 2, 5) // one v1 block on count
+	old.SealNow()
+	storePolls(t, old, 1, 5) // a v1 poll left unsealed by the old version
+	if got := w.versions(t); !slices.Equal(got, []uint8{format.HeaderV1}) {
+		t.Fatalf("blocks of the v1 run: versions %v", got)
+	}
+
+	w.cfg.Format = 0 // the default: what the daemon and bench run
+	p := w.newPipeline(t)
+	storePolls(t, p, 3, 5)
+	p.Stop()
+	if got := w.blocks(t); !slices.Equal(got, []string{"1-10:anchored", "11-15:anchored", "16-25:anchored", "26-30:anchored"}) {
+		t.Fatalf("blocks %v", got)
+	}
+	if got := w.versions(t); !slices.Equal(got, []uint8{format.HeaderV1, format.HeaderV1, format.HeaderV2, format.HeaderV2}) {
+		t.Fatalf("versions %v: the v1 polls in v1 blocks, then v2", got)
+	}
+	if DefaultFormat != 2 {
+		t.Fatalf("DefaultFormat %d", DefaultFormat)
 	}
 }

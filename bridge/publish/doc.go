@@ -36,23 +36,29 @@
 //	{"seq":42,"appliance":"plant-1","device":"boiler-1","point":"temperature",
 //	 "value":71.5,"type":"float","unit":"degC","quality":"good",
 //	 "time":"2026-01-02T03:04:05.123456789Z",
-//	 "leaf_hash":"9f2c…","canonical":"qQFn…"}
+//	 "leaf_hash":"9f2c…","salt":"5be0…","canonical":"qQFn…"}
 //
 // "canonical" is the reading's canonical CBOR encoding (base64), the bytes
-// the appliance signed and sealed; "leaf_hash" is hex SHA-256(0x00 ||
-// canonical), the reading's RFC 6962 Merkle leaf. Decode with
-// json.Decoder.UseNumber when int values may exceed 2^53.
+// the appliance signed and sealed. "leaf_hash" is the reading's RFC 6962
+// Merkle leaf, hex: for a reading of a v2 poll (block format v2, what the
+// appliance writes) SHA-256(0x00 || salt || canonical), with "salt" the
+// reading's 16-byte salt in hex; for a reading of a v1 poll (stored before
+// the upgrade) SHA-256(0x00 || canonical), without "salt". The salt is
+// derived from the poll's key, which the subscriber does not have: the
+// message carries it so that the subscriber can still prove the reading.
+// Decode with json.Decoder.UseNumber when int values may exceed 2^53.
 //
 // # Verifying a message
 //
-//  1. Message.Verify (or by hand: base64-decode "canonical", hash it as
-//     above, compare with "leaf_hash", and decode the CBOR to check the
-//     JSON fields) proves the JSON says what the canonical bytes say.
+//  1. Message.Verify (or by hand: base64-decode "canonical", hash it with
+//     the salt as above, compare with "leaf_hash", and decode the CBOR to
+//     check the JSON fields) proves the JSON says what the canonical bytes
+//     say.
 //  2. The canonical bytes are proven against the ledger as any reading is:
 //     `wotchain verify --seq <seq>` on the appliance, or, for a partner
-//     holding the block, the block's Merkle inclusion proof for
-//     "leaf_hash" must lead to the Merkle root in the block header whose
-//     hash the ledger anchored (bridge/verify does both). A reading is
-//     verifiable once its block is sealed and anchored, typically within
-//     seal.interval of its time.
+//     holding the block, the inclusion proof of "leaf_hash" must lead to
+//     the Merkle root in the block header whose hash the ledger anchored
+//     (v2: through the poll's root, which the poll signature covers;
+//     bridge/verify does both). A reading is verifiable once its block is
+//     sealed and anchored, typically within seal.interval of its time.
 package publish

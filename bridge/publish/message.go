@@ -24,12 +24,38 @@ type Message struct {
 	Reason     string `json:"reason,omitempty"`
 	Time       string `json:"time"`                  // appliance time, RFC 3339 with nanoseconds, UTC
 	SourceTime string `json:"source_time,omitempty"` // the device's own timestamp, when it gives one
-	LeafHash   string `json:"leaf_hash"`             // hex SHA-256(0x00 || canonical): the reading's Merkle leaf
-	Canonical  []byte `json:"canonical"`             // the canonical CBOR bytes (base64 in JSON)
+	// LeafHash is the reading's Merkle leaf, hex: SHA-256(0x00 || salt ||
+	// canonical) for a reading of a v2 poll, SHA-256(0x00 || canonical) for
+	// a v1 one.
+	LeafHash string `json:"leaf_hash"`
+	// Salt is a v2 reading's salt (hex, 16 bytes), which its leaf commits
+	// to; empty for a v1 reading. Without it the leaf cannot be recomputed,
+	// so the subscriber needs it to prove the reading.
+	Salt      string `json:"salt,omitempty"`
+	Canonical []byte `json:"canonical"` // the canonical CBOR bytes (base64 in JSON)
 }
 
-// NewMessage builds the payload of a reading from its canonical bytes.
+// NewMessage builds the payload of a reading of a v1 poll from its
+// canonical bytes.
 func NewMessage(canonical []byte) (*Message, error) {
+	return newMessage(canonical, nil)
+}
+
+// NewSaltedMessage builds the payload of a reading of a v2 poll from its
+// canonical bytes and its salt.
+func NewSaltedMessage(canonical []byte, salt [reading.SaltSize]byte) (*Message, error) {
+	return newMessage(canonical, &salt)
+}
+
+// leafHash is the leaf of canonical under salt (nil: a v1 leaf).
+func leafHash(canonical []byte, salt *[reading.SaltSize]byte) []byte {
+	if salt == nil {
+		return reading.LeafHash(canonical)
+	}
+	return reading.SaltedLeafHash(*salt, canonical)
+}
+
+func newMessage(canonical []byte, salt *[reading.SaltSize]byte) (*Message, error) {
 	r, err := reading.Decode(canonical)
 	if err != nil {
 		return nil, err
@@ -38,8 +64,11 @@ func NewMessage(canonical []byte) (*Message, error) {
 		Seq: r.Seq, Appliance: r.ApplianceID, Device: r.DeviceID, Point: r.Point,
 		Value: r.Value(), Unit: r.Unit, Quality: r.Quality.String(), Reason: r.Reason,
 		Time:      time.Unix(0, r.ApplianceTime).UTC().Format(time.RFC3339Nano),
-		LeafHash:  hex.EncodeToString(reading.LeafHash(canonical)),
+		LeafHash:  hex.EncodeToString(leafHash(canonical, salt)),
 		Canonical: canonical,
+	}
+	if salt != nil {
+		m.Salt = hex.EncodeToString(salt[:])
 	}
 	switch {
 	case r.Float != nil:
@@ -60,16 +89,24 @@ func NewMessage(canonical []byte) (*Message, error) {
 }
 
 // Verify checks that the payload is self-consistent: the leaf hash is the
-// hash of the canonical bytes, and the JSON fields say what those bytes say.
-// It is what a subscriber runs before trusting the JSON fields; the proof
-// that the canonical bytes are the anchored reading is `wotchain verify
-// --seq <seq>` (or an inclusion proof of LeafHash against the block's
-// anchored Merkle root).
+// hash of the salt (if any) and the canonical bytes, and the JSON fields
+// say what those bytes say. It is what a subscriber runs before trusting
+// the JSON fields; the proof that the canonical bytes are the anchored
+// reading is `wotchain verify --seq <seq>` (or an inclusion proof of
+// LeafHash against the block's anchored Merkle root).
 func (m *Message) Verify() error {
-	if got := hex.EncodeToString(reading.LeafHash(m.Canonical)); got != m.LeafHash {
-		return fmt.Errorf("reading %d: leaf_hash %s is not the hash of the canonical bytes (%s)", m.Seq, m.LeafHash, got)
+	var salt *[reading.SaltSize]byte
+	if m.Salt != "" {
+		b, err := hex.DecodeString(m.Salt)
+		if err != nil || len(b) != reading.SaltSize {
+			return fmt.Errorf("reading %d: salt %q is not %d bytes of hex", m.Seq, m.Salt, reading.SaltSize)
+		}
+		salt = (*[reading.SaltSize]byte)(b)
 	}
-	want, err := NewMessage(m.Canonical)
+	if got := hex.EncodeToString(leafHash(m.Canonical, salt)); got != m.LeafHash {
+		return fmt.Errorf("reading %d: leaf_hash %s is not the hash of the salt and canonical bytes (%s)", m.Seq, m.LeafHash, got)
+	}
+	want, err := newMessage(m.Canonical, salt)
 	if err != nil {
 		return fmt.Errorf("reading %d: %w", m.Seq, err)
 	}

@@ -18,10 +18,11 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/wotchain/wotchain/bridge/ingest"
+	"github.com/wotchain/wotchain/bridge/keytree"
 	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/retention"
-	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/internal/testserver"
 	"github.com/wotchain/wotchain/protocols"
 )
@@ -29,9 +30,11 @@ import (
 const appID = pipelinetest.ApplianceID
 
 // env is a real chain whose committed callback notifies the publisher
-// under test, as the daemon wires them.
+// under test, as the daemon wires them. It writes v2 polls, as the
+// appliance does, unless the options say otherwise.
 type env struct {
 	*pipelinetest.Chain
+	tree   *keytree.Tree // of the chain's signing key: the poll keys
 	notify atomic.Pointer[Publisher]
 	clock  time.Time
 	polls  int
@@ -40,12 +43,54 @@ type env struct {
 func newEnv(t *testing.T, opts ...pipelinetest.Option) *env {
 	t.Helper()
 	e := &env{clock: time.Unix(1_700_000_000, 0)}
-	e.Chain = pipelinetest.New(t, append(opts, pipelinetest.WithCommitted(func(last uint64) {
-		if p := e.notify.Load(); p != nil {
-			p.Notify(last)
-		}
-	}))...)
+	opts = append([]pipelinetest.Option{pipelinetest.WithFormat(2)}, opts...)
+	e.Chain = pipelinetest.New(t, append(opts, pipelinetest.WithCommitted(e.committed))...)
+	e.tree = keytree.New(keytree.TreeSecret(e.Key))
 	return e
+}
+
+func (e *env) committed(last uint64) {
+	if p := e.notify.Load(); p != nil {
+		p.Notify(last)
+	}
+}
+
+// upgrade replaces the chain's ingester by one writing polls of format,
+// on the same store: an appliance restarted after an upgrade.
+func (e *env) upgrade(t *testing.T, format int) {
+	t.Helper()
+	in, err := ingest.New(e.Store, appID, e.Key, e.committed, ingest.WithFormat(format))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Ingester = in
+}
+
+// leaf is the leaf of reading seq that its poll's signature covers: the
+// reading's hash in a v1 poll; in a v2 poll its salted leaf, after
+// checking that the poll's salted leaves give its signed poll root.
+func (e *env) leaf(t *testing.T, seq uint64) (leaf []byte, v2 bool) {
+	t.Helper()
+	first, raw, err := e.Store.PollAt(seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := reading.DecodePoll(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readings, err := e.Store.Readings(rec.FirstSeq, rec.LastSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaves, err := rec.Leaves(readings, e.tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Verify(e.Public, leaves); err != nil {
+		t.Fatalf("poll of reading %d: %v", seq, err)
+	}
+	return leaves[seq-first], rec.Version() == reading.PollV2
 }
 
 // ingest stores n polls of 4 points (float, int, bool, string; every 7th
@@ -77,7 +122,7 @@ func (e *env) ingest(t testing.TB, n int) uint64 {
 
 func (e *env) publisher(t *testing.T, cfg Config) *Publisher {
 	t.Helper()
-	p, err := New(cfg, e.Store, Options{ApplianceID: appID, Logger: testLogger(t)})
+	p, err := New(cfg, e.Store, Options{ApplianceID: appID, PollKeys: e.tree, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,10 +215,10 @@ func (c *collector) distinct() int {
 // check verifies what a subscriber received against the store: every seq
 // 1..last arrived (exactly once when exactlyOnce, else at least once); per
 // topic, the first arrivals are in strictly increasing seq order; every
-// topic follows the template; every payload verifies and carries the leaf
-// hash and bytes of the stored reading. It returns the number of
-// duplicates.
-func check(t *testing.T, st *store.Store, tmpl string, got []received, last uint64, exactlyOnce bool) int {
+// topic follows the template; every payload verifies and carries the bytes
+// of the stored reading and the leaf its poll's signature covers (salted,
+// with its salt, for a v2 poll). It returns the number of duplicates.
+func check(t *testing.T, e *env, tmpl string, got []received, last uint64, exactlyOnce bool) int {
 	t.Helper()
 	seen := map[uint64]int{}
 	lastPerTopic := map[string]uint64{}
@@ -195,7 +240,7 @@ func check(t *testing.T, st *store.Store, tmpl string, got []received, last uint
 		if want := Topic(tmpl, appID, m.Device, m.Point); r.topic != want {
 			t.Errorf("seq %d on topic %q, want %q", m.Seq, r.topic, want)
 		}
-		stored, err := st.Reading(m.Seq)
+		stored, err := e.Store.Reading(m.Seq)
 		if err != nil {
 			t.Errorf("seq %d: %v", m.Seq, err)
 			continue
@@ -203,8 +248,12 @@ func check(t *testing.T, st *store.Store, tmpl string, got []received, last uint
 		if !bytes.Equal(stored, m.Canonical) {
 			t.Errorf("seq %d: canonical bytes differ from the store", m.Seq)
 		}
-		if want := hex.EncodeToString(reading.LeafHash(stored)); m.LeafHash != want {
-			t.Errorf("seq %d: leaf hash %s, store gives %s", m.Seq, m.LeafHash, want)
+		leaf, v2 := e.leaf(t, m.Seq)
+		if want := hex.EncodeToString(leaf); m.LeafHash != want {
+			t.Errorf("seq %d: leaf hash %s, the poll signature covers %s", m.Seq, m.LeafHash, want)
+		}
+		if v2 != (m.Salt != "") {
+			t.Errorf("seq %d: salt %q in a message of a v2 poll = %v", m.Seq, m.Salt, v2)
 		}
 	}
 	for seq := uint64(1); seq <= last; seq++ {
@@ -233,7 +282,7 @@ func TestPublishInOrder(t *testing.T) {
 	testserver.WaitFor(t, 20*time.Second, "all readings at the subscriber", func() bool { return uint64(col.distinct()) >= last })
 
 	got := col.snapshot()
-	check(t, e.Store, cfg.Topic, got, last, true)
+	check(t, e, cfg.Topic, got, last, true)
 	if col.bad != nil {
 		t.Errorf("undecodable payloads: %v", col.bad)
 	}
@@ -249,6 +298,64 @@ func TestPublishInOrder(t *testing.T) {
 	if s.AckedSeq != last || s.Lag != 0 || s.Published != last || !s.Connected || s.Errors != 0 {
 		t.Errorf("stats %+v, want acked %d, lag 0, published %d, connected, no errors", s, last, last)
 	}
+}
+
+// TestPublishAcrossUpgrade publishes a store upgraded in place: the
+// readings of its v1 polls go out as before (unsalted leaf, no salt), those
+// of the v2 polls after them with their salt and salted leaf, and each
+// message carries the leaf its poll's signature covers.
+func TestPublishAcrossUpgrade(t *testing.T) {
+	m := testserver.StartMosquitto(t)
+	e := newEnv(t, pipelinetest.WithFormat(1))
+	col := subscribe(t, m.Addr, "sub-upgrade", "wotchain/#")
+	lastV1 := e.ingest(t, 10)
+	e.upgrade(t, 2)
+	last := e.ingest(t, 10)
+	p := e.publisher(t, Config{Broker: "mqtt://" + m.Addr})
+	run(t, p)
+	testserver.WaitFor(t, 20*time.Second, "all readings at the subscriber", func() bool { return uint64(col.distinct()) >= last })
+	got := col.snapshot()
+	check(t, e, DefaultTopic, got, last, true)
+	salted := 0
+	for _, r := range got {
+		if v2 := r.msg.Seq > lastV1; v2 != (r.msg.Salt != "") {
+			t.Errorf("seq %d (v1 polls end at %d): salt %q", r.msg.Seq, lastV1, r.msg.Salt)
+		}
+		if r.msg.Salt != "" {
+			salted++
+		}
+	}
+	if want := int(last - lastV1); salted != want {
+		t.Errorf("%d salted messages, want %d", salted, want)
+	}
+}
+
+// A publisher without the key tree cannot give a v2 reading its salt: it
+// says so rather than publishing an unprovable leaf.
+func TestSaltsNeedTheKeyTree(t *testing.T) {
+	e := newEnv(t)
+	last := e.ingest(t, 2)
+	s := salts{st: e.Store}
+	if _, err := s.of(last); err == nil || !strings.Contains(err.Error(), "no key tree") {
+		t.Fatalf("salt of a v2 reading without the key tree: %v", err)
+	}
+	s.keys = e.tree
+	salt, err := s.of(last)
+	if err != nil || salt == nil {
+		t.Fatalf("salt of a v2 reading: %v, %v", salt, err)
+	}
+	if leaf, _ := e.leaf(t, last); !bytes.Equal(reading.SaltedLeafHash(*salt, mustReading(t, e, last)), leaf) {
+		t.Fatal("the salt does not give the signed leaf")
+	}
+}
+
+func mustReading(t *testing.T, e *env, seq uint64) []byte {
+	t.Helper()
+	raw, err := e.Store.Reading(seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
 
 // TestBrokerRestartLosesNothing stops the broker while readings keep being
@@ -313,7 +420,7 @@ func TestBrokerRestartLosesNothing(t *testing.T) {
 	testserver.WaitFor(t, 20*time.Second, "the publisher to catch up", func() bool { return p.Stats().AckedSeq == last })
 	testserver.WaitFor(t, 20*time.Second, "every reading at the subscriber", func() bool { return uint64(col.distinct()) >= last })
 
-	dups := check(t, e.Store, DefaultTopic, col.snapshot(), last, false)
+	dups := check(t, e, DefaultTopic, col.snapshot(), last, false)
 	s := p.Stats()
 	t.Logf("readings %d, stored during the outage %d, duplicates at the subscriber %d, stats %+v", last, ingested.Load()-atStop, dups, s)
 	if s.Errors < 2 || s.Lag != 0 {
@@ -349,7 +456,7 @@ func TestPublisherRestartResumes(t *testing.T) {
 		t.Errorf("second publisher published %d, want %d (from cursor %d to %d)", got, last-cursor, cursor, last)
 	}
 	testserver.WaitFor(t, 20*time.Second, "every reading at the subscriber", func() bool { return uint64(col.distinct()) >= last })
-	check(t, e.Store, DefaultTopic, col.snapshot(), last, true)
+	check(t, e, DefaultTopic, col.snapshot(), last, true)
 }
 
 func TestTLSWithAuth(t *testing.T) {
@@ -404,7 +511,7 @@ func TestTLSWithAuth(t *testing.T) {
 	p := e.publisher(t, good)
 	run(t, p)
 	testserver.WaitFor(t, 20*time.Second, "readings over TLS", func() bool { return uint64(col.distinct()) >= last && p.Stats().AckedSeq == last })
-	check(t, e.Store, DefaultTopic, col.snapshot(), last, true)
+	check(t, e, DefaultTopic, col.snapshot(), last, true)
 	if s := p.Stats(); !s.Connected || s.AckedSeq != last {
 		t.Errorf("stats %+v", s)
 	}

@@ -16,15 +16,19 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/wotchain/wotchain/bridge/keytree"
+	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
 
 	"github.com/wotchain/wotchain/internal/secret"
 )
 
-// Store is what the publisher reads: readings by sequence number and its
-// durable cursor. *store.Store implements it.
+// Store is what the publisher reads: readings by sequence number, the
+// poll records (a v2 reading's salt comes from its poll), and its durable
+// cursor. *store.Store implements it.
 type Store interface {
 	NextSeq() (uint64, error)
+	PollAt(seq uint64) (firstSeq uint64, record []byte, err error)
 	Reading(seq uint64) ([]byte, error)
 	Readings(first, last uint64) ([][]byte, error)
 	BlockForSeq(seq uint64) (*store.BlockRecord, error)
@@ -35,7 +39,11 @@ type Store interface {
 // Options are the publisher's settings that do not come from its section.
 type Options struct {
 	ApplianceID string
-	Logger      *slog.Logger // nil: discard
+	// PollKeys gives the poll keys of v2 polls, from which the salts of
+	// their readings come: the key tree of the appliance's signing key
+	// (keytree.New(keytree.TreeSecret(key))). nil: a v2 reading is an error.
+	PollKeys reading.PollKeys
+	Logger   *slog.Logger // nil: discard
 }
 
 // Stats describe the publisher for health and metrics.
@@ -68,7 +76,8 @@ type Publisher struct {
 	tls      *tls.Config
 	password string
 
-	wake chan struct{}
+	wake  chan struct{}
+	salts salts
 
 	// acked is the in-memory acknowledged position; the cursor may lag it
 	// by at most cursorEvery.
@@ -118,6 +127,7 @@ func New(cfg Config, st Store, opts Options) (*Publisher, error) {
 		clientID: cfg.ClientID,
 		log:      log.With("component", "mqtt", "broker", cfg.Broker),
 		wake:     make(chan struct{}, 1),
+		salts:    salts{st: st, keys: opts.PollKeys},
 	}
 	if p.clientID == "" {
 		p.clientID = "wotchain-" + opts.ApplianceID + "-" + cfg.name()
@@ -391,7 +401,16 @@ func (p *Publisher) fill(c mqtt.Client, w *sendWindow) (bool, error) {
 
 // publish hands one reading to the client with QoS 1.
 func (p *Publisher) publish(c mqtt.Client, seq uint64, raw []byte) (inflight, error) {
-	m, err := NewMessage(raw)
+	salt, err := p.salts.of(seq)
+	if err != nil {
+		return inflight{}, fmt.Errorf("reading %d: %w", seq, err)
+	}
+	var m *Message
+	if salt == nil {
+		m, err = NewMessage(raw)
+	} else {
+		m, err = NewSaltedMessage(raw, *salt)
+	}
 	if err != nil {
 		return inflight{}, fmt.Errorf("reading %d: %w", seq, err)
 	}
@@ -561,4 +580,46 @@ func tlsConfig(t TLS) (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return cfg, nil
+}
+
+// salts gives the salt of a stored reading: nil for a reading of a v1
+// poll, the keytree salt of its poll key for a v2 one. Readings are
+// published in seq order, so the last poll is kept: one poll lookup per
+// poll, not per reading. Used by the publishing goroutine only.
+type salts struct {
+	st   Store
+	keys reading.PollKeys
+
+	first, last uint64 // the kept poll's range; last 0: none kept
+	v2          bool
+	key         [32]byte
+}
+
+func (s *salts) of(seq uint64) (*[reading.SaltSize]byte, error) {
+	if s.last == 0 || seq < s.first || seq > s.last {
+		first, raw, err := s.st.PollAt(seq)
+		if err != nil {
+			return nil, err
+		}
+		rec, err := reading.DecodePoll(raw)
+		if err != nil {
+			return nil, fmt.Errorf("poll at %d: %w", first, err)
+		}
+		if rec.FirstSeq != first || seq > rec.LastSeq {
+			return nil, fmt.Errorf("poll at %d holds %d..%d, not reading %d", first, rec.FirstSeq, rec.LastSeq, seq)
+		}
+		s.first, s.last, s.v2 = rec.FirstSeq, rec.LastSeq, rec.Version() == reading.PollV2
+		if s.v2 {
+			if s.keys == nil {
+				s.last = 0
+				return nil, fmt.Errorf("reading of v2 poll %d of %q: no key tree for its salt", rec.PollIndex, rec.DeviceID)
+			}
+			s.key = s.keys.PollKey(rec.DeviceID, rec.PollIndex)
+		}
+	}
+	if !s.v2 {
+		return nil, nil
+	}
+	salt := keytree.Salt(s.key, seq-s.first)
+	return &salt, nil
 }
