@@ -126,28 +126,48 @@ ledger:
 	}
 
 	// Licensing on Fabric: the owner's admin grants a second partner key
-	// (not a recipient) press-1's data; the running appliance delivers the
-	// keys; that partner decrypts a licensed block.
+	// (not a recipient) press-1 over a window of a few seconds that cuts
+	// blocks; the running appliance delivers the keys of exactly those
+	// polls; that partner, through its own peer, decrypts exactly the
+	// granted readings, and they verify.
 	licensed := filepath.Join(dir, "licensed.hpke")
 	mustCLI(t, "keygen", "--kind", "recipient", "--out", licensed)
+	all := ownerReadings(t, cfgPath)
+	from, to := grantWindow(t, all, 2*time.Second)
+	inWindow := windowLicense(from, to)
+	windowBlocks := blocksOf(all, inWindow)
 	if out, code := runCLI(t, "grant", "--config", cfgPath, "--as", "User1", "--id", "g-fabric", "--partner-msp", "PartnerMSP",
-		"--partner-key", licensed+".pub", "--devices", "press-1", "--from", rfc(0), "--to", rfc(time.Now().Add(time.Hour).UnixNano())); code == 0 || !strings.Contains(out, "forbidden") {
+		"--partner-key", licensed+".pub", "--devices", "press-1", "--from", rfc(from), "--to", rfc(to)); code == 0 || !strings.Contains(out, "forbidden") {
 		t.Fatalf("a non-admin client granted: exit %d\n%s", code, out)
 	}
 	mustCLI(t, "grant", "--config", cfgPath, "--id", "g-fabric", "--partner-msp", "PartnerMSP",
-		"--partner-key", licensed+".pub", "--devices", "press-1", "--from", rfc(0), "--to", rfc(time.Now().Add(time.Hour).UnixNano()))
+		"--partner-key", licensed+".pub", "--devices", "press-1", "--from", rfc(from), "--to", rfc(to))
 	p = start(t, cfgPath)
 	p.waitFor(t, "keys delivered", 60*time.Second, func(uint64, int) bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return p.delivered > 0
+		return p.delivered >= len(windowBlocks)
 	})
 	p.stop(t)
 	grantFetched := filepath.Join(dir, "fetched-grant")
-	mustCLI(t, "fetch", "--config", partnerCfg, "--block", last.BlockID, "--key", licensed, "--out", grantFetched)
-	if !decryptable(t, grantFetched, last.BlockID, licensed) {
-		t.Fatal("the licensed partner cannot decrypt a block its grant covers")
+	all = ownerReadings(t, cfgPath)
+	fetchAll(t, partnerCfg, grantFetched, licensed, all[0].at, "press-1", "boiler-1", "env-1")
+	got := decryptAll(t, grantFetched, blockIDs(all), licensed)
+	granted, outside := exactness(t, "Fabric grant", all, got, inWindow)
+	t.Logf("Fabric: %d readings in %d anchored blocks, %d cut by the window; %d readings granted, %d decrypted, %d outside the grant",
+		len(all), len(blockIDs(all)), cutBlocks(all, inWindow), granted, len(got), outside)
+	if granted == 0 || cutBlocks(all, inWindow) == 0 {
+		t.Fatalf("the window holds %d readings and cuts %d blocks", granted, cutBlocks(all, inWindow))
 	}
+	in, ungranted := licensedIn(all, inWindow)
+	sample := []owned{in[0], in[len(in)/2], in[len(in)-1]}
+	if n := verifyGranted(t, partnerCfg, grantFetched, licensed, sample); n != len(sample) {
+		t.Fatalf("%d of %d granted readings verified on Fabric", n, len(sample))
+	}
+	if ungranted == nil {
+		t.Fatal("no ungranted reading in the blocks the window cuts")
+	}
+	refuseUngranted(t, partnerCfg, grantFetched, licensed, *ungranted)
 }
 
 // follow runs `wotchain follow` until it printed want credentials (or for a

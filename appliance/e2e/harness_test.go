@@ -120,7 +120,7 @@ type proc struct {
 	acked     uint64 // highest seq logged as stored
 	anchored  int
 	failures  int // outbox steps that failed
-	delivered int // data keys delivered to partners
+	delivered int // blocks whose keys were delivered to partners (per grant)
 	errs      []string
 	logs      []string
 }
@@ -184,7 +184,7 @@ func (p *proc) read(r io.Reader) {
 				p.anchored++
 			case rec.Msg == "outbox step failed; will retry":
 				p.failures++
-			case rec.Msg == "data keys delivered":
+			case rec.Msg == "data keys delivered" || rec.Msg == "keys delivered":
 				p.delivered += rec.Blocks
 			}
 			// The simulators' library (gopcua's server) logs its own start-up
