@@ -76,7 +76,8 @@ ledger:
 	if !strings.Contains(out, "registered by ManufacturerMSP") {
 		t.Fatalf("register:\n%s", out)
 	}
-	p.waitFor(t, "blocks anchored on Fabric", 120*time.Second, func(_ uint64, anchored int) bool { return anchored >= 4 })
+	// Twelve blocks: enough of a run for the licensing window below.
+	p.waitFor(t, "blocks anchored on Fabric", 120*time.Second, func(_ uint64, anchored int) bool { return anchored >= 12 })
 	p.stop(t)
 	// Before registration the appliance reports it and the outbox's
 	// anchoring attempts are refused; nothing else may go wrong.
