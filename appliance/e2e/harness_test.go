@@ -184,7 +184,7 @@ func (p *proc) read(r io.Reader) {
 				p.anchored++
 			case rec.Msg == "outbox step failed; will retry":
 				p.failures++
-			case rec.Msg == "data keys delivered" || rec.Msg == "keys delivered":
+			case rec.Msg == "keys delivered":
 				p.delivered += rec.Blocks
 			}
 			// The simulators' library (gopcua's server) logs its own start-up
