@@ -166,7 +166,7 @@ func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// Recipient is a partner that receives every block's data key.
+// Recipient is a partner that receives the keys of every block (all of it).
 type Recipient struct {
 	Name          string `yaml:"name"`
 	PublicKeyFile string `yaml:"public_key_file"`

@@ -53,7 +53,7 @@ type Config struct {
 	Storage     Storage
 	Ledger      Ledger
 	// Owner, if set, runs the licensor on every seal interval: it delivers
-	// licensed data keys, which needs the owner's key.
+	// the keys grants license, which needs the owner's key.
 	Owner hpke.PrivateKey
 
 	// Format is the block format of the polls ingest writes from now on:
@@ -403,7 +403,7 @@ func (p *Pipeline) runRetention(ctx context.Context) {
 	}
 }
 
-// runLicensor delivers licensed data keys on every seal interval.
+// runLicensor delivers the keys grants license on every seal interval.
 func (p *Pipeline) runLicensor(ctx context.Context) {
 	t := time.NewTicker(p.cfg.SealInterval)
 	defer t.Stop()

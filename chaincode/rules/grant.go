@@ -16,9 +16,11 @@ const (
 )
 
 // Grant licenses a partner organisation to read an appliance's data: the
-// blocks holding readings of Devices (all devices when empty) in the time
-// range [From, To]. The appliance delivers each such block's data key
-// wrapped for PartnerKey; after RevokedAt, blocks sealed later get none.
+// readings of Devices (all devices when empty) in the time range [From,
+// To]. The appliance delivers, wrapped for PartnerKey, the keys of exactly
+// those readings' polls of a v2 block, or the data key of a v1 block that
+// holds any of them (which opens the whole block); after RevokedAt, blocks
+// sealed later get none.
 type Grant struct {
 	ID          string   `json:"id"`
 	ApplianceID string   `json:"applianceId"`
