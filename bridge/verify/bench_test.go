@@ -33,7 +33,7 @@ func BenchmarkVerifyFetchedV2(b *testing.B) {
 			}
 			partner := pipelinetest.NewKey(b, keys.KEMX25519)
 			// press-1's polls in the middle third of the block.
-			d, granted := grantPolls(b, c, rec, "g", partner.PublicKey(), func(p *reading.PollRecord) bool {
+			d, granted := c.Grant(b, rec, "g", partner.PublicKey(), func(p *reading.PollRecord) bool {
 				return p.DeviceID == "press-1" && p.FirstSeq > uint64(n/3) && p.LastSeq <= uint64(2*n/3)
 			})
 			seq := uint64(n/2) + 1

@@ -12,7 +12,6 @@ import (
 	"github.com/wotchain/wotchain/bridge/envelope"
 	"github.com/wotchain/wotchain/bridge/ingest"
 	"github.com/wotchain/wotchain/bridge/keys"
-	"github.com/wotchain/wotchain/bridge/keytree"
 	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
@@ -37,67 +36,6 @@ func headerOf(t testing.TB, rec *store.BlockRecord) *format.Header {
 		t.Fatal(err)
 	}
 	return h
-}
-
-// grantPolls is what the licensor hands a partner for one grant and one v2
-// block (V2-SPEC section 5): the cover of the chosen polls, restricted from
-// the owner's full key set, wrapped for the partner in a v2 delivery. keep
-// chooses the polls by their record.
-func grantPolls(t testing.TB, c *pipelinetest.Chain, rec *store.BlockRecord, grantID string, partner hpke.PublicKey, keep func(*reading.PollRecord) bool) (*envelope.Delivery, int) {
-	t.Helper()
-	raw, err := c.Store.Object(rec.Height)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := envelope.ParseV2(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := o.KeySet(c.Owner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	full, err := keytree.ParseKeySet(ks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	byDevice := map[string][]uint64{}
-	n := 0
-	for _, ps := range o.Polls {
-		p, err := reading.DecodePoll(ps.Record)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if keep(p) {
-			byDevice[p.DeviceID] = append(byDevice[p.DeviceID], p.PollIndex)
-			n++
-		}
-	}
-	var nodes []keytree.Node
-	for d, ix := range byDevice {
-		part, err := keytree.Restrict(full, d, ix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, part...)
-	}
-	enc, err := keytree.EncodeKeySet(nodes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := envelope.NewDeliveryV2(rec.Header, grantID, enc, partner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Through its stored bytes, as a partner reads it.
-	data, err := d.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d, err = envelope.ParseDeliveryV2(data); err != nil {
-		t.Fatal(err)
-	}
-	return d, n
 }
 
 // deliverV1 is a v1 delivery: the block's data key for the partner.
@@ -188,8 +126,8 @@ func TestV2PartnerOpensGrantedPollsOnly(t *testing.T) {
 		rec := c.Block(t, h)
 		obj := storedObject(t, c, rec)
 		// Two overlapping grants: dev-0's polls, and polls of 4 readings or more.
-		g1, _ := grantPolls(t, c, rec, "g1", partner.PublicKey(), func(p *reading.PollRecord) bool { return p.DeviceID == "dev-0" })
-		g2, _ := grantPolls(t, c, rec, "g2", partner.PublicKey(), func(p *reading.PollRecord) bool { return p.LastSeq-p.FirstSeq >= 3 })
+		g1, _ := c.Grant(t, rec, "g1", partner.PublicKey(), func(p *reading.PollRecord) bool { return p.DeviceID == "dev-0" })
+		g2, _ := c.Grant(t, rec, "g2", partner.PublicKey(), func(p *reading.PollRecord) bool { return p.LastSeq-p.FirstSeq >= 3 })
 		for seq := rec.FirstSeq; seq <= rec.LastSeq; seq++ {
 			r := c.Readings[seq-1]
 			p := c.Polls[slices.IndexFunc(c.Polls, func(p [2]uint64) bool { return seq >= p[0] && seq <= p[1] })]
@@ -220,7 +158,7 @@ func TestV2PartnerOpensGrantedPollsOnly(t *testing.T) {
 
 	rec := c.Block(t, 0)
 	other := c.Block(t, 1)
-	d, _ := grantPolls(t, c, other, "g1", partner.PublicKey(), func(*reading.PollRecord) bool { return true })
+	d, _ := c.Grant(t, other, "g1", partner.PublicKey(), func(*reading.PollRecord) bool { return true })
 	if name := failure(t, v.Fetched(ctx, rec.BlockID, storedObject(t, c, rec), []*envelope.Delivery{d}, rec.FirstSeq)); name != "decrypt" {
 		t.Fatalf("another block's delivery: failing check %q", name)
 	}
@@ -379,7 +317,7 @@ func TestUpgradedStoreVerifiesBothFormats(t *testing.T) {
 		obj := storedObject(t, c, rec)
 		var ds []*envelope.Delivery
 		if hv == format.HeaderV2 {
-			d, _ := grantPolls(t, c, rec, "g", partner.PublicKey(), func(*reading.PollRecord) bool { return true })
+			d, _ := c.Grant(t, rec, "g", partner.PublicKey(), func(*reading.PollRecord) bool { return true })
 			ds = append(ds, d)
 		} else {
 			ds = append(ds, deliverV1(t, c, rec, partner.PublicKey()))

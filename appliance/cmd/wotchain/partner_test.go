@@ -13,7 +13,6 @@ import (
 	"github.com/wotchain/wotchain/bridge/envelope"
 	"github.com/wotchain/wotchain/bridge/ingest"
 	"github.com/wotchain/wotchain/bridge/keys"
-	"github.com/wotchain/wotchain/bridge/keytree"
 	"github.com/wotchain/wotchain/bridge/license"
 	"github.com/wotchain/wotchain/bridge/objstore"
 	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
@@ -48,47 +47,11 @@ func (g grantLedger) ListGrants(_ context.Context, applianceID string, _ int, _ 
 	return &rules.GrantPage{Grants: g}, nil
 }
 
-// deliverDevice is the licensor's v2 delivery of one device's polls of a block.
+// deliverDevice is the licensor's v2 delivery of one device's polls of a
+// block, as stored.
 func deliverDevice(t *testing.T, c *pipelinetest.Chain, rec *store.BlockRecord, device, grantID string, pub hpke.PublicKey) []byte {
 	t.Helper()
-	raw, err := c.Store.Object(rec.Height)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := envelope.ParseV2(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := o.KeySet(c.Owner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	full, err := keytree.ParseKeySet(ks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ix []uint64
-	for _, ps := range o.Polls {
-		p, err := reading.DecodePoll(ps.Record)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p.DeviceID == device {
-			ix = append(ix, p.PollIndex)
-		}
-	}
-	nodes, err := keytree.Restrict(full, device, ix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := keytree.EncodeKeySet(nodes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := envelope.NewDeliveryV2(rec.Header, grantID, enc, pub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, _ := c.Grant(t, rec, grantID, pub, func(p *reading.PollRecord) bool { return p.DeviceID == device })
 	data, err := d.Encode()
 	if err != nil {
 		t.Fatal(err)

@@ -21,12 +21,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/bridge/envelope"
 	"github.com/wotchain/wotchain/bridge/ingest"
 	"github.com/wotchain/wotchain/bridge/keys"
+	"github.com/wotchain/wotchain/bridge/keytree"
 	"github.com/wotchain/wotchain/bridge/ledger"
 	"github.com/wotchain/wotchain/bridge/normalise"
 	"github.com/wotchain/wotchain/bridge/objstore"
 	"github.com/wotchain/wotchain/bridge/outbox"
+	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/rules"
@@ -327,4 +330,66 @@ func (c *Chain) Block(t testing.TB, height uint64) *store.BlockRecord {
 		t.Fatal(err)
 	}
 	return rec
+}
+
+// Grant is what the licensor hands a partner for one grant and one v2
+// block (docs/block-format.md, key deliveries v2): the cover of the chosen polls, restricted from
+// the owner's full key set, wrapped for the partner in a v2 delivery. keep
+// chooses the polls by their record. It returns the delivery, read back
+// from its stored bytes, and the number of polls chosen.
+func (c *Chain) Grant(t testing.TB, rec *store.BlockRecord, grantID string, partner hpke.PublicKey, keep func(*reading.PollRecord) bool) (*envelope.Delivery, int) {
+	t.Helper()
+	raw, err := c.Store.Object(rec.Height)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := envelope.ParseV2(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := o.KeySet(c.Owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := keytree.ParseKeySet(ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byDevice := map[string][]uint64{}
+	n := 0
+	for _, ps := range o.Polls {
+		p, err := reading.DecodePoll(ps.Record)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if keep(p) {
+			byDevice[p.DeviceID] = append(byDevice[p.DeviceID], p.PollIndex)
+			n++
+		}
+	}
+	var nodes []keytree.Node
+	for d, ix := range byDevice {
+		part, err := keytree.Restrict(full, d, ix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, part...)
+	}
+	enc, err := keytree.EncodeKeySet(nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := envelope.NewDeliveryV2(rec.Header, grantID, enc, partner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Through its stored bytes, as a partner reads it.
+	data, err := d.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err = envelope.ParseDeliveryV2(data); err != nil {
+		t.Fatal(err)
+	}
+	return d, n
 }
