@@ -375,40 +375,53 @@ func OpenProver(rec *store.BlockRecord, obj []byte, owner hpke.PrivateKey) (*Pro
 	if err != nil {
 		return nil, fmt.Errorf("object of block %d: %w", rec.Height, err)
 	}
+	open := openProverV1
 	if f == envelope.FormatV2 {
-		o, err := envelope.ParseV2(obj)
-		if err != nil {
-			return nil, fmt.Errorf("object of block %d: %w", rec.Height, err)
-		}
-		if !bytes.Equal(o.Header, rec.Header) {
-			return nil, fmt.Errorf("object of block %d carries another header", rec.Height)
-		}
-		ks, err := o.KeySet(owner)
-		if err != nil {
-			return nil, fmt.Errorf("decrypt block %d: %w", rec.Height, err)
-		}
-		nodes, err := keytree.ParseKeySet(ks)
-		if err != nil {
-			return nil, fmt.Errorf("decrypt block %d: %w", rec.Height, err)
-		}
-		c, err := envelope.NewCodec()
-		if err != nil {
-			return nil, err
-		}
-		return NewProverV2(rec, o, nodes, c)
+		open = openProverV2
 	}
+	return open(rec, obj, owner)
+}
+
+// sameHeader refuses an object whose header is not the block's.
+func sameHeader(rec *store.BlockRecord, header []byte) error {
+	if !bytes.Equal(header, rec.Header) {
+		return fmt.Errorf("object of block %d carries another header", rec.Height)
+	}
+	return nil
+}
+
+func openProverV1(rec *store.BlockRecord, obj []byte, owner hpke.PrivateKey) (*Prover, error) {
 	o, err := envelope.Parse(obj)
 	if err != nil {
 		return nil, fmt.Errorf("object of block %d: %w", rec.Height, err)
 	}
-	if !bytes.Equal(o.Header, rec.Header) {
-		return nil, fmt.Errorf("object of block %d carries another header", rec.Height)
+	if err := sameHeader(rec, o.Header); err != nil {
+		return nil, err
 	}
 	plain, err := o.Open(owner)
 	if err != nil {
 		return nil, fmt.Errorf("decrypt block %d: %w", rec.Height, err)
 	}
 	return NewProver(rec, plain)
+}
+
+func openProverV2(rec *store.BlockRecord, obj []byte, owner hpke.PrivateKey) (*Prover, error) {
+	o, err := envelope.ParseV2(obj)
+	if err != nil {
+		return nil, fmt.Errorf("object of block %d: %w", rec.Height, err)
+	}
+	if err := sameHeader(rec, o.Header); err != nil {
+		return nil, err
+	}
+	nodes, _, err := KeySetV2(o, owner, nil)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt block %d: %w", rec.Height, err)
+	}
+	c, err := envelope.NewCodec()
+	if err != nil {
+		return nil, err
+	}
+	return NewProverV2(rec, o, nodes, c)
 }
 
 // NewProverV2 opens every poll of the v2 object o of block rec with
