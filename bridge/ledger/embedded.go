@@ -6,6 +6,8 @@ package ledger
 
 import (
 	"context"
+	"crypto/ed25519"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -29,16 +31,32 @@ type Embedded struct {
 	now    func() time.Time // the transaction time, as a Fabric peer stamps it
 }
 
+// Option configures an Embedded ledger.
+type Option func(*Embedded)
+
+// WithClock sets the clock that stamps transactions (tests: revocation
+// and rotation times that are known in advance).
+func WithClock(now func() time.Time) Option {
+	return func(e *Embedded) { e.now = now }
+}
+
 // NewEmbedded opens the embedded ledger over the store's ledger state.
-func NewEmbedded(st store.LedgerState, identity string, log *slog.Logger) *Embedded {
-	return &Embedded{
+func NewEmbedded(st store.LedgerState, identity string, log *slog.Logger, opts ...Option) *Embedded {
+	e := &Embedded{
 		state:  st,
 		policy: rules.Policy{ManufacturerMSP: LocalMSP},
 		caller: rules.Caller{MSPID: LocalMSP, ID: identity, Admin: true},
 		log:    log,
 		now:    time.Now,
 	}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
 }
+
+// txTime is the transaction time in Unix ns, as the rules take it.
+func (e *Embedded) txTime() int64 { return e.now().UnixNano() }
 
 // Identity is the caller identity this ledger submits as (to register as the anchoring identity).
 func (e *Embedded) Identity() rules.Caller { return e.caller }
@@ -100,16 +118,44 @@ func (e *Embedded) run(ctx context.Context, fn func(*tx) error) error {
 	return e.state.Commit(t.writes)
 }
 
-// RegisterAppliance registers (or re-registers) an appliance.
+// RegisterAppliance registers an appliance, or updates the anchoring
+// identity of one registered with the same key (another key is
+// rules.ErrConflict: that is RotateApplianceKey's job).
 func (e *Embedded) RegisterAppliance(ctx context.Context, a rules.Appliance) error {
-	return e.run(ctx, func(t *tx) error { return rules.RegisterAppliance(t, e.policy, e.caller, a) })
+	return e.run(ctx, func(t *tx) error { return rules.RegisterAppliance(t, e.policy, e.caller, a, e.txTime()) })
+}
+
+// RotateApplianceKey gives an appliance a new signing key for its blocks
+// from fromHeight on (rules.RotateApplianceKey) and returns the appliance.
+func (e *Embedded) RotateApplianceKey(ctx context.Context, applianceID string, pub ed25519.PublicKey, fromHeight uint64) (a *rules.Appliance, err error) {
+	err = e.run(ctx, func(t *tx) error {
+		a, err = rules.RotateApplianceKey(t, e.policy, e.caller, applianceID, pub, fromHeight, e.txTime())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rotate key of appliance %s: %w", applianceID, err)
+	}
+	return a, nil
+}
+
+// RevokeApplianceKey records that an appliance key was compromised at
+// compromisedAt (rules.RevokeApplianceKey) and returns the appliance.
+func (e *Embedded) RevokeApplianceKey(ctx context.Context, applianceID, keyID string, compromisedAt time.Time, reason string) (a *rules.Appliance, err error) {
+	err = e.run(ctx, func(t *tx) error {
+		a, err = rules.RevokeApplianceKey(t, e.policy, e.caller, applianceID, keyID, rules.UnixNano(compromisedAt), reason, e.txTime())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("revoke key %s of appliance %s: %w", keyID, applianceID, err)
+	}
+	return a, nil
 }
 
 // Anchor records a block credential; recorded is false when the identical
 // credential was already on the ledger.
 func (e *Embedded) Anchor(ctx context.Context, sub format.Submission) (cred *format.Credential, recorded bool, err error) {
 	err = e.run(ctx, func(t *tx) error {
-		cred, recorded, err = rules.RecordCredential(t, e.caller, sub)
+		cred, recorded, err = rules.RecordCredential(t, e.caller, sub, e.txTime())
 		return err
 	})
 	return cred, recorded, err
@@ -120,7 +166,7 @@ func (e *Embedded) Anchor(ctx context.Context, sub format.Submission) (cred *for
 // one, none. The results are in submission order.
 func (e *Embedded) AnchorBatch(ctx context.Context, subs []format.Submission) (out []format.Anchored, err error) {
 	err = e.run(ctx, func(t *tx) error {
-		out, err = rules.RecordCredentials(t, e.caller, subs)
+		out, err = rules.RecordCredentials(t, e.caller, subs, e.txTime())
 		return err
 	})
 	return out, err
@@ -153,7 +199,7 @@ func (e *Embedded) ListByAppliance(ctx context.Context, applianceID string, limi
 // RecordGrant records a licensing grant as the local owner.
 func (e *Embedded) RecordGrant(ctx context.Context, g rules.Grant) (rec *rules.Grant, recorded bool, err error) {
 	err = e.run(ctx, func(t *tx) error {
-		rec, recorded, err = rules.RecordGrant(t, e.caller, g, e.now().UnixNano())
+		rec, recorded, err = rules.RecordGrant(t, e.caller, g, e.txTime())
 		return err
 	})
 	return rec, recorded, err
@@ -162,7 +208,7 @@ func (e *Embedded) RecordGrant(ctx context.Context, g rules.Grant) (rec *rules.G
 // RevokeGrant revokes a grant from now on.
 func (e *Embedded) RevokeGrant(ctx context.Context, applianceID, grantID string) (g *rules.Grant, err error) {
 	err = e.run(ctx, func(t *tx) error {
-		g, err = rules.RevokeGrant(t, e.caller, applianceID, grantID, e.now().UnixNano())
+		g, err = rules.RevokeGrant(t, e.caller, applianceID, grantID, e.txTime())
 		return err
 	})
 	return g, err

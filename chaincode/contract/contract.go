@@ -7,6 +7,7 @@
 package contract
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,10 +77,49 @@ func (c *Contract) RegisterAppliance(ctx contractapi.TransactionContextInterface
 	if err := decodeArg(applianceJSON, &a); err != nil {
 		return tagged(err)
 	}
-	return tagged(rules.RegisterAppliance(stubState{ctx.GetStub()}, c.policy, caller, a))
+	now, err := txTime(ctx.GetStub())
+	if err != nil {
+		return tagged(err)
+	}
+	return tagged(rules.RegisterAppliance(stubState{ctx.GetStub()}, c.policy, caller, a, now))
+}
+
+// RotateApplianceKey gives an appliance a new signing key (base64 of the
+// raw Ed25519 key) for its blocks from fromHeight on, and returns the
+// appliance (manufacturer admins only).
+func (c *Contract) RotateApplianceKey(ctx contractapi.TransactionContextInterface, applianceID, publicKey string, fromHeight uint64) (string, error) {
+	caller, err := callerOf(ctx)
+	if err != nil {
+		return "", tagged(err)
+	}
+	pub, err := base64.StdEncoding.DecodeString(publicKey)
+	if err != nil {
+		return "", tagged(fmt.Errorf("%w: appliance %s: new public key is not base64: %v", rules.ErrInvalid, applianceID, err))
+	}
+	now, err := txTime(ctx.GetStub())
+	if err != nil {
+		return "", tagged(err)
+	}
+	return encodeResult(rules.RotateApplianceKey(stubState{ctx.GetStub()}, c.policy, caller, applianceID, pub, fromHeight, now))
+}
+
+// RevokeApplianceKey records that an appliance key was compromised at
+// compromisedAt (Unix ns), and returns the appliance (manufacturer admins
+// only). The revocation time is the transaction's timestamp.
+func (c *Contract) RevokeApplianceKey(ctx contractapi.TransactionContextInterface, applianceID, keyID string, compromisedAt int64, reason string) (string, error) {
+	caller, err := callerOf(ctx)
+	if err != nil {
+		return "", tagged(err)
+	}
+	now, err := txTime(ctx.GetStub())
+	if err != nil {
+		return "", tagged(err)
+	}
+	return encodeResult(rules.RevokeApplianceKey(stubState{ctx.GetStub()}, c.policy, caller, applianceID, keyID, compromisedAt, reason, now))
 }
 
 // RecordCredential anchors a block credential and returns wire.Anchored.
+// The credential's anchoring time is the transaction's timestamp.
 func (c *Contract) RecordCredential(ctx contractapi.TransactionContextInterface, submissionJSON string) (string, error) {
 	caller, err := callerOf(ctx)
 	if err != nil {
@@ -89,7 +129,11 @@ func (c *Contract) RecordCredential(ctx contractapi.TransactionContextInterface,
 	if err := decodeArg(submissionJSON, &sub); err != nil {
 		return "", tagged(err)
 	}
-	cred, recorded, err := rules.RecordCredential(stubState{ctx.GetStub()}, caller, sub)
+	now, err := txTime(ctx.GetStub())
+	if err != nil {
+		return "", tagged(err)
+	}
+	cred, recorded, err := rules.RecordCredential(stubState{ctx.GetStub()}, caller, sub, now)
 	if err != nil {
 		return "", tagged(err)
 	}
@@ -116,7 +160,11 @@ func (c *Contract) RecordCredentials(ctx contractapi.TransactionContextInterface
 	if err := decodeArg(submissionsJSON, &subs); err != nil {
 		return "", tagged(err)
 	}
-	return encodeResult(rules.RecordCredentials(stubState{ctx.GetStub()}, caller, subs))
+	now, err := txTime(ctx.GetStub())
+	if err != nil {
+		return "", tagged(err)
+	}
+	return encodeResult(rules.RecordCredentials(stubState{ctx.GetStub()}, caller, subs, now))
 }
 
 // GetCredential returns the credential of a block.

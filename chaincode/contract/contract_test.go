@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/cid"
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
@@ -264,21 +266,87 @@ func TestApplianceHistory(t *testing.T) {
 	if err := f.register(f.admin, app); err != nil {
 		t.Fatal(err)
 	}
-	// Key rotation: a second registration of the same appliance.
+	// Key rotation: a second version of the appliance's record.
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
-	app.PublicKey = pub
-	if err := f.register(f.admin, app); err != nil {
+	if err := f.result(f.w.invoke(f.cc, f.admin, wire.TxRotateApplianceKey, "app-1", base64.StdEncoding.EncodeToString(pub), "0"), nil); err != nil {
 		t.Fatal(err)
 	}
 	var hist []wire.HistoryEntry
 	if err := f.result(f.w.invoke(f.cc, f.anchor, wire.TxApplianceHistory, "app-1"), &hist); err != nil {
 		t.Fatal(err)
 	}
-	if len(hist) != 2 || !ed25519.PublicKey(hist[1].Appliance.PublicKey).Equal(pub) || hist[0].TxID == hist[1].TxID {
+	if len(hist) != 2 || !ed25519.PublicKey(hist[1].Appliance.PublicKey).Equal(pub) || len(hist[1].Appliance.Keys) != 2 || hist[0].TxID == hist[1].TxID {
 		t.Fatalf("history %+v", hist)
 	}
 	if err := f.result(f.w.invoke(f.cc, f.anchor, wire.TxApplianceHistory, "app-2"), nil); !errors.Is(err, rules.ErrUnknownAppliance) {
 		t.Fatalf("history of unknown appliance: %v", err)
+	}
+}
+
+// The key transactions take their time from the transaction's timestamp,
+// are for manufacturer admins only, and a revoked key's block comes back to
+// the client as rules.ErrKeyRevoked.
+func TestRotateAndRevokeApplianceKey(t *testing.T) {
+	f := newFixture(t)
+	if err := f.register(f.admin, f.appliance()); err != nil {
+		t.Fatal(err)
+	}
+	registeredAt := f.w.clock.UnixNano()
+	s0 := f.submission(0, nil, "dev-a")
+	a0, err := f.anchorBlock(f.anchor, s0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1 := format.KeyID(f.priv.Public().(ed25519.PublicKey))
+	if a0.Credential.KeyID != k1 || a0.Credential.AnchoredAt != f.w.clock.UnixNano() {
+		t.Fatalf("credential key %s at %d, want %s at the transaction's %d", a0.Credential.KeyID, a0.Credential.AnchoredAt, k1, f.w.clock.UnixNano())
+	}
+
+	pub2, priv2, _ := ed25519.GenerateKey(rand.Reader)
+	b64 := base64.StdEncoding.EncodeToString(pub2)
+	for _, tc := range []struct {
+		name string
+		who  identity
+		args []string
+		want error
+	}{
+		{"rotation by the anchoring identity", f.anchor, []string{wire.TxRotateApplianceKey, "app-1", b64, "1"}, rules.ErrForbidden},
+		{"key not base64", f.admin, []string{wire.TxRotateApplianceKey, "app-1", "%%%", "1"}, rules.ErrInvalid},
+		{"rotation from an anchored height", f.admin, []string{wire.TxRotateApplianceKey, "app-1", b64, "0"}, rules.ErrConflict},
+		{"revocation by the anchoring identity", f.anchor, []string{wire.TxRevokeApplianceKey, "app-1", k1, "1", ""}, rules.ErrForbidden},
+		{"revocation of an unknown key", f.admin, []string{wire.TxRevokeApplianceKey, "app-1", "0123456789abcdef", "1", ""}, rules.ErrNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := f.result(f.w.invoke(f.cc, tc.who, tc.args[0], tc.args[1:]...), nil); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+
+	// Compromised just after block 0 was anchored: block 1 is refused.
+	compromised := a0.Credential.AnchoredAt + 1
+	var a rules.Appliance
+	if err := f.result(f.w.invoke(f.cc, f.admin, wire.TxRevokeApplianceKey, "app-1", k1, strconv.FormatInt(compromised, 10), "stolen"), &a); err != nil {
+		t.Fatal(err)
+	}
+	if k := a.Keys[0]; k.RevokedAt != f.w.clock.UnixNano() || k.CompromisedAt != compromised || k.RevokeReason != "stolen" || k.RegisteredAt != registeredAt {
+		t.Fatalf("revoked key %+v", k)
+	}
+	s1 := f.submission(1, mustHex(t, a0.Credential.BlockID), "dev-a")
+	if _, err := f.anchorBlock(f.anchor, s1); !errors.Is(err, rules.ErrKeyRevoked) {
+		t.Fatalf("block 1 under the revoked key: %v", err)
+	}
+
+	// Rotated from height 1: block 1 under the new key is accepted.
+	if err := f.result(f.w.invoke(f.cc, f.admin, wire.TxRotateApplianceKey, "app-1", b64, "1"), &a); err != nil {
+		t.Fatal(err)
+	}
+	if k := a.Current(); k.ID != format.KeyID(pub2) || k.FromHeight != 1 || k.RegisteredAt != f.w.clock.UnixNano() || a.Keys[0].ToHeight != 1 {
+		t.Fatalf("after rotation %+v", a.Keys)
+	}
+	s1.HeaderSig, s1.KeyID = format.SignHeader(priv2, s1.Header), format.KeyID(pub2)
+	if a1, err := f.anchorBlock(f.anchor, s1); err != nil || a1.Credential.KeyID != format.KeyID(pub2) {
+		t.Fatalf("block 1 under the new key: %+v, %v", a1, err)
 	}
 }
 
@@ -288,7 +356,7 @@ func TestAnchorEmitsOneEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(f.submission(0, nil, "dev-a"))
-	stub := &txStub{world: f.w, txID: "t", creator: f.anchor.creator, args: []string{wire.TxRecordCredential, string(b)}, writes: map[string][]byte{}}
+	stub := &txStub{world: f.w, txID: "t", ts: timestamppb.New(f.w.clock), creator: f.anchor.creator, args: []string{wire.TxRecordCredential, string(b)}, writes: map[string][]byte{}}
 	if resp := f.cc.Invoke(stub); resp.GetStatus() != shim.OK {
 		t.Fatal(resp.GetMessage())
 	}

@@ -27,6 +27,12 @@ type Credential struct {
 	HeaderSig   []byte   `json:"headerSig"`
 	SignerMSP   string   `json:"signerMsp"`
 	SignerID    string   `json:"signerId"`
+	// KeyID is the appliance key that verified the header, set by the
+	// contract; AnchoredAt is the transaction time (Unix ns) it recorded the
+	// credential at. Both are empty in credentials recorded before key
+	// history (issue #14), and neither is part of the signed header.
+	KeyID      string `json:"keyId,omitempty"`
+	AnchoredAt int64  `json:"anchoredAt,omitempty"`
 }
 
 // Submission is what the appliance submits to anchor a block.
@@ -35,6 +41,10 @@ type Submission struct {
 	HeaderSig  []byte `json:"headerSig"`
 	ObjectHash string `json:"objectHash"`
 	Location   string `json:"location"`
+	// KeyID names the key the appliance signed the header with. Empty from
+	// appliances older than key history: the contract then takes the key
+	// valid at the block's height.
+	KeyID string `json:"keyId,omitempty"`
 }
 
 // NewCredential derives the credential of a submission whose header parsed
@@ -55,15 +65,26 @@ func NewCredential(h *Header, sub Submission, signerMSP, signerID string) *Crede
 
 // CheckSummary re-derives the credential's summary fields (block id, height,
 // ranges, devices, root, previous block) from its header bytes and refuses
-// any difference. The header's signature is not checked here: that needs
-// the appliance's registered key (verify does it). Clients call it on every
+// any difference, and a malformed key id or anchoring time. The header's
+// signature is not checked here: that needs the appliance's key history
+// (verify does it). Clients call it on every
 // credential a peer returns, since a peer can answer anything.
 func (c *Credential) CheckSummary() error {
 	h, err := ParseHeader(c.Header)
 	if err != nil {
 		return fmt.Errorf("credential %s: %w", c.BlockID, err)
 	}
+	if c.KeyID != "" {
+		if err := CheckKeyID(c.KeyID); err != nil {
+			return fmt.Errorf("credential %s: %w", c.BlockID, err)
+		}
+	}
+	if c.AnchoredAt < 0 {
+		return fmt.Errorf("credential %s: anchoring time %d before 1970", c.BlockID, c.AnchoredAt)
+	}
 	want := NewCredential(h, Submission{Header: c.Header, HeaderSig: c.HeaderSig, ObjectHash: c.ObjectHash, Location: c.Location}, c.SignerMSP, c.SignerID)
+	// The key and the anchoring time are the contract's, not the header's.
+	want.KeyID, want.AnchoredAt = c.KeyID, c.AnchoredAt
 	a, err := json.Marshal(want)
 	if err != nil {
 		return fmt.Errorf("credential %s: %w", c.BlockID, err)
@@ -104,5 +125,5 @@ const (
 
 // SubmissionSize is what a submission counts against MaxBatchBytes.
 func SubmissionSize(sub Submission) int {
-	return len(sub.Header) + len(sub.HeaderSig) + len(sub.ObjectHash) + len(sub.Location)
+	return len(sub.Header) + len(sub.HeaderSig) + len(sub.ObjectHash) + len(sub.Location) + len(sub.KeyID)
 }

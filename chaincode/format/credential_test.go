@@ -41,3 +41,39 @@ func TestCheckSummary(t *testing.T) {
 		})
 	}
 }
+
+// The contract's key id and anchoring time ride along with the summary
+// fields; a malformed key id or a negative time is refused.
+func TestCheckSummaryKeyFields(t *testing.T) {
+	hb, err := validHeader().Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := Submission{Header: hb, HeaderSig: make([]byte, 64), ObjectHash: fmt.Sprintf("%064x", 1), Location: "fs:abc"}
+	c := NewCredential(validHeader(), sub, "Org1MSP", "anchor")
+	c.KeyID, c.AnchoredAt = "0123456789abcdef", 42
+	if err := c.CheckSummary(); err != nil {
+		t.Fatalf("credential with key id and anchoring time refused: %v", err)
+	}
+	for _, bad := range []func(c *Credential){
+		func(c *Credential) { c.KeyID = "0123456789ABCDEF" },
+		func(c *Credential) { c.KeyID = "0123" },
+		func(c *Credential) { c.AnchoredAt = -1 },
+	} {
+		d := *c
+		bad(&d)
+		if d.CheckSummary() == nil {
+			t.Errorf("CheckSummary accepted key id %q, anchored at %d", d.KeyID, d.AnchoredAt)
+		}
+	}
+}
+
+func TestKeyID(t *testing.T) {
+	pub := make([]byte, 32) // SHA-256 of 32 zero bytes starts 66687aadf862bd77
+	if got := KeyID(pub); got != "66687aadf862bd77" {
+		t.Fatalf("KeyID = %s", got)
+	}
+	if err := CheckKeyID(KeyID(pub)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -22,8 +22,9 @@ const (
 // N+1 may link to block N of the same batch, and a block already recorded
 // identically comes back with Recorded=false. The batch is atomic: if any
 // block is refused, the error names its height, keeps the rule's error kind
-// (ErrForbidden, ErrConflict, ErrBrokenChain, ...), and nothing is written.
-func RecordCredentials(st State, caller Caller, subs []format.Submission) ([]format.Anchored, error) {
+// (ErrForbidden, ErrConflict, ErrBrokenChain, ErrKeyRevoked, ...), and
+// nothing is written. now is the transaction time, as for RecordCredential.
+func RecordCredentials(st State, caller Caller, subs []format.Submission, now int64) ([]format.Anchored, error) {
 	if err := checkBatch(subs); err != nil {
 		return nil, err
 	}
@@ -31,7 +32,7 @@ func RecordCredentials(st State, caller Caller, subs []format.Submission) ([]for
 	out := make([]format.Anchored, 0, len(subs))
 	var events []json.RawMessage
 	for _, sub := range subs {
-		c, v, recorded, err := recordCredential(ov, caller, sub)
+		c, v, recorded, err := recordCredential(ov, caller, sub, now)
 		if err != nil {
 			h, _ := format.ParseHeader(sub.Header) // checkBatch parsed it
 			return nil, fmt.Errorf("batch of %d blocks of %s, block %d: %w", len(subs), h.ApplianceID, h.Height, err)

@@ -24,7 +24,7 @@ func TestRefusedBatchOnImmediateStateWritesNothing(t *testing.T) {
 	bad[2].HeaderSig = format.SignHeader(otherPriv, bad[2].Header)
 
 	before := st.snapshot()
-	if _, err := RecordCredentials(st, anchor, bad); !errors.Is(err, ErrBadSignature) {
+	if _, err := RecordCredentials(st, anchor, bad, fuzzNow); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("bad last block: %v", err)
 	}
 	if !maps.Equal(before, st.snapshot()) {
@@ -32,7 +32,7 @@ func TestRefusedBatchOnImmediateStateWritesNothing(t *testing.T) {
 	}
 
 	// After that, the proper batch is accepted.
-	if out, err := RecordCredentials(st, anchor, good); err != nil || len(out) != 3 || !out[2].Recorded {
+	if out, err := RecordCredentials(st, anchor, good, fuzzNow); err != nil || len(out) != 3 || !out[2].Recorded {
 		t.Fatalf("good batch: %v, %v", out, err)
 	}
 }

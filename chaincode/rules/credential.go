@@ -23,12 +23,15 @@ const (
 
 // RecordCredential accepts a block credential when the caller is the
 // appliance's registered anchoring identity, the header is signed by the
-// appliance, and the block extends the appliance's chain. Submitting the
-// same credential again returns the recorded one with recorded=false, so a
+// appliance key of the block's height (the one the submission names, if it
+// names one), that key was not compromised before now, and the block
+// extends the appliance's chain. now is the transaction time (Unix ns),
+// recorded in the credential with the key's id. Submitting the same
+// credential again returns the recorded one with recorded=false, so a
 // retried transaction never anchors a block twice; anything that differs
 // from what is recorded for that block or height is a conflict.
-func RecordCredential(st State, caller Caller, sub format.Submission) (cred *format.Credential, recorded bool, err error) {
-	c, v, recorded, err := recordCredential(st, caller, sub)
+func RecordCredential(st State, caller Caller, sub format.Submission, now int64) (cred *format.Credential, recorded bool, err error) {
+	c, v, recorded, err := recordCredential(st, caller, sub, now)
 	if err != nil || !recorded {
 		return c, false, err
 	}
@@ -41,7 +44,7 @@ func RecordCredential(st State, caller Caller, sub format.Submission) (cred *for
 // recordCredential applies RecordCredential's checks and writes, and
 // returns the credential's JSON when it recorded it, but emits no event:
 // Fabric keeps one event per transaction, so a batch emits its own.
-func recordCredential(st State, caller Caller, sub format.Submission) (cred *format.Credential, encoded []byte, recorded bool, err error) {
+func recordCredential(st State, caller Caller, sub format.Submission, now int64) (cred *format.Credential, encoded []byte, recorded bool, err error) {
 	h, err := format.ParseHeader(sub.Header)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -59,10 +62,12 @@ func recordCredential(st State, caller Caller, sub format.Submission) (cred *for
 	if caller.MSPID != app.AnchorMSP || caller.ID != app.AnchorID {
 		return nil, nil, false, fmt.Errorf("%w: %s may not anchor for appliance %s", ErrForbidden, caller, app.ID)
 	}
-	if err := format.VerifyHeaderSig(app.PublicKey, sub.Header, sub.HeaderSig); err != nil {
-		return nil, nil, false, fmt.Errorf("%w: appliance %s block %d: %v", ErrBadSignature, app.ID, h.Height, err)
+	key, err := signingKey(app, h.Height, sub)
+	if err != nil {
+		return nil, nil, false, err
 	}
 	c := format.NewCredential(h, sub, caller.MSPID, caller.ID)
+	c.KeyID, c.AnchoredAt = key.ID, now
 
 	if existing, err := GetCredential(st, c.BlockID); err == nil {
 		if existing.ObjectHash == c.ObjectHash && existing.Location == c.Location {
@@ -71,6 +76,15 @@ func recordCredential(st State, caller Caller, sub format.Submission) (cred *for
 		return nil, nil, false, fmt.Errorf("%w: block %s is recorded with object %s at %s", ErrConflict, c.BlockID, existing.ObjectHash, existing.Location)
 	} else if !isNotFound(err) {
 		return nil, nil, false, err
+	}
+	// After the look-up of the recorded credential: a retry of a block
+	// anchored before the revocation gets its credential back. A new block
+	// is judged at now or the revocation's time, whichever is later: this
+	// transaction comes after the revocation on the ledger, so a client
+	// clock set back (Fabric does not check it) cannot slip a block in.
+	if key.RevokedFor(max(now, key.RevokedAt)) {
+		return nil, nil, false, fmt.Errorf("%w: appliance %s block %d: key %s was revoked at %s (compromised at %s: %s); blocks signed by it are refused from %s on; rotate the appliance's key",
+			ErrKeyRevoked, app.ID, h.Height, key.ID, formatTime(key.RevokedAt), formatTime(key.CompromisedAt), key.RevokeReason, formatTime(key.CompromisedAt))
 	}
 	heightKey, err := CompositeKey(keyHeight, h.ApplianceID, heightAttr(h.Height))
 	if err != nil {
@@ -102,6 +116,23 @@ func recordCredential(st State, caller Caller, sub format.Submission) (cred *for
 		return nil, nil, false, err
 	}
 	return c, v, true, nil
+}
+
+// signingKey is the key that must have signed the appliance's block at
+// height, checked against the submission's key id and signature.
+func signingKey(app *Appliance, height uint64, sub format.Submission) (ApplianceKey, error) {
+	key, ok := app.KeyForHeight(height)
+	if !ok {
+		return ApplianceKey{}, fmt.Errorf("%w: appliance %s has no key for block %d", ErrBadSignature, app.ID, height)
+	}
+	if sub.KeyID != "" && sub.KeyID != key.ID {
+		return ApplianceKey{}, fmt.Errorf("%w: block %d must be signed by key %s (heights %s); the submission names %s",
+			ErrBadSignature, height, key.ID, key.Heights(), sub.KeyID)
+	}
+	if err := format.VerifyHeaderSig(key.PublicKey, sub.Header, sub.HeaderSig); err != nil {
+		return ApplianceKey{}, fmt.Errorf("%w: appliance %s block %d: %v (key %s, heights %s)", ErrBadSignature, app.ID, height, err, key.ID, key.Heights())
+	}
+	return key, nil
 }
 
 // writeCredential writes a credential and its indexes and returns its JSON.

@@ -13,6 +13,10 @@ import (
 	"github.com/wotchain/wotchain/chaincode/format"
 )
 
+// fuzzNow is every fuzz transaction's time (Unix ns), fixed so that saved
+// inputs reproduce.
+const fuzzNow int64 = 1_800_000_000_000_000_000
+
 // fuzzKey is the appliance key of fuzzWorld, fixed so that saved inputs
 // reproduce.
 func fuzzKey() ed25519.PrivateKey {
@@ -24,11 +28,11 @@ func fuzzKey() ed25519.PrivateKey {
 func fuzzWorld() (st *memState, headers [][]byte) {
 	priv := fuzzKey()
 	st = newMemState()
-	if err := RegisterAppliance(st, policy, admin, Appliance{ID: appID, PublicKey: priv.Public().(ed25519.PublicKey), AnchorMSP: anchor.MSPID, AnchorID: anchor.ID, OwnerMSP: "OwnerMSP"}); err != nil {
+	if err := RegisterAppliance(st, policy, admin, Appliance{ID: appID, PublicKey: priv.Public().(ed25519.PublicKey), AnchorMSP: anchor.MSPID, AnchorID: anchor.ID, OwnerMSP: "OwnerMSP"}, fuzzNow); err != nil {
 		panic(err)
 	}
 	for _, sub := range fuzzSubs(priv, 0, nil, 2) {
-		if _, _, err := RecordCredential(st, anchor, sub); err != nil {
+		if _, _, err := RecordCredential(st, anchor, sub, fuzzNow); err != nil {
 			panic(err)
 		}
 		headers = append(headers, sub.Header)

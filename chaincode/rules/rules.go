@@ -20,6 +20,9 @@ var (
 	ErrBadSignature     = errors.New("bad appliance signature")
 	ErrInvalid          = errors.New("invalid argument")
 	ErrNotFound         = errors.New("not found")
+	// ErrKeyRevoked refuses a block signed by a key revoked as compromised
+	// before the block's anchoring time.
+	ErrKeyRevoked = errors.New("signing key revoked")
 )
 
 // Caller is the identity that submitted a transaction, as the ledger

@@ -30,6 +30,7 @@ var codes = []struct {
 	{"bad-signature", rules.ErrBadSignature},
 	{"invalid", rules.ErrInvalid},
 	{"not-found", rules.ErrNotFound},
+	{"key-revoked", rules.ErrKeyRevoked},
 }
 
 // Internal is the code of errors that are none of the rules' kinds

@@ -26,6 +26,11 @@ const (
 	TxGetAppliance      = "GetAppliance"      // (appliance id) -> rules.Appliance
 	TxApplianceHistory  = "ApplianceHistory"  // (appliance id) -> []HistoryEntry
 
+	// Key history (manufacturer admins). The rules' "now" is the
+	// transaction's timestamp.
+	TxRotateApplianceKey = "RotateApplianceKey" // (appliance id, public key base64, from height) -> rules.Appliance
+	TxRevokeApplianceKey = "RevokeApplianceKey" // (appliance id, key id, compromised at Unix ns, reason) -> rules.Appliance
+
 	// Licensing. The rules' "now" is the transaction's timestamp.
 	TxRecordGrant = "RecordGrant" // (grant JSON) -> Granted
 	TxRevokeGrant = "RevokeGrant" // (appliance id, grant id) -> rules.Grant

@@ -10,8 +10,11 @@
 package fabricledger
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -217,8 +220,10 @@ func (l *Ledger) Close() error {
 // it as an appliance's anchoring identity).
 func (l *Ledger) Identity() rules.Caller { return l.caller }
 
-// RegisterAppliance registers (or re-registers) an appliance. The
-// connection's identity must be an admin of the manufacturer.
+// RegisterAppliance registers an appliance, or updates the anchoring
+// identity of one registered with the same key (another key is
+// rules.ErrConflict: see RotateApplianceKey). The connection's identity
+// must be an admin of the manufacturer.
 func (l *Ledger) RegisterAppliance(ctx context.Context, a rules.Appliance) error {
 	arg, err := json.Marshal(a)
 	if err != nil {
@@ -229,6 +234,43 @@ func (l *Ledger) RegisterAppliance(ctx context.Context, a rules.Appliance) error
 		return fmt.Errorf("register appliance %s: %w", a.ID, err)
 	}
 	return nil
+}
+
+// RotateApplianceKey gives an appliance a new signing key for its blocks
+// from fromHeight on and waits until it is committed; it returns the
+// appliance with its key history. The connection's identity must be an
+// admin of the manufacturer.
+func (l *Ledger) RotateApplianceKey(ctx context.Context, applianceID string, pub ed25519.PublicKey, fromHeight uint64) (*rules.Appliance, error) {
+	res, err := l.submit(ctx, wire.TxRotateApplianceKey, applianceID, base64.StdEncoding.EncodeToString(pub), strconv.FormatUint(fromHeight, 10))
+	if err == nil {
+		var a *rules.Appliance
+		if a, err = keyHistoryResult(wire.TxRotateApplianceKey, res, applianceID); err == nil {
+			if !bytes.Equal(a.Current().PublicKey, pub) {
+				return nil, fmt.Errorf("rotate key of appliance %s: %s: the peer returned key %s as current, not the new one", applianceID, wire.TxRotateApplianceKey, a.Current().ID)
+			}
+			return a, nil
+		}
+	}
+	return nil, fmt.Errorf("rotate key of appliance %s: %w", applianceID, err)
+}
+
+// RevokeApplianceKey records that an appliance key was compromised at
+// compromisedAt, and waits until it is committed: from then on the
+// contract refuses blocks signed by it (rules.ErrKeyRevoked). It returns
+// the appliance with its key history. The connection's identity must be
+// an admin of the manufacturer.
+func (l *Ledger) RevokeApplianceKey(ctx context.Context, applianceID, keyID string, compromisedAt time.Time, reason string) (*rules.Appliance, error) {
+	res, err := l.submit(ctx, wire.TxRevokeApplianceKey, applianceID, keyID, strconv.FormatInt(rules.UnixNano(compromisedAt), 10), reason)
+	if err == nil {
+		var a *rules.Appliance
+		if a, err = keyHistoryResult(wire.TxRevokeApplianceKey, res, applianceID); err == nil {
+			if k, ok := a.Key(keyID); !ok || k.CompromisedAt == 0 {
+				return nil, fmt.Errorf("revoke key %s of appliance %s: %s: the peer returned the key unrevoked", keyID, applianceID, wire.TxRevokeApplianceKey)
+			}
+			return a, nil
+		}
+	}
+	return nil, fmt.Errorf("revoke key %s of appliance %s: %w", keyID, applianceID, err)
 }
 
 // Anchor records a block credential and waits until it is committed;

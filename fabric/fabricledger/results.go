@@ -2,7 +2,9 @@ package fabricledger
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -158,14 +160,57 @@ func pageResult(tx string, res []byte, match credentialMatch, ascending bool) (*
 
 // applianceResult decodes GetAppliance's result.
 func applianceResult(res []byte, id string) (*rules.Appliance, error) {
+	return keyHistoryResult(wire.TxGetAppliance, res, id)
+}
+
+// keyHistoryResult decodes an appliance record a transaction returned and
+// checks it is the one asked for, with a key history a verifier can use:
+// each key named by its id, heights contiguous from 0, the last open and
+// the record's public key.
+func keyHistoryResult(tx string, res []byte, id string) (*rules.Appliance, error) {
 	var a *rules.Appliance
-	if err := decodeResult(wire.TxGetAppliance, res, &a); err != nil {
+	if err := decodeResult(tx, res, &a); err != nil {
 		return nil, err
 	}
 	if a == nil || a.ID != id {
-		return nil, fmt.Errorf("%s: the peer answered for another appliance than %q", wire.TxGetAppliance, id)
+		return nil, fmt.Errorf("%s: the peer answered for another appliance than %q", tx, id)
+	}
+	if err := checkKeyHistory(a); err != nil {
+		return nil, fmt.Errorf("%s: appliance %s: %w", tx, id, err)
 	}
 	return a, nil
+}
+
+// checkKeyHistory refuses a key history the contract could not have
+// written. A record from a chaincode older than key history has none: it
+// is read, as the contract reads it, as one key from height 0.
+func checkKeyHistory(a *rules.Appliance) error {
+	if len(a.Keys) == 0 {
+		if len(a.PublicKey) != ed25519.PublicKeySize {
+			return fmt.Errorf("public key of %d bytes", len(a.PublicKey))
+		}
+		a.Keys = []rules.ApplianceKey{{ID: format.KeyID(a.PublicKey), PublicKey: a.PublicKey}}
+		return nil
+	}
+	var next uint64
+	for i, k := range a.Keys {
+		last := i == len(a.Keys)-1
+		switch {
+		case len(k.PublicKey) != ed25519.PublicKeySize || k.ID != format.KeyID(k.PublicKey):
+			return fmt.Errorf("key %d (%s) is not named by its public key", i, k.ID)
+		case k.FromHeight != next:
+			return fmt.Errorf("key %s starts at height %d, want %d", k.ID, k.FromHeight, next)
+		case last && k.ToHeight != 0:
+			return fmt.Errorf("current key %s ends at height %d", k.ID, k.ToHeight)
+		case !last && k.ToHeight < k.FromHeight:
+			return fmt.Errorf("key %s ends at height %d, before it starts", k.ID, k.ToHeight)
+		}
+		next = k.ToHeight
+	}
+	if !bytes.Equal(a.Current().PublicKey, a.PublicKey) {
+		return errors.New("its public key is not the last of its key history")
+	}
+	return nil
 }
 
 // historyResult decodes ApplianceHistory's result.

@@ -2,6 +2,8 @@ package fabricledger_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"time"
 
 	"github.com/wotchain/wotchain/bridge/ledger"
 	"github.com/wotchain/wotchain/bridge/outbox"
@@ -27,4 +29,15 @@ var (
 var (
 	_ outbox.BatchLedger = (*fabricledger.Ledger)(nil)
 	_ outbox.BatchLedger = (*ledger.Embedded)(nil)
+)
+
+// keyVerbs are the key history verbs (issue #14), the same on both ledgers.
+type keyVerbs interface {
+	RotateApplianceKey(ctx context.Context, applianceID string, pub ed25519.PublicKey, fromHeight uint64) (*rules.Appliance, error)
+	RevokeApplianceKey(ctx context.Context, applianceID, keyID string, compromisedAt time.Time, reason string) (*rules.Appliance, error)
+}
+
+var (
+	_ keyVerbs = (*fabricledger.Ledger)(nil)
+	_ keyVerbs = (*ledger.Embedded)(nil)
 )

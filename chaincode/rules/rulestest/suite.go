@@ -41,6 +41,13 @@ func Run(t *testing.T, newLedger func(t *testing.T) Ledger) {
 		{"RecordCredentialsAtCountLimit", testRecordCredentialsAtCountLimit},
 		{"RecordGrantByOwnerOnly", testRecordGrantByOwnerOnly},
 		{"RevokeGrant", testRevokeGrant},
+		{"RegisterKeepsKeyHistory", testRegisterKeepsKeyHistory},
+		{"OldFormatApplianceRecord", testOldFormatApplianceRecord},
+		{"RotateApplianceKey", testRotateApplianceKey},
+		{"RotateBeforeFirstBlock", testRotateBeforeFirstBlock},
+		{"AnchoringAcrossRotation", testAnchoringAcrossRotation},
+		{"RevokeApplianceKey", testRevokeApplianceKey},
+		{"RevokeBetweenTwoBlocks", testRevokeBetweenTwoBlocks},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newLedger) })
 	}
@@ -85,10 +92,26 @@ func (r *recorder) SetEvent(name string, payload []byte) error {
 }
 
 type world struct {
-	l    Ledger
-	pub  ed25519.PublicKey
-	priv ed25519.PrivateKey
-	last *recorder // the last transaction's
+	l     Ledger
+	pub   ed25519.PublicKey
+	priv  ed25519.PrivateKey
+	last  *recorder // the last transaction's
+	clock int64     // the last transaction's time (Unix ns); each transaction advances it by 1 s
+	still bool      // the clock stands still
+}
+
+// startClock is the time of a world's first transaction.
+const startClock int64 = 1_800_000_000_000_000_000
+
+// tick advances the world's transaction clock.
+func (w *world) tick() int64 {
+	if w.clock == 0 {
+		w.clock = startClock
+	}
+	if !w.still {
+		w.clock += 1e9
+	}
+	return w.clock
 }
 
 func newWorld(t *testing.T, newLedger func(t *testing.T) Ledger) *world {
@@ -110,19 +133,43 @@ func (w *world) tx(fn func(st rules.State) error) error {
 }
 
 func (w *world) register(caller rules.Caller, a rules.Appliance) error {
-	return w.tx(func(st rules.State) error { return rules.RegisterAppliance(st, policy, caller, a) })
+	now := w.tick()
+	return w.tx(func(st rules.State) error { return rules.RegisterAppliance(st, policy, caller, a, now) })
+}
+
+func (w *world) rotate(caller rules.Caller, app string, pub []byte, from uint64) (a *rules.Appliance, err error) {
+	now := w.tick()
+	err = w.tx(func(st rules.State) (err error) {
+		a, err = rules.RotateApplianceKey(st, policy, caller, app, pub, from, now)
+		return err
+	})
+	return a, err
+}
+
+func (w *world) revoke(caller rules.Caller, app, keyID string, compromisedAt int64, reason string) (a *rules.Appliance, err error) {
+	now := w.tick()
+	err = w.tx(func(st rules.State) (err error) {
+		a, err = rules.RevokeApplianceKey(st, policy, caller, app, keyID, compromisedAt, reason, now)
+		return err
+	})
+	return a, err
 }
 
 func (w *world) record(caller rules.Caller, sub format.Submission) (c *format.Credential, recorded bool, err error) {
+	now := w.tick()
 	err = w.tx(func(st rules.State) (err error) {
-		c, recorded, err = rules.RecordCredential(st, caller, sub)
+		c, recorded, err = rules.RecordCredential(st, caller, sub, now)
 		return err
 	})
 	return c, recorded, err
 }
 
 func (w *world) recordBatch(caller rules.Caller, subs []format.Submission) (out []format.Anchored, err error) {
-	err = w.tx(func(st rules.State) (err error) { out, err = rules.RecordCredentials(st, caller, subs); return err })
+	now := w.tick()
+	err = w.tx(func(st rules.State) (err error) {
+		out, err = rules.RecordCredentials(st, caller, subs, now)
+		return err
+	})
 	return out, err
 }
 
@@ -790,7 +837,9 @@ func testTamperedCredentialRefused(t *testing.T, newLedger func(t *testing.T) Le
 // writes.
 func testRecordCredentialsMatchesSingles(t *testing.T, newLedger func(t *testing.T) Ledger) {
 	batch := newWorld(t, newLedger)
-	single := &world{l: newLedger(t), pub: batch.pub, priv: batch.priv}
+	// The same transaction time for every block, one by one or batched.
+	batch.still = true
+	single := &world{l: newLedger(t), pub: batch.pub, priv: batch.priv, clock: batch.clock, still: true}
 	if err := single.register(admin, rules.Appliance{ID: appID, PublicKey: batch.pub, AnchorMSP: anchor.MSPID, AnchorID: anchor.ID, OwnerMSP: "OwnerMSP"}); err != nil {
 		t.Fatal(err)
 	}
