@@ -11,6 +11,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/envelope"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/bridge/verify"
+	"github.com/wotchain/wotchain/chaincode/rules"
 )
 
 var errNoOwnerKey = errors.New("no owner key configured: proofs need the decrypted block")
@@ -52,7 +53,33 @@ func (s *Server) proof(ctx context.Context, rec *store.BlockRecord, seq uint64) 
 	if err != nil {
 		return nil, err
 	}
-	return p.Bundle(rec, seq)
+	b, err := p.Bundle(rec, seq)
+	if err != nil {
+		return nil, err
+	}
+	s.attachKey(ctx, rec, b)
+	return b, nil
+}
+
+// attachKey adds the block's signing key entry and anchoring time from the
+// ledger. A block not anchored yet, or a ledger that cannot answer now,
+// gives a bundle without them: it still verifies against a key the partner
+// supplies, and the ledger check is the partner's own last step anyway.
+func (s *Server) attachKey(ctx context.Context, rec *store.BlockRecord, b *verify.ProofBundle) {
+	kh, ok := s.opts.Credentials.(KeyHistory)
+	if !ok || rec.State < store.Anchored {
+		return
+	}
+	cred, err := s.opts.Credentials.Credential(ctx, rec.BlockID)
+	if err == nil {
+		var app *rules.Appliance
+		if app, err = kh.Appliance(ctx, cred.ApplianceID); err == nil {
+			err = b.AttachKey(cred, app)
+		}
+	}
+	if err != nil {
+		s.log.Warn("proof bundle without its signing key", "block", rec.Height, "err", err)
+	}
 }
 
 // openBlock decrypts a block's object with the owner key: from the store,

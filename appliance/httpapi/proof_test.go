@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -159,6 +160,33 @@ func TestProofFromStorage(t *testing.T) {
 		b.Height = 2
 		if _, err := verify.VerifyProof(b, e.c.Public); err != nil {
 			t.Fatalf("bundle from a stored object: %v", err)
+		}
+	}
+}
+
+// With the ledger wired (Credentials, which is also a KeyHistory), the
+// bundle of an anchored block carries its signing key's history entry and
+// anchoring time: after a key rotation a block of the old key still
+// verifies against the ledger's key history, as one of the new key does.
+func TestProofBundleCarriesSigningKey(t *testing.T) {
+	e := newEnv(t)
+	e.c.Drain(t)
+	h := e.c.RotateKey(t)
+	e.c.Anchor(t, 2, 3)
+	e.srv = New(Options{ApplianceID: appID, Store: e.c.Store, OwnerKey: e.c.Owner, Credentials: e.c.Ledger, Logger: slog.New(slog.DiscardHandler)})
+	app, err := e.c.Ledger.Appliance(context.Background(), appID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, height := range []uint64{0, h} {
+		rec := e.c.Block(t, height)
+		b := e.fetchProof(t, rec.BlockID, rec.FirstSeq)
+		want, _ := app.KeyForHeight(height)
+		if b.SigningKey == nil || b.SigningKey.ID != want.ID || b.AnchoredAt == 0 {
+			t.Fatalf("block %d: bundle key %+v anchored at %d, want key %s", height, b.SigningKey, b.AnchoredAt, want.ID)
+		}
+		if _, err := verify.VerifyProofHistory(b, app); err != nil {
+			t.Fatalf("block %d: %v", height, err)
 		}
 	}
 }

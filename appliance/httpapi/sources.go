@@ -6,6 +6,7 @@ import (
 
 	"github.com/wotchain/wotchain/bridge/poll"
 	"github.com/wotchain/wotchain/chaincode/format"
+	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -59,6 +60,14 @@ type PipelineCounters struct {
 // daemon's ledger provides it. Without it, a lookup by id scans the store.
 type Credentials interface {
 	Credential(ctx context.Context, blockID string) (*format.Credential, error)
+}
+
+// KeyHistory reads an appliance's key history from the ledger. When
+// Options.Credentials also implements it (both ledgers do), proof bundles
+// of anchored blocks carry their signing key's history entry and anchoring
+// time, so they verify offline after the appliance's key has changed.
+type KeyHistory interface {
+	Appliance(ctx context.Context, id string) (*rules.Appliance, error)
 }
 
 // Objects fetches a stored encrypted block object by location; the daemon's

@@ -15,6 +15,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/format"
+	"github.com/wotchain/wotchain/chaincode/rules"
 )
 
 // ProofBundle is everything needed to check one reading offline against the
@@ -73,6 +74,17 @@ type ProofBundle struct {
 	PollPath     [][]byte `json:"poll_path,omitempty"`
 	PollPosition uint64   `json:"poll_position,omitempty"`
 	BlockPath    [][]byte `json:"block_path,omitempty"`
+
+	// Key history (issue #14), both formats. SigningKey is the ledger's
+	// history entry of the key that signed the header and the polls (its
+	// id, public key, heights, and registration, rotation and revocation
+	// times); AnchoredAt is the block credential's anchoring time (Unix
+	// ns), which the revocation rule compares with the key's compromise
+	// time. Both are absent from bundles made before key history or
+	// without the ledger: those are checked against a key the verifier
+	// supplies (VerifyProof), as before.
+	SigningKey *rules.ApplianceKey `json:"signing_key,omitempty"`
+	AnchoredAt int64               `json:"anchored_at,omitempty"`
 }
 
 // BundleV2 is the version of a v2 block's bundle.
@@ -82,7 +94,7 @@ const BundleV2 = 2
 type proofBundleV1 ProofBundle
 
 // proofBundleV2 is a v2 bundle's JSON: exactly what V2-SPEC section 6
-// lists, plus the block's identity and ledger state.
+// lists, plus the block's identity and ledger state, and its signing key.
 type proofBundleV2 struct {
 	ApplianceID     string       `json:"appliance_id"`
 	BlockID         string       `json:"block_id"`
@@ -101,6 +113,9 @@ type proofBundleV2 struct {
 	ObjectHash      string       `json:"object_hash"`
 	Location        string       `json:"location,omitempty"`
 	State           string       `json:"state"`
+
+	SigningKey *rules.ApplianceKey `json:"signing_key,omitempty"`
+	AnchoredAt int64               `json:"anchored_at,omitempty"`
 }
 
 // MarshalJSON writes a v1 bundle as before and a v2 bundle with its own
@@ -114,6 +129,7 @@ func (b ProofBundle) MarshalJSON() ([]byte, error) {
 		Reading: b.Reading, Decoded: b.Decoded, Salt: b.Salt, Poll: b.Poll,
 		PollPath: nonNil(b.PollPath), PollPosition: b.PollPosition, BlockPath: nonNil(b.BlockPath),
 		Header: b.Header, HeaderSignature: b.HeaderSignature, ObjectHash: b.ObjectHash, Location: b.Location, State: b.State,
+		SigningKey: b.SigningKey, AnchoredAt: b.AnchoredAt,
 	})
 }
 
@@ -128,7 +144,7 @@ func nonNil(p [][]byte) [][]byte {
 
 // ProofError is a failed link of a proof bundle.
 type ProofError struct {
-	Check string // reading, poll signature, merkle proof, header signature
+	Check string // reading, poll signature, merkle proof, header signature, signing key
 	Err   error
 }
 

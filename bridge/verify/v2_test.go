@@ -69,7 +69,7 @@ func storedObject(t testing.TB, c *pipelinetest.Chain, rec *store.BlockRecord) [
 	return raw
 }
 
-var fetchedProof = []string{"credential", "header signature", "stored object", "decrypt", "block contents", "reading", "poll signature", "merkle proof"}
+var fetchedProof = []string{"credential", "header signature", "signing key", "stored object", "decrypt", "block contents", "reading", "poll signature", "merkle proof"}
 
 // v2Chain is an anchored chain of v2 blocks of at most 5 readings: polls of
 // 3, 2, 4, 1, 5 and 2 readings from dev-0 and dev-1 in turn, a second

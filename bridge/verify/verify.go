@@ -149,21 +149,31 @@ func (v *Verifier) prove(ctx context.Context, rep *Report, cred *format.Credenti
 	if err != nil {
 		return rep.fail("header signature", "appliance %s: %v", cred.ApplianceID, err)
 	}
-	if err := format.VerifyHeaderSig(ed25519.PublicKey(app.PublicKey), cred.Header, cred.HeaderSig); err != nil {
+	key, err := KeyOf(app, cred.KeyID, cred.Height)
+	if err != nil {
 		return rep.fail("header signature", "%v", err)
+	}
+	pub := ed25519.PublicKey(key.PublicKey)
+	if err := format.VerifyHeaderSig(pub, cred.Header, cred.HeaderSig); err != nil {
+		return rep.fail("header signature", "%v (key %s of appliance %s)", err, key.ID, cred.ApplianceID)
 	}
 	h, err := format.ParseHeader(cred.Header)
 	if err != nil {
 		return rep.fail("header signature", "%v", err)
 	}
-	rep.pass("header signature", "block %d header signed by appliance %s", h.Height, cred.ApplianceID)
+	rep.pass("header signature", "block %d header signed by key %s of appliance %s (%s)", h.Height, key.ID, cred.ApplianceID, KeyValidity(key))
+	ok, detail := CheckSigningKey(key, cred.AnchoredAt)
+	if !ok {
+		return rep.fail("signing key", "%s", detail)
+	}
+	rep.pass("signing key", "%s", detail)
 
 	if got := envelope.Hash(obj); got != cred.ObjectHash {
 		return rep.fail("stored object", "object from %s hashes to %s but the ledger anchored %s: the stored block was altered or replaced", cred.Location, got, cred.ObjectHash)
 	}
 	rep.pass("stored object", "%d bytes from %s hash to the anchored %s", len(obj), cred.Location, cred.ObjectHash)
 	if h.Version == format.HeaderV2 {
-		return v.proveV2(rep, cred, h, ed25519.PublicKey(app.PublicKey), obj, ds, raw)
+		return v.proveV2(rep, cred, h, pub, obj, ds, raw)
 	}
 	var d *envelope.Delivery
 	switch len(ds) {
@@ -198,7 +208,7 @@ func (v *Verifier) prove(ctx context.Context, rep *Report, cred *format.Credenti
 	}
 	rep.pass("decrypt", "%d readings, %d polls", len(body.Readings), len(body.Polls))
 
-	opened, err := block.Open(h, body, ed25519.PublicKey(app.PublicKey))
+	opened, err := block.Open(h, body, pub)
 	if err != nil {
 		return rep.fail("block contents", "%v", err)
 	}
@@ -217,7 +227,7 @@ func (v *Verifier) prove(ctx context.Context, rep *Report, cred *format.Credenti
 	}
 	for _, p := range opened.Polls {
 		if seq >= p.FirstSeq && seq <= p.LastSeq {
-			rep.pass("poll signature", "poll %d..%d of %s signed by the appliance", p.FirstSeq, p.LastSeq, p.DeviceID)
+			rep.pass("poll signature", "poll %d..%d of %s signed by the appliance (key %s)", p.FirstSeq, p.LastSeq, p.DeviceID, key.ID)
 		}
 	}
 	proof, err := opened.Tree.Proof(idx)

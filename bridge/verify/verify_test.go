@@ -59,7 +59,7 @@ func failure(t *testing.T, rep *Report) string {
 	return ""
 }
 
-var fullProof = []string{"reading", "block", "credential", "header signature", "stored object", "decrypt", "block contents", "poll signature", "merkle proof"}
+var fullProof = []string{"reading", "block", "credential", "header signature", "signing key", "stored object", "decrypt", "block contents", "poll signature", "merkle proof"}
 
 func TestEveryReadingVerifies(t *testing.T) {
 	c := buildChain(t, 3, 2, 4, 1, 5, 2) // 17 readings, several blocks

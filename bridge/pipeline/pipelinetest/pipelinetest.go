@@ -81,6 +81,7 @@ type Chain struct {
 	Readings []Reading
 
 	devices []string
+	cfg     config // what New built, for RotateKey
 }
 
 type config struct {
@@ -92,6 +93,7 @@ type config struct {
 	committed    func(uint64)
 	key          ed25519.PrivateKey
 	format       int
+	ledgerClock  func() time.Time
 }
 
 // Option changes what New builds.
@@ -130,6 +132,10 @@ func WithApplianceKey(key ed25519.PrivateKey) Option { return func(c *config) { 
 // v2 polls, which the sealer seals into v2 blocks.
 func WithFormat(format int) Option { return func(c *config) { c.format = format } }
 
+// WithLedgerClock sets the embedded ledger's transaction clock (anchoring,
+// rotation and revocation times).
+func WithLedgerClock(now func() time.Time) Option { return func(c *config) { c.ledgerClock = now } }
+
 // New builds an empty chain in t.TempDir().
 func New(t testing.TB, opts ...Option) *Chain {
 	t.Helper()
@@ -154,7 +160,7 @@ func New(t testing.TB, opts ...Option) *Chain {
 	}
 	pub := priv.Public().(ed25519.PublicKey)
 	c := &Chain{Store: st, ApplianceID: ApplianceID, Public: pub, Key: priv, Owner: NewKey(t, keys.KEMX25519),
-		Clock: cfg.start, devices: cfg.devices}
+		Clock: cfg.start, devices: cfg.devices, cfg: cfg}
 	for _, kem := range cfg.recipients {
 		c.Recipients = append(c.Recipients, NewKey(t, kem))
 	}
@@ -162,7 +168,11 @@ func New(t testing.TB, opts ...Option) *Chain {
 		t.Fatal(err)
 	}
 	discard := slog.New(slog.DiscardHandler)
-	c.Ledger = ledger.NewEmbedded(st.Ledger(), "appliance-"+ApplianceID, discard)
+	var ledgerOpts []ledger.Option
+	if cfg.ledgerClock != nil {
+		ledgerOpts = append(ledgerOpts, ledger.WithClock(cfg.ledgerClock))
+	}
+	c.Ledger = ledger.NewEmbedded(st.Ledger(), "appliance-"+ApplianceID, discard, ledgerOpts...)
 	if !cfg.unregistered {
 		id := c.Ledger.Identity()
 		a := rules.Appliance{ID: ApplianceID, PublicKey: pub, AnchorMSP: id.MSPID, AnchorID: id.ID}
@@ -170,16 +180,50 @@ func New(t testing.TB, opts ...Option) *Chain {
 			t.Fatal(err)
 		}
 	}
-	var ingestOpts []ingest.Option
-	if cfg.format != 0 {
-		ingestOpts = append(ingestOpts, ingest.WithFormat(cfg.format))
-	}
-	if c.Ingester, err = ingest.New(st, ApplianceID, priv, cfg.committed, ingestOpts...); err != nil {
-		t.Fatal(err)
-	}
-	c.Sealer = c.NewSealer(t, cfg.maxReadings)
+	c.newSigners(t)
 	c.Outbox = outbox.New(st, c.Storage, c.Ledger, discard)
 	return c
+}
+
+// newSigners makes the ingester and the sealer, which sign with c.Key.
+func (c *Chain) newSigners(t testing.TB) {
+	t.Helper()
+	var ingestOpts []ingest.Option
+	if c.cfg.format != 0 {
+		ingestOpts = append(ingestOpts, ingest.WithFormat(c.cfg.format))
+	}
+	var err error
+	if c.Ingester, err = ingest.New(c.Store, c.ApplianceID, c.Key, c.cfg.committed, ingestOpts...); err != nil {
+		t.Fatal(err)
+	}
+	c.Sealer = c.NewSealer(t, c.cfg.maxReadings)
+}
+
+// RotateKey gives the appliance a new signing key as a rotation does:
+// everything ingested is sealed under the old key first, the ledger
+// registers the new key from the next height, and the ingester and the
+// sealer sign with the new key from then on. Blocks sealed before stay in
+// the outbox, anchorable under the old key. It returns the new key's first
+// height; Public and Key become the new key's.
+func (c *Chain) RotateKey(t testing.TB) uint64 {
+	t.Helper()
+	c.Seal(t)
+	var from uint64
+	if last, err := c.Store.LastBlock(); err == nil {
+		from = last.Height + 1
+	} else if !store.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Ledger.RotateApplianceKey(context.Background(), c.ApplianceID, pub, from); err != nil {
+		t.Fatal(err)
+	}
+	c.Public, c.Key = pub, priv
+	c.newSigners(t)
+	return from
 }
 
 // NewKey generates an HPKE key pair of the given KEM.
