@@ -109,33 +109,7 @@ func cmdProvenance(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer n.Close()
-	enc := json.NewEncoder(stdout)
-	count := 0
-	for bookmark := ""; ; {
-		page, err := n.Ledger.ListByDevice(ctx, *device, f, t, 100, bookmark)
-		if err != nil {
-			return err
-		}
-		for _, c := range page.Credentials {
-			count++
-			if *asJSON {
-				if err := enc.Encode(c); err != nil {
-					return err
-				}
-				continue
-			}
-			fmt.Fprintf(stdout, "%s  %s #%d  %s .. %s  %d readings  root %s  object %s  by %s/%s\n", c.BlockID[:16], c.ApplianceID, c.Height,
-				time.Unix(0, c.FirstTime).UTC().Format(time.RFC3339), time.Unix(0, c.LastTime).UTC().Format(time.RFC3339),
-				c.Count, c.MerkleRoot[:16], c.ObjectHash[:16], c.SignerMSP, shortID(c.SignerID))
-		}
-		if bookmark = page.Bookmark; bookmark == "" {
-			break
-		}
-	}
-	if !*asJSON {
-		fmt.Fprintf(stdout, "%d blocks of %s\n", count, *device)
-	}
-	return nil
+	return printProvenance(ctx, n.Ledger, *device, f, t, *asJSON, stdout)
 }
 
 func shortID(id string) string {
