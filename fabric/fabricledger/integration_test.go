@@ -157,6 +157,8 @@ func TestFabricNetwork(t *testing.T) {
 	licensing(ctx, t, net, app.ID, admin, stranger, partner)
 
 	followAnchored(ctx, t, partner, cred.BlockID, last)
+	// After followAnchored, which reads every anchoring event from the start.
+	keyHistory(ctx, t, admin, anchor, stranger, partner)
 	t.Logf("total %s", time.Since(start).Round(time.Millisecond))
 }
 
