@@ -67,7 +67,9 @@ func (c *Contract) GetEvaluateTransactions() []string {
 		wire.TxGetGrant, wire.TxListGrants}
 }
 
-// RegisterAppliance registers or updates an appliance (manufacturer admins only).
+// RegisterAppliance registers an appliance, or updates the anchoring
+// identity of one registered with the same key; another key is a conflict
+// (RotateApplianceKey). Manufacturer admins only.
 func (c *Contract) RegisterAppliance(ctx contractapi.TransactionContextInterface, applianceJSON string) error {
 	caller, err := callerOf(ctx)
 	if err != nil {

@@ -38,8 +38,10 @@ func RotateApplianceKey(st State, p Policy, caller Caller, applianceID string, p
 	if err != nil {
 		return nil, err
 	}
+	id := format.KeyID(pub)
 	for _, k := range a.Keys {
-		if bytes.Equal(k.PublicKey, pub) {
+		// The same id and another key would make Key(id) ambiguous.
+		if bytes.Equal(k.PublicKey, pub) || k.ID == id {
 			return nil, fmt.Errorf("%w: appliance %s already had key %s (heights %s): a rotation needs a new key", ErrConflict, a.ID, k.ID, k.Heights())
 		}
 	}
@@ -55,7 +57,7 @@ func RotateApplianceKey(st State, p Policy, caller Caller, applianceID string, p
 		return nil, err
 	}
 	cur.ToHeight, cur.RotatedAt = fromHeight, now
-	a.Keys = append(a.Keys, ApplianceKey{ID: format.KeyID(pub), PublicKey: bytes.Clone(pub), FromHeight: fromHeight, RegisteredAt: now})
+	a.Keys = append(a.Keys, ApplianceKey{ID: id, PublicKey: bytes.Clone(pub), FromHeight: fromHeight, RegisteredAt: now})
 	a.PublicKey = bytes.Clone(pub)
 	if err := putApplianceEvent(st, a, EventApplianceKeyRotated); err != nil {
 		return nil, err
