@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wotchain/wotchain/bridge/devstatus"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -64,6 +65,11 @@ func (lv *LastValues) Record(deviceID string, first uint64, samples []protocols.
 		lv.byID[deviceID] = points
 	}
 	for i, s := range samples {
+		// A status record is no value of the device: its health says
+		// the same, and the point listings show values only.
+		if devstatus.IsStatus(s.Point) {
+			continue
+		}
 		t := at
 		if !s.Received.IsZero() {
 			t = s.Received

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/bridge/devstatus"
 	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/protocols"
@@ -61,5 +62,14 @@ func TestLastValues(t *testing.T) {
 	}
 	if _, err := st.Reading(first + 3); !store.IsNotFound(err) {
 		t.Fatalf("reading %d: %v", first+3, err)
+	}
+}
+
+// A status record is stored but listed among no device's values.
+func TestLastValuesSkipStatus(t *testing.T) {
+	lv := NewLastValues()
+	lv.Record("d", 1, []protocols.Sample{{Point: "a", Value: 1.0}, devstatus.Sample(devstatus.PollFailing, "refused")}, time.Unix(1, 0))
+	if got := lv.Values("d"); len(got) != 1 || got[0].Point != "a" {
+		t.Fatalf("values: %+v", got)
 	}
 }

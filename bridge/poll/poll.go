@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wotchain/wotchain/bridge/devstatus"
 	"github.com/wotchain/wotchain/protocols"
 )
 
@@ -49,6 +50,7 @@ type Loop struct {
 
 	mu     sync.Mutex
 	health Health
+	stream stream
 }
 
 // NewLoop returns a loop for dev.
@@ -78,7 +80,9 @@ func (l *Loop) Run(ctx context.Context) {
 	}
 }
 
-// Once performs one poll and ingests its samples.
+// Once performs one poll and ingests its samples. The first failed poll
+// after good ones, and the first good one after failures, are recorded as
+// status records of the device (see stream).
 func (l *Loop) Once(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, l.dev.Timeout)
 	defer cancel()
@@ -98,8 +102,21 @@ func (l *Loop) Once(ctx context.Context) {
 	if l.Observe != nil {
 		l.Observe(l.dev.ID, took, err)
 	}
+	state, reason := l.account(samples, first, last, took, err)
+	if state != "" {
+		l.recordStatus(state, reason)
+	}
+}
+
+// account updates the health with a poll's outcome and returns the status
+// record it calls for, if any.
+func (l *Loop) account(samples []protocols.Sample, first, last uint64, took time.Duration, err error) (devstatus.State, string) {
+	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	var state devstatus.State
+	var reason string
+	l.stream, state, reason = l.stream.next(err, now)
 	l.health.Polls++
 	l.health.LastDuration = took
 	if err != nil {
@@ -111,28 +128,40 @@ func (l *Loop) Once(ctx context.Context) {
 		if l.health.ConsecutiveErrors == 1 || l.health.ConsecutiveErrors%10 == 0 {
 			l.log.Warn("poll failed", "err", err, "consecutive", l.health.ConsecutiveErrors)
 		}
-		return
+		return state, reason
 	}
 	l.health.Readings += last - first + 1
 	// A device that answers but whose every value is Bad (garbage, every
 	// point refused) is failing too: its Bad readings are stored as
 	// evidence, and its health says so.
-	if reason, allBad := allBad(samples); allBad {
+	if why, allBad := allBad(samples); allBad {
 		l.health.Errors++
 		l.health.ConsecutiveErrors++
-		l.health.LastError = reason
+		l.health.LastError = why
 		if l.health.ConsecutiveErrors == 1 || l.health.ConsecutiveErrors%10 == 0 {
-			l.log.Warn("every value of the poll is bad", "reason", reason, "consecutive", l.health.ConsecutiveErrors)
+			l.log.Warn("every value of the poll is bad", "reason", why, "consecutive", l.health.ConsecutiveErrors)
 		}
-		return
+		return state, reason
 	}
 	if l.health.ConsecutiveErrors > 0 {
 		l.log.Info("device recovered", "after_errors", l.health.ConsecutiveErrors)
 	}
 	l.health.ConsecutiveErrors = 0
 	l.health.LastError = ""
-	l.health.LastGood = time.Now()
+	l.health.LastGood = now
 	l.log.Debug("poll stored", "seq_first", first, "seq_last", last, "took", took)
+	return state, reason
+}
+
+// recordStatus stores a status record of the device through the loop's
+// sink. A failure is logged: polling goes on.
+func (l *Loop) recordStatus(state devstatus.State, reason string) {
+	seq, _, err := l.sink.Ingest(l.dev.ID, []protocols.Sample{devstatus.Sample(state, reason)}, time.Now())
+	if err != nil {
+		l.log.Error("status record not stored", "state", string(state), "err", err)
+		return
+	}
+	l.log.Info("status recorded", "state", string(state), "reason", reason, "seq", seq)
 }
 
 // allBad reports whether every sample is Bad, with the first reason.
