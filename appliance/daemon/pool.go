@@ -11,6 +11,7 @@ import (
 
 	"github.com/wotchain/wotchain/appliance/config"
 	"github.com/wotchain/wotchain/appliance/httpapi"
+	"github.com/wotchain/wotchain/bridge/devstatus"
 	"github.com/wotchain/wotchain/bridge/poll"
 	"github.com/wotchain/wotchain/protocols"
 )
@@ -26,6 +27,9 @@ type pool struct {
 	// forget is called for each device removed by a reload.
 	observe func(device string, took time.Duration, err error)
 	forget  func(device string)
+	// status, if set, records the devices paused and resumed by the disk
+	// budget and changed by a reload as status records.
+	status *devstatus.Recorder
 
 	mu      sync.Mutex
 	running map[string]*running
@@ -126,9 +130,16 @@ func (p *pool) run(ctx context.Context, r *running) {
 }
 
 // pauseLowest stops polling the running devices of the lowest priority,
-// unless they are the highest priority left (those keep running). It
-// returns the ids paused.
+// unless they are the highest priority left (those keep running), and
+// records them paused. It returns the ids paused.
 func (p *pool) pauseLowest() []string {
+	ids, priority := p.pause()
+	p.record(ids, devstatus.Paused, fmt.Sprintf("disk budget reached: devices of priority %d stop polling", priority))
+	return ids
+}
+
+// pause is pauseLowest's work on the running devices.
+func (p *pool) pause() (ids []string, priority int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	lowest, highest, active := 0, 0, 0
@@ -145,9 +156,8 @@ func (p *pool) pauseLowest() []string {
 		active++
 	}
 	if active == 0 || lowest == highest {
-		return nil
+		return nil, 0
 	}
-	var ids []string
 	for id, r := range p.running {
 		if !r.paused && r.def.Priority == lowest {
 			r.cancel()
@@ -157,11 +167,25 @@ func (p *pool) pauseLowest() []string {
 		}
 	}
 	sort.Strings(ids)
+	return ids, lowest
+}
+
+// resumeAll restarts the paused devices, records them resumed and returns
+// their ids.
+func (p *pool) resumeAll(ctx context.Context) []string {
+	ids := p.resume(ctx)
+	p.record(ids, devstatus.Resumed, "disk budget: the store is below 90% of the cap again")
 	return ids
 }
 
-// resumeAll restarts the paused devices and returns their ids.
-func (p *pool) resumeAll(ctx context.Context) []string {
+// record stores a status record of each device, if the pool records them.
+func (p *pool) record(ids []string, s devstatus.State, reason string) {
+	if p.status != nil {
+		p.status.RecordAll(ids, s, reason)
+	}
+}
+
+func (p *pool) resume(ctx context.Context) []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var ids []string

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wotchain/wotchain/appliance/config"
+	"github.com/wotchain/wotchain/bridge/devstatus"
 )
 
 // watchConfig signals a reload on SIGHUP and when the configuration file's
@@ -79,5 +80,8 @@ func reloadDevices(ctx context.Context, cur *config.Config, devices *pool, log *
 		log.Error("reload: some devices could not be started", "err", err)
 	}
 	cur.Devices = next.Devices
+	devices.record(stopped, devstatus.Removed, "removed from the configuration by a reload")
+	devices.record(restarted, devstatus.Changed, "definition changed by a configuration reload: restarted with the new one")
+	devices.record(started, devstatus.Added, "added to the configuration by a reload")
 	log.Info("configuration reloaded", "started", started, "stopped", stopped, "restarted", restarted)
 }

@@ -40,12 +40,17 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	runs, err := beginRun(n.Store, p.Sink(), cfg.Devices, log)
+	if err != nil {
+		return err
+	}
 	lv := poll.NewLastValues()
 	var devices *pool
 	api = newAPI(cfg, n, p, httpapi.DevicesFunc(func() []httpapi.DeviceStatus { return devices.statuses(lv.Values) }), log)
 	devices = newPool(lv.Sink(p.Sink()), newSources(cfg, log), log)
 	devices.observe = api.ObservePoll
 	devices.forget = func(id string) { api.ForgetDevice(id); lv.Forget(id) }
+	devices.status = runs.rec
 	// The HTTP API stops before the store closes (defers run in reverse),
 	// so no request reaches a closed RocksDB handle.
 	defer serveHTTP(cfg, api, log)()
@@ -75,9 +80,12 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			reloadDevices(ctx, cfg, devices, log)
 		}
 	}
-	// Devices stop first, so the pipeline's final seal holds every poll.
+	// Devices stop first, so the pipeline's final seal holds every poll
+	// and their stopped records.
 	devices.stopAll()
+	runs.stopping(cfg.Devices)
 	p.Stop()
+	runs.end()
 	logStatus(log, nil, p.Stats())
 	log.Info("appliance stopped")
 	return nil
