@@ -187,3 +187,23 @@ func (h *pointHeap) close() {
 		c.it.Close()
 	}
 }
+
+// OldestReading returns the seq of the oldest reading still stored
+// (retention and the disk budget delete the oldest blocks' readings), or
+// ErrNotFound when none is.
+func (s *Store) OldestReading() (uint64, error) {
+	var seq uint64
+	found := false
+	err := s.scan(cfReadings, []byte{}, nil, func(k, _ []byte) (bool, error) {
+		v, err := getU64(k)
+		seq, found = v, err == nil
+		return false, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		return 0, fmt.Errorf("no reading stored: %w", ErrNotFound)
+	}
+	return seq, nil
+}

@@ -90,3 +90,15 @@ func TestRunMark(t *testing.T) {
 		t.Fatalf("after a clean stop: %d, %v", prev, err)
 	}
 }
+
+func TestOldestReading(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	if _, err := s.OldestReading(); !IsNotFound(err) {
+		t.Fatalf("empty store: %v", err)
+	}
+	commit(t, s, 1, "press", []string{"temp", "pres"}, []int64{100, 100})
+	if seq, err := s.OldestReading(); err != nil || seq != 1 {
+		t.Fatalf("OldestReading = %d, %v", seq, err)
+	}
+}

@@ -22,6 +22,8 @@ Usage:
                                                  write a new key (0600) and print its public key
   wotchain verify  --config FILE (--seq N | --device ID --point NAME [--at TIME])
                                                  prove one reading end to end; exit 1 if any check fails
+  wotchain gaps    --config FILE --device ID [--from TIME] [--to TIME] [--min DURATION] [--json]
+                                                 stretches without readings and the signed status records explaining them
 
 Sizing:
   wotchain bench   [--stages ...] [--quick] [--dir DIR]  measure this machine (docs/BENCHMARKS.md)
@@ -74,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdKeygen(args[1:], stdout)
 	case "verify":
 		err = cmdVerify(ctx, args[1:], stdout)
+	case "gaps":
+		err = cmdGaps(args[1:], stdout)
 	case "grant":
 		err = cmdGrant(ctx, args[1:], stdout)
 	case "revoke":
