@@ -128,3 +128,25 @@ func ValidText(s string) string {
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
+
+// PointName is one configured point's name and its key relative to the
+// protocol's section ("points[2].name").
+type PointName struct {
+	Field, Name string
+}
+
+// NamedPoints is implemented by every protocol's settings: the names its
+// points' samples will carry, so the appliance's configuration can refuse
+// the names it reserves for its own records (points starting with '$').
+type NamedPoints interface {
+	PointNames() []PointName
+}
+
+// PointNamesOf lists names with their keys "points[i].name".
+func PointNamesOf(names []string) []PointName {
+	out := make([]PointName, len(names))
+	for i, n := range names {
+		out[i] = PointName{Field: fmt.Sprintf("points[%d].name", i), Name: n}
+	}
+	return out
+}

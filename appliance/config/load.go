@@ -17,6 +17,7 @@ import (
 
 	"github.com/wotchain/wotchain/appliance/logging"
 	"github.com/wotchain/wotchain/bridge/aggregate"
+	"github.com/wotchain/wotchain/bridge/devstatus"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/bridge/seal"
 	"github.com/wotchain/wotchain/protocols"
@@ -439,6 +440,13 @@ func (d *Device) validate(f string, seen map[string]bool) []*protocols.FieldErro
 		return errs
 	}
 	errs.nested(sec, d.Settings.Validate())
+	if np, ok := d.Settings.(protocols.NamedPoints); ok {
+		for _, pn := range np.PointNames() {
+			if devstatus.Reserved(pn.Name) {
+				errs.add(protocols.Nested(sec, pn.Field), "point names starting with '$' are reserved for the appliance's status records (got %q)", pn.Name)
+			}
+		}
+	}
 	return errs
 }
 

@@ -34,6 +34,9 @@ func TestEveryProtocolHasAllParts(t *testing.T) {
 			if p.Simulator.Start == nil || p.Simulator.Listening == "" || p.Simulator.AddrKey == "" {
 				t.Errorf("no simulator")
 			}
+			if _, ok := p.NewSettings().(protocols.NamedPoints); !ok {
+				t.Errorf("settings %T do not list their point names (protocols.NamedPoints)", p.NewSettings())
+			}
 			if len(p.Sample) == 0 {
 				t.Fatal("no sample")
 			}
