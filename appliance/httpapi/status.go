@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wotchain/wotchain/bridge/devstatus"
 	"github.com/wotchain/wotchain/bridge/store"
 )
 
@@ -83,6 +84,10 @@ func toDeviceJSON(d DeviceStatus) deviceJSON {
 		out.Source = &sourceJSON{Connected: st.Connected, Reconnects: st.Reconnects, RequestsLastPoll: st.RequestsLastPoll, RequestsTotal: st.RequestsTotal}
 	}
 	for _, p := range d.Last {
+		// Status records are no point's value (the health says the same).
+		if devstatus.IsStatus(p.Point) {
+			continue
+		}
 		out.Points = append(out.Points, pointJSON{Point: p.Point, Value: jsonValue(p.Value), Unit: p.Unit, Quality: p.Quality.String(),
 			Reason: p.Reason, Time: p.Time.UTC(), Seq: p.Seq})
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/bridge/devstatus"
 	"github.com/wotchain/wotchain/bridge/ingest"
 	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
 	"github.com/wotchain/wotchain/bridge/reading"
@@ -319,6 +320,14 @@ func TestEdgeCases(t *testing.T) {
 				180: {StatCount: 1, StatMean: 3, StatTWMean: (1*10 + 3*50) / 60.0}, // the value of 10s holds until 130s
 			},
 			absent: []int{120},
+		},
+		{
+			name: "status records ignored: they neither count nor end a hold",
+			samples: []obs{
+				{"d", "p", sec(5), 2.0, G}, {"d", devstatus.Point, sec(20), string(devstatus.PollFailing), G}, {"d", "p", sec(35), 6.0, G},
+				{"clock", "c", sec(120), 0.0, G},
+			},
+			want: map[int]map[string]float64{60: {StatCount: 2, StatMin: 2, StatMax: 6, StatMean: 4, StatLast: 6, StatTWMean: (2*30 + 6*25) / 55.0}},
 		},
 		{
 			name: "non-numeric readings ignored",

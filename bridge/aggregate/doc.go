@@ -6,8 +6,9 @@
 //
 // Readings in sequence order from the store. A reading contributes when its
 // value is a float or an int (converted to float64) and its quality is Good
-// or Uncertain. Bool and string values and Bad readings are ignored: they
-// neither count nor end the previous value's hold. Readings of aggregate
+// or Uncertain. Bool and string values, Bad readings and status records
+// (point "$status", bridge/devstatus) are ignored: they neither count nor
+// end the previous value's hold. Readings of aggregate
 // devices (id prefix "agg.") are skipped, so aggregates are never
 // aggregated. Times are appliance times (the store's index time), not the
 // devices' own clocks.

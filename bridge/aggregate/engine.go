@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/wotchain/wotchain/bridge/devstatus"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/protocols"
 )
@@ -124,6 +125,11 @@ func (e *engine) skip(seq uint64) {
 // value of Good or Uncertain quality. Bools, strings and Bad readings do
 // not contribute (a Bad reading does not end the previous value's hold).
 func numeric(r *reading.Reading) (float64, bool) {
+	// A status record (bridge/devstatus) says what happened to the
+	// device's stream, not what a point measured.
+	if devstatus.IsStatus(r.Point) {
+		return 0, false
+	}
 	if r.Quality != protocols.Good && r.Quality != protocols.Uncertain {
 		return 0, false
 	}

@@ -38,6 +38,11 @@
 //	 "time":"2026-01-02T03:04:05.123456789Z",
 //	 "leaf_hash":"9f2c…","salt":"5be0…","canonical":"qQFn…"}
 //
+// A status record (point "$status", bridge/devstatus: polls failing, the
+// device paused, the appliance stopped, ...) is published like a reading
+// with "status": true; its value names the state and "reason" the detail.
+// Subscribers that want measurements only drop those messages.
+//
 // "canonical" is the reading's canonical CBOR encoding (base64), the bytes
 // the appliance signed and sealed. "leaf_hash" is the reading's RFC 6962
 // Merkle leaf, hex: for a reading of a v2 poll (block format v2, what the

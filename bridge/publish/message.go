@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wotchain/wotchain/bridge/devstatus"
 	"github.com/wotchain/wotchain/bridge/reading"
 )
 
@@ -33,6 +34,10 @@ type Message struct {
 	// so the subscriber needs it to prove the reading.
 	Salt      string `json:"salt,omitempty"`
 	Canonical []byte `json:"canonical"` // the canonical CBOR bytes (base64 in JSON)
+	// Status is true for a status record (point "$status", bridge/devstatus):
+	// Value names the state of the device's stream ("poll-failing",
+	// "stopped", ...) and Reason the detail; it is no measurement.
+	Status bool `json:"status,omitempty"`
 }
 
 // NewMessage builds the payload of a reading of a v1 poll from its
@@ -70,6 +75,7 @@ func newMessage(canonical []byte, salt *[reading.SaltSize]byte) (*Message, error
 	if salt != nil {
 		m.Salt = hex.EncodeToString(salt[:])
 	}
+	m.Status = devstatus.IsStatus(r.Point)
 	switch {
 	case r.Float != nil:
 		m.Type = "float"
@@ -131,11 +137,17 @@ func (m *Message) Verify() error {
 var topicEscaper = strings.NewReplacer("+", "_", "#", "_")
 
 // Topic fills a topic template. A point name containing '/' spans several
-// topic levels; '+' and '#' in names become '_'.
+// topic levels; '+' and '#' in names become '_'. A topic that would start
+// with '$' (a template starting with {point}, a status record) starts with
+// '_' instead: topics starting with '$' are the broker's.
 func Topic(tmpl, appliance, device, point string) string {
-	return strings.NewReplacer(
+	t := strings.NewReplacer(
 		"{appliance}", topicEscaper.Replace(appliance),
 		"{device}", topicEscaper.Replace(device),
 		"{point}", topicEscaper.Replace(point),
 	).Replace(tmpl)
+	if rest, ok := strings.CutPrefix(t, "$"); ok {
+		return "_" + rest
+	}
+	return t
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wotchain/wotchain/bridge/devstatus"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/protocols"
 )
@@ -59,5 +60,38 @@ func TestMessageLeaves(t *testing.T) {
 		if err := mk().Verify(); err == nil {
 			t.Errorf("%s: verified", name)
 		}
+	}
+}
+
+// A status record is published labelled as one, and its message verifies;
+// a topic never starts with '$'.
+func TestStatusMessage(t *testing.T) {
+	r := &reading.Reading{Seq: 8, ApplianceID: appID, DeviceID: "dev-0", Point: devstatus.Point, ApplianceTime: 1_700_000_000_000_000_000,
+		Quality: protocols.Good, Reason: "dial tcp: connection refused"}
+	if err := r.SetValue(string(devstatus.PollFailing)); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := r.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMessage(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Status || m.Value != "poll-failing" || m.Reason != "dial tcp: connection refused" {
+		t.Fatalf("status message: %+v", m)
+	}
+	if err := m.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := NewMessage(canonicalReading(t)); v.Status {
+		t.Fatal("a reading of a value is labelled a status record")
+	}
+	if got := Topic(DefaultTopic, appID, "dev-0", devstatus.Point); got != "wotchain/"+appID+"/dev-0/$status" {
+		t.Errorf("topic %s", got)
+	}
+	if got := Topic("{point}/{device}", appID, "dev-0", devstatus.Point); got != "_status/dev-0" {
+		t.Errorf("topic %s", got)
 	}
 }
