@@ -81,14 +81,15 @@ func cmdGaps(args []string, stdout io.Writer) error {
 // gapOptions are the thresholds for a device: a gap is longer than 3 poll
 // intervals (at least 1 s) unless --min says otherwise, and the record
 // that begins it may come an interval plus the poll loop's timeout (the
-// interval plus the device's timeout) after the last reading. A device no
-// longer configured gets min as both.
+// interval plus the device's timeout) after the last reading, and one
+// interval more for a late tick. A device no longer configured gets min
+// as both.
 func gapOptions(cfg *config.Config, device string, minGap time.Duration) gaps.Options {
 	var opts gaps.Options
 	for _, d := range cfg.Devices {
 		if d.ID == device {
 			opts.Min = max(3*d.Interval.D(), time.Second)
-			opts.Slack = 2*d.Interval.D() + d.Timeout.D()
+			opts.Slack = 3*d.Interval.D() + d.Timeout.D()
 		}
 	}
 	if minGap > 0 {
