@@ -62,6 +62,11 @@ func TestDiskBudgetPausesLowPriorityDevices(t *testing.T) {
 		if p.countLogs(alarm, `"paused":["boiler-1","bulk-1","env-1"]`) == 0 {
 			t.Fatalf("round %d: the alarm did not name the paused low-priority devices:\n%s", round, p.tail())
 		}
+		for _, id := range []string{"boiler-1", "bulk-1", "env-1"} {
+			if p.countLogs(`"msg":"status recorded"`, `"device":"`+id+`"`, `"state":"paused"`) < round {
+				t.Fatalf("round %d: no paused status record of %s:\n%s", round, id, p.tail())
+			}
+		}
 		time.Sleep(300 * time.Millisecond) // a poll in flight when the alarm went off
 		boiler, env, bulk, press := p.pollsOf("boiler-1"), p.pollsOf("env-1"), p.pollsOf("bulk-1"), p.pollsOf("press-1")
 		p.waitFor(t, fmt.Sprintf("round %d: press-1 polling on", round), 30*time.Second, func(uint64, int) bool { return p.pollsOf("press-1") > press+10 })
@@ -73,6 +78,9 @@ func TestDiskBudgetPausesLowPriorityDevices(t *testing.T) {
 		p.waitFor(t, fmt.Sprintf("round %d: devices resumed", round), 3*time.Minute, func(uint64, int) bool {
 			return p.countLogs("disk budget: below 90% again; devices resume") > resumes
 		})
+		if p.countLogs(`"msg":"status recorded"`, `"device":"env-1"`, `"state":"resumed"`) < round {
+			t.Fatalf("round %d: no resumed status record of env-1:\n%s", round, p.tail())
+		}
 		boiler, env = p.pollsOf("boiler-1"), p.pollsOf("env-1")
 		p.waitFor(t, fmt.Sprintf("round %d: resumed devices polling", round), 30*time.Second, func(uint64, int) bool {
 			return p.pollsOf("boiler-1") > boiler+3 && p.pollsOf("env-1") > env+3

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/bridge/devstatus"
 	"github.com/wotchain/wotchain/bridge/poll"
 	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/internal/faultdev"
@@ -150,7 +151,8 @@ type deviceWindow struct {
 	badReason      string // the reason of the last Bad reading
 }
 
-// windowCounts counts each device's stored readings taken in [from, to).
+// windowCounts counts each device's stored readings of values taken in
+// [from, to): status records (poll-failing, recovered, ...) are left out.
 func windowCounts(t *testing.T, cfgPath string, from, to time.Time) map[string]deviceWindow {
 	t.Helper()
 	n := openNode(t, cfgPath)
@@ -168,7 +170,7 @@ func windowCounts(t *testing.T, cfgPath string, from, to time.Time) map[string]d
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.ApplianceTime < from.UnixNano() || r.ApplianceTime >= to.UnixNano() {
+		if r.ApplianceTime < from.UnixNano() || r.ApplianceTime >= to.UnixNano() || devstatus.IsStatus(r.Point) {
 			continue
 		}
 		w := out[r.DeviceID]

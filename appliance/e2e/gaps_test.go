@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/appliance/daemon"
 	"github.com/wotchain/wotchain/bridge/devstatus"
 	"github.com/wotchain/wotchain/bridge/gaps"
+	"github.com/wotchain/wotchain/bridge/reading"
 	"github.com/wotchain/wotchain/protocols/modbus/modbussim"
 )
 
@@ -168,4 +170,26 @@ func TestUncleanRestartRecorded(t *testing.T) {
 	if !g.From.Equal(time.Unix(0, last.Time)) {
 		t.Fatalf("the gap starts at %s, the last reading before the kill was at %s", g.From, time.Unix(0, last.Time).UTC())
 	}
+}
+
+// statesOf lists the states of a device's stored status records, oldest first.
+func statesOf(t *testing.T, n *daemon.Node, device string) []devstatus.State {
+	t.Helper()
+	var out []devstatus.State
+	err := n.Store.PointReadings(device, devstatus.Point, 0, math.MaxInt64, func(seq uint64) (bool, error) {
+		raw, err := n.Store.Reading(seq)
+		if err != nil {
+			return false, err
+		}
+		r, err := reading.Decode(raw)
+		if err != nil {
+			return false, err
+		}
+		out = append(out, devstatus.State(*r.Str))
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wotchain/wotchain/bridge/devstatus"
 )
 
 // countLogs counts the appliance's log lines containing all of parts.
@@ -33,6 +36,7 @@ func (p *proc) pollsOf(device string) int {
 // TestReloadDevices changes the device list of a running appliance: a
 // removed device stops, an added one starts, a changed one restarts, an
 // unchanged one keeps running untouched; an invalid file changes nothing.
+// Each change is recorded as a status record of its device.
 func TestReloadDevices(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, 30, "1s")
@@ -95,5 +99,17 @@ func TestReloadDevices(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	verifyAll(t, openNode(t, cfgPath))
+	n := openNode(t, cfgPath)
+	verifyAll(t, n)
+	// Each change is a signed status record of its device.
+	for device, want := range map[string][]devstatus.State{
+		"env-1":    {devstatus.Started, devstatus.Removed},
+		"boiler-1": {devstatus.Started, devstatus.Changed, devstatus.Stopped},
+		"press-2":  {devstatus.Added, devstatus.Stopped},
+		"press-1":  {devstatus.Started, devstatus.Stopped},
+	} {
+		if got := statesOf(t, n, device); !slices.Equal(got, want) {
+			t.Errorf("%s: status records %v, want %v", device, got, want)
+		}
+	}
 }
