@@ -27,6 +27,8 @@ var layers = []rule{
 	{"fabric/netdesc", nil, "clients read the network description without the launcher"},
 	{"fabric/", []string{"fabric/", "chaincode/"}, "the Fabric tooling and client know the contract, not the appliance"},
 	{"protocols/", []string{"protocols/", "internal/secret", "internal/yamltime"}, "protocols hand samples to the pipeline and know nothing of it"},
+	{"bridge/devstatus", []string{"protocols"}, "the status records' vocabulary: emitters and readers of status records share it, it depends on none of them"},
+	{"bridge/gaps", []string{"bridge/devstatus"}, "gap finding is pure: records in, gaps out, no store"},
 	{"bridge/", []string{"bridge/", "chaincode/format", "chaincode/rules", "protocols", "internal/secret", "internal/yamltime", "internal/durable"}, "the bridge is built from values: no appliance configuration, no Fabric"},
 	{"bench", []string{"bench", "bridge/", "chaincode/format", "chaincode/rules", "protocols", "internal/testserver/launch", "internal/durable"}, "bench measures the bridge packages themselves"},
 	{"internal/testserver", []string{"internal/testserver", "fabric/"}, "test launchers"},
@@ -79,6 +81,7 @@ func TestLayersCatchAWrongImport(t *testing.T) {
 		{"bench", "appliance/config"},
 		{"appliance/daemon", "fabric/network"},
 		{"protocols/modbus", "bridge/reading"},
+		{"bridge/gaps", "bridge/store"},
 	} {
 		r, ok := ruleFor(c.pkg)
 		if !ok || allowed(r, c.pkg, c.dep) {
