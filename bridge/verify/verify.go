@@ -141,32 +141,49 @@ func (v *Verifier) Fetched(ctx context.Context, blockID string, obj []byte, ds [
 	return v.prove(ctx, rep, cred, obj, ds, nil)
 }
 
-// prove checks the links from the credential down to reading rep.Seq. raw,
-// when not nil, is the appliance's own copy of the reading, which must be
-// the one in the block.
-func (v *Verifier) prove(ctx context.Context, rep *Report, cred *format.Credential, obj []byte, ds []*envelope.Delivery, raw []byte) *Report {
+// checkSigner runs the "header signature" and "signing key" links: the
+// block's key from the appliance's key history (never simply its current
+// key), the header's signature under it, and the revocation rule. It
+// returns the key and the parsed header, or a nil header after a failed link.
+func (v *Verifier) checkSigner(ctx context.Context, rep *Report, cred *format.Credential) (rules.ApplianceKey, *format.Header) {
 	app, err := v.Ledger.Appliance(ctx, cred.ApplianceID)
 	if err != nil {
-		return rep.fail("header signature", "appliance %s: %v", cred.ApplianceID, err)
+		rep.fail("header signature", "appliance %s: %v", cred.ApplianceID, err)
+		return rules.ApplianceKey{}, nil
 	}
 	key, err := KeyOf(app, cred.KeyID, cred.Height)
 	if err != nil {
-		return rep.fail("header signature", "%v", err)
+		rep.fail("header signature", "%v", err)
+		return rules.ApplianceKey{}, nil
 	}
-	pub := ed25519.PublicKey(key.PublicKey)
-	if err := format.VerifyHeaderSig(pub, cred.Header, cred.HeaderSig); err != nil {
-		return rep.fail("header signature", "%v (key %s of appliance %s)", err, key.ID, cred.ApplianceID)
+	if err := format.VerifyHeaderSig(ed25519.PublicKey(key.PublicKey), cred.Header, cred.HeaderSig); err != nil {
+		rep.fail("header signature", "%v (key %s of appliance %s)", err, key.ID, cred.ApplianceID)
+		return rules.ApplianceKey{}, nil
 	}
 	h, err := format.ParseHeader(cred.Header)
 	if err != nil {
-		return rep.fail("header signature", "%v", err)
+		rep.fail("header signature", "%v", err)
+		return rules.ApplianceKey{}, nil
 	}
 	rep.pass("header signature", "block %d header signed by key %s of appliance %s (%s)", h.Height, key.ID, cred.ApplianceID, KeyValidity(key))
 	ok, detail := CheckSigningKey(key, cred.AnchoredAt)
 	if !ok {
-		return rep.fail("signing key", "%s", detail)
+		rep.fail("signing key", "%s", detail)
+		return rules.ApplianceKey{}, nil
 	}
 	rep.pass("signing key", "%s", detail)
+	return key, h
+}
+
+// prove checks the links from the credential down to reading rep.Seq. raw,
+// when not nil, is the appliance's own copy of the reading, which must be
+// the one in the block.
+func (v *Verifier) prove(ctx context.Context, rep *Report, cred *format.Credential, obj []byte, ds []*envelope.Delivery, raw []byte) *Report {
+	key, h := v.checkSigner(ctx, rep, cred)
+	if h == nil {
+		return rep
+	}
+	pub := ed25519.PublicKey(key.PublicKey)
 
 	if got := envelope.Hash(obj); got != cred.ObjectHash {
 		return rep.fail("stored object", "object from %s hashes to %s but the ledger anchored %s: the stored block was altered or replaced", cred.Location, got, cred.ObjectHash)
