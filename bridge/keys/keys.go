@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/wotchain/wotchain/internal/durable"
 	"github.com/wotchain/wotchain/internal/secret"
 )
 
@@ -34,24 +35,16 @@ func checkPrivateFile(path string) error {
 	return nil
 }
 
-// writePrivateFile writes data with 0600 and refuses to overwrite an existing key.
+// writePrivateFile writes data with 0600 atomically (a crash leaves no half
+// key) and refuses to overwrite an existing key.
 func writePrivateFile(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create key directory: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := durable.WriteNew(path, data, 0o600); err != nil {
 		return fmt.Errorf("write key %s: %w", path, err)
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write key %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write key %s: %w", path, err)
-	}
-	return f.Close()
+	return nil
 }
 
 // writePublicFile writes a public key (0644), refusing to overwrite one.

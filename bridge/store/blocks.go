@@ -46,6 +46,10 @@ type BlockRecord struct {
 	// object before they were uploaded; its credential is still anchored
 	// (with a "dropped:" location) so the hash chain stays whole.
 	Dropped bool `cbor:"11,keyasint,omitempty"`
+	// KeyID names the signing key that signed the header
+	// (format.KeyID); the outbox submits it. Empty in records sealed
+	// before key ids were recorded.
+	KeyID string `cbor:"12,keyasint,omitempty"`
 }
 
 func decodeBlock(height uint64, v []byte) (*BlockRecord, error) {
