@@ -67,30 +67,47 @@ func StoreDir(cfg *config.Config) string {
 	return filepath.Join(cfg.Resolve(cfg.Appliance.DataDir), "store")
 }
 
-// Open opens the node. A writable node creates missing keys (first start);
-// a read-only node needs them to exist and can run beside a live daemon.
+// Open opens the node. A writable node creates missing keys on a first
+// start and checks that the signing key is the store's (loadSigning); a
+// read-only node needs the keys to exist and can run beside a live daemon.
 func Open(cfg *config.Config, log *slog.Logger, readOnly bool) (*Node, error) {
 	n := &Node{Cfg: cfg}
 	var err error
-	signPath, ownerPath := cfg.Resolve(cfg.Appliance.SigningKey), cfg.Resolve(cfg.Appliance.OwnerKey)
+	if readOnly {
+		if n.Signing, err = keys.LoadSigning(cfg.Resolve(cfg.Appliance.SigningKey)); err != nil {
+			return nil, fmt.Errorf("signing key: %w", err)
+		}
+	}
+	if err := n.openOwnerKeys(readOnly, log); err != nil {
+		return nil, err
+	}
+	if err := n.openState(readOnly, log); err != nil {
+		return nil, err
+	}
+	if !readOnly {
+		if n.Signing, err = n.loadSigning(context.Background(), log); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// openOwnerKeys loads the owner's key (created on a writable first start)
+// and the recipients' public keys.
+func (n *Node) openOwnerKeys(readOnly bool, log *slog.Logger) error {
+	cfg := n.Cfg
+	ownerPath := cfg.Resolve(cfg.Appliance.OwnerKey)
+	var err error
 	if readOnly {
 		if n.Owner, err = keys.LoadRecipient(ownerPath); err != nil {
-			return nil, fmt.Errorf("owner key: %w", err)
-		}
-		if n.Signing, err = keys.LoadSigning(signPath); err != nil {
-			return nil, fmt.Errorf("signing key: %w", err)
+			return fmt.Errorf("owner key: %w", err)
 		}
 	} else {
-		var created bool
-		if n.Signing, created, err = keys.LoadOrGenerateSigning(signPath); err != nil {
-			return nil, fmt.Errorf("signing key: %w", err)
-		}
-		if created {
-			log.Info("generated appliance signing key", "path", signPath)
-		}
 		kem, _ := keys.KEMByName(cfg.Appliance.OwnerKEM) // validated by config
+		var created bool
 		if n.Owner, created, err = keys.LoadOrGenerateRecipient(ownerPath, kem); err != nil {
-			return nil, fmt.Errorf("owner key: %w", err)
+			return fmt.Errorf("owner key: %w", err)
 		}
 		if created {
 			log.Info("generated owner recipient key", "path", ownerPath, "public", ownerPath+".pub")
@@ -100,12 +117,20 @@ func Open(cfg *config.Config, log *slog.Logger, readOnly bool) (*Node, error) {
 	for _, r := range cfg.Recipients {
 		pub, err := keys.LoadRecipientPublic(cfg.Resolve(r.PublicKeyFile))
 		if err != nil {
-			return nil, fmt.Errorf("recipient %s: %w", r.Name, err)
+			return fmt.Errorf("recipient %s: %w", r.Name, err)
 		}
 		n.Recipients = append(n.Recipients, pub)
 	}
+	return nil
+}
+
+// openState opens the storage, the store (writable: a running appliance
+// holds it, and the store says so) and the ledger.
+func (n *Node) openState(readOnly bool, log *slog.Logger) error {
+	cfg := n.Cfg
+	var err error
 	if n.Storage, err = openStorage(context.Background(), cfg); err != nil {
-		return nil, err
+		return err
 	}
 	if readOnly {
 		n.Store, err = store.OpenReadOnly(StoreDir(cfg))
@@ -115,13 +140,14 @@ func Open(cfg *config.Config, log *slog.Logger, readOnly bool) (*Node, error) {
 		n.Store, err = store.Open(StoreDir(cfg), store.WALLimit(uint64(cfg.Budget.MaxBytes)/8))
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if n.Ledger, n.closeLedger, err = openLedger(cfg, n.Store, log); err != nil {
 		n.Store.Close()
-		return nil, err
+		n.Store = nil
+		return err
 	}
-	return n, nil
+	return nil
 }
 
 // OpenView opens the ledger and storage of an appliance read-only, without

@@ -43,7 +43,14 @@ type Options struct {
 	// their readings come: the key tree of the appliance's signing key
 	// (keytree.New(keytree.TreeSecret(key))). nil: a v2 reading is an error.
 	PollKeys reading.PollKeys
-	Logger   *slog.Logger // nil: discard
+	// SignerPollKeys, if set, gives the poll keys of the key that signed a
+	// sealed block, for readings sealed under another key than PollKeys'
+	// (stored before a key rotation, published after it: their salts come
+	// from the old key's tree). nil: PollKeys for every reading. A reading
+	// not sealed yet always takes PollKeys: a rotation seals every pending
+	// poll under the old key before the new key signs anything.
+	SignerPollKeys func(*store.BlockRecord) (reading.PollKeys, error)
+	Logger         *slog.Logger // nil: discard
 }
 
 // Stats describe the publisher for health and metrics.
@@ -127,7 +134,7 @@ func New(cfg Config, st Store, opts Options) (*Publisher, error) {
 		clientID: cfg.ClientID,
 		log:      log.With("component", "mqtt", "broker", cfg.Broker),
 		wake:     make(chan struct{}, 1),
-		salts:    salts{st: st, keys: opts.PollKeys},
+		salts:    salts{st: st, keys: opts.PollKeys, signerKeys: opts.SignerPollKeys},
 	}
 	if p.clientID == "" {
 		p.clientID = "wotchain-" + opts.ApplianceID + "-" + cfg.name()
@@ -587,12 +594,14 @@ func tlsConfig(t TLS) (*tls.Config, error) {
 // published in seq order, so the last poll is kept: one poll lookup per
 // poll, not per reading. Used by the publishing goroutine only.
 type salts struct {
-	st   Store
-	keys reading.PollKeys
+	st         Store
+	keys       reading.PollKeys
+	signerKeys func(*store.BlockRecord) (reading.PollKeys, error)
 
 	first, last uint64 // the kept poll's range; last 0: none kept
 	v2          bool
 	key         [32]byte
+	block       *store.BlockRecord // the kept block (signerKeys only)
 }
 
 func (s *salts) of(seq uint64) (*[reading.SaltSize]byte, error) {
@@ -610,11 +619,12 @@ func (s *salts) of(seq uint64) (*[reading.SaltSize]byte, error) {
 		}
 		s.first, s.last, s.v2 = rec.FirstSeq, rec.LastSeq, rec.Version() == reading.PollV2
 		if s.v2 {
-			if s.keys == nil {
+			keys, err := s.pollKeys(seq)
+			if err != nil {
 				s.last = 0
-				return nil, fmt.Errorf("reading of v2 poll %d of %q: no key tree for its salt", rec.PollIndex, rec.DeviceID)
+				return nil, fmt.Errorf("reading of v2 poll %d of %q: %w", rec.PollIndex, rec.DeviceID, err)
 			}
-			s.key = s.keys.PollKey(rec.DeviceID, rec.PollIndex)
+			s.key = keys.PollKey(rec.DeviceID, rec.PollIndex)
 		}
 	}
 	if !s.v2 {
@@ -622,4 +632,32 @@ func (s *salts) of(seq uint64) (*[reading.SaltSize]byte, error) {
 	}
 	salt := keytree.Salt(s.key, seq-s.first)
 	return &salt, nil
+}
+
+// pollKeys is the key tree of the key that signed reading seq's poll.
+func (s *salts) pollKeys(seq uint64) (reading.PollKeys, error) {
+	keys := s.keys
+	if s.signerKeys != nil {
+		if s.block == nil || seq < s.block.FirstSeq || seq > s.block.LastSeq {
+			blk, err := s.st.BlockForSeq(seq)
+			switch {
+			case store.IsNotFound(err):
+				blk = nil // not sealed yet: the current key's
+			case err != nil:
+				return nil, err
+			}
+			s.block = blk
+		}
+		if s.block != nil {
+			k, err := s.signerKeys(s.block)
+			if err != nil {
+				return nil, err
+			}
+			keys = k
+		}
+	}
+	if keys == nil {
+		return nil, errors.New("no key tree for its salt")
+	}
+	return keys, nil
 }

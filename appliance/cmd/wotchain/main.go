@@ -44,6 +44,14 @@ Fabric:
   wotchain register   --config FILE [--as Admin | --admin-msp-dir DIR]
                       register the appliance's key and anchoring identity (manufacturer admin)
 
+Keys (the appliance stopped; on Fabric as the manufacturer admin):
+  wotchain rotate-key --config FILE [--as Admin | --admin-msp-dir DIR]
+                      seal pending readings under the current key, register a new key from the
+                      next block, keep the old one as keys/retired/<key id>.key
+  wotchain revoke-key --config FILE --key-id ID --compromised-at TIME [--reason TEXT]
+                      [--as Admin | --admin-msp-dir DIR]
+                      refuse blocks signed by the key and anchored from TIME on
+
 Partners:
   wotchain provenance --config FILE --device ID [--from TIME] [--to TIME] [--json]
   wotchain follow     --config FILE [--checkpoint FILE]   stream new credentials, resuming after a restart
@@ -92,6 +100,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdScan(ctx, args[1:], stdout)
 	case "register":
 		err = cmdRegister(ctx, args[1:], stdout)
+	case "rotate-key":
+		err = cmdRotateKey(ctx, args[1:], stdout, stderr)
+	case "revoke-key":
+		err = cmdRevokeKey(ctx, args[1:], stdout, stderr)
 	case "provenance":
 		err = cmdProvenance(ctx, args[1:], stdout)
 	case "follow":
