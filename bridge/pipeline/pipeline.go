@@ -49,6 +49,10 @@ type Config struct {
 	ApplianceID string
 	Store       *store.Store
 	Signing     ed25519.PrivateKey
+	// RetiredKeys are the keys the appliance signed with before key
+	// rotations (keys/retired/): readings they signed that the publisher
+	// has not published yet take their salts from them.
+	RetiredKeys []ed25519.PrivateKey
 	Recipients  []hpke.PublicKey // owner first
 	Storage     Storage
 	Ledger      Ledger
@@ -167,6 +171,9 @@ func New(cfg Config) (*Pipeline, error) {
 		opts := publish.Options{ApplianceID: cfg.ApplianceID, Logger: log.With("component", "mqtt")}
 		if len(cfg.Signing) == ed25519.PrivateKeySize {
 			opts.PollKeys = keytree.New(keytree.TreeSecret(cfg.Signing))
+		}
+		if len(cfg.RetiredKeys) > 0 {
+			opts.SignerPollKeys = signerPollKeys(append([]ed25519.PrivateKey{cfg.Signing}, cfg.RetiredKeys...))
 		}
 		if p.pub, err = publish.New(*cfg.MQTT, st, opts); err != nil {
 			return nil, err
