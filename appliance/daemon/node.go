@@ -16,6 +16,7 @@ import (
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/bridge/objstore"
 	"github.com/wotchain/wotchain/bridge/store"
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 )
 
@@ -25,6 +26,7 @@ type Node struct {
 	Cfg        *config.Config
 	Store      *store.Store
 	Signing    ed25519.PrivateKey
+	Retired    []ed25519.PrivateKey // keys rotations replaced (keys/retired/), writable nodes only
 	Owner      hpke.PrivateKey
 	Recipients []hpke.PublicKey // owner first
 	Ledger     Ledger
@@ -186,23 +188,57 @@ func (n *Node) Close() {
 // anchoring identity. On the embedded ledger the appliance registers itself
 // (it is the only member); on Fabric a manufacturer admin must have run
 // `wotchain register`, and a missing or stale registration is reported.
+// Revoked keys are reported too: the appliance runs on (readings are
+// stored), but the ledger will not anchor what they signed.
 func (n *Node) ensureRegistered(ctx context.Context, log *slog.Logger) error {
 	pub := n.Signing.Public().(ed25519.PublicKey)
 	id := n.Ledger.Identity()
 	a, err := n.Ledger.Appliance(ctx, n.Cfg.Appliance.ID)
 	if err == nil && pub.Equal(ed25519.PublicKey(a.PublicKey)) && a.AnchorMSP == id.MSPID && a.AnchorID == id.ID {
-		return nil
+		return n.reportRevoked(a, log)
 	}
 	if err != nil && !errors.Is(err, rules.ErrUnknownAppliance) {
 		return err
 	}
 	if n.Cfg.Ledger.Kind == config.LedgerFabric {
 		// Anchoring is retried by the outbox; readings are stored meanwhile.
-		log.Error("appliance is not registered on the ledger with this key and identity; blocks wait in the outbox until a manufacturer admin runs `wotchain register`",
-			"appliance", n.Cfg.Appliance.ID, "identity", id.String())
+		log.Error("appliance is not registered on the ledger with this key and identity; blocks wait in the outbox until a manufacturer admin runs `wotchain register` (or `wotchain rotate-key` registered another key)",
+			"appliance", n.Cfg.Appliance.ID, "identity", id.String(), "key_id", format.KeyID(pub))
 		return nil
 	}
 	return n.Ledger.RegisterAppliance(ctx, rules.Appliance{
 		ID: n.Cfg.Appliance.ID, PublicKey: pub, AnchorMSP: id.MSPID, AnchorID: id.ID,
 	})
 }
+
+// reportRevoked logs, as errors, a revoked current key and the blocks in
+// the outbox that a revoked key signed: the ledger refuses to anchor them
+// (they would be anchored after the compromise), and since every block
+// needs its predecessor on the ledger, the blocks after them wait too.
+func (n *Node) reportRevoked(a *rules.Appliance, log *slog.Logger) error {
+	cur := a.Current()
+	if cur.CompromisedAt != 0 {
+		log.Error("the appliance's signing key is revoked on the ledger: readings are still stored and sealed, but the ledger refuses to anchor blocks signed by it; replace it with `wotchain rotate-key`",
+			"key_id", cur.ID, "compromised_at", rfc3339(cur.CompromisedAt), "revoked_at", rfc3339(cur.RevokedAt), "reason", cur.RevokeReason)
+	}
+	pending, err := n.Store.Outbox()
+	if err != nil {
+		return err
+	}
+	var refused []uint64
+	var key rules.ApplianceKey
+	for _, h := range pending {
+		k, ok := a.KeyForHeight(h)
+		if ok && k.CompromisedAt != 0 {
+			refused, key = append(refused, h), k
+		}
+	}
+	if len(refused) > 0 {
+		log.Error("blocks in the outbox were signed by a revoked key and can never be anchored; the blocks after them cannot be anchored either (each needs its predecessor on the ledger): their readings stay in the local store, see README \"Keys\"",
+			"heights", fmt.Sprintf("%d..%d", refused[0], refused[len(refused)-1]), "blocks", len(refused),
+			"key_id", key.ID, "compromised_at", rfc3339(key.CompromisedAt), "reason", key.RevokeReason, "outbox", len(pending))
+	}
+	return nil
+}
+
+func rfc3339(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }

@@ -94,7 +94,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 // pipelineConfig is the pipeline's part of the configuration and node.
 func pipelineConfig(cfg *config.Config, n *Node, onAnchored func(*store.BlockRecord), log *slog.Logger) pipeline.Config {
 	return pipeline.Config{
-		ApplianceID: cfg.Appliance.ID, Store: n.Store, Signing: n.Signing, Recipients: n.Recipients,
+		ApplianceID: cfg.Appliance.ID, Store: n.Store, Signing: n.Signing, RetiredKeys: n.Retired, Recipients: n.Recipients,
 		Storage: n.Storage, Ledger: n.Ledger, Owner: n.Owner,
 		MaxReadings: cfg.Seal.MaxReadings, SealInterval: cfg.Seal.Interval.D(),
 		Retention:      retention.Policy{KeepFor: cfg.Retention.KeepFor.D(), KeepBytes: uint64(cfg.Retention.KeepBytes)},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 
 	"github.com/wotchain/wotchain/appliance/config"
 	"github.com/wotchain/wotchain/bridge/keys"
@@ -51,6 +52,13 @@ func (n *Node) loadSigning(ctx context.Context, log *slog.Logger) (ed25519.Priva
 	}
 	if err := n.checkEmbeddedKey(ctx, signPath, priv); err != nil {
 		return nil, err
+	}
+	retired, err := keys.LoadRetired(signPath)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range retired {
+		n.Retired = append(n.Retired, k)
 	}
 	return priv, nil
 }
@@ -198,4 +206,19 @@ func installKey(st *store.Store, signPath, newID string) error {
 		}
 	}
 	return keys.Promote(signPath)
+}
+
+// HoldsData reports whether the appliance's store holds readings or
+// blocks; it opens the store read-only, so the appliance may be running.
+// Without a store it is false: a first start.
+func HoldsData(cfg *config.Config) (bool, error) {
+	if _, err := os.Stat(StoreDir(cfg)); errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	st, err := store.OpenReadOnly(StoreDir(cfg))
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	return st.HoldsData()
 }

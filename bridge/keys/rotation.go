@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/internal/durable"
 )
 
@@ -93,4 +95,35 @@ func DiscardPending(signPath string) error {
 		return fmt.Errorf("remove %s: %w", PendingPath(signPath), err)
 	}
 	return nil
+}
+
+// LoadRetired reads the keys under RetiredDir(signPath), the keys earlier
+// rotations replaced, by key id. A file whose name is not its key's id is
+// refused: the name is how operators and the ledger's history find it.
+func LoadRetired(signPath string) (map[string]ed25519.PrivateKey, error) {
+	dir := RetiredDir(signPath)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("retired keys: %w", err)
+	}
+	out := map[string]ed25519.PrivateKey{}
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".key")
+		if !ok || e.IsDir() {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		k, err := LoadSigning(path)
+		if err != nil {
+			return nil, fmt.Errorf("retired key: %w", err)
+		}
+		if got := format.KeyID(k.Public().(ed25519.PublicKey)); got != id {
+			return nil, fmt.Errorf("retired key %s holds key %s: a retired key file is named by its key id", path, got)
+		}
+		out[id] = k
+	}
+	return out, nil
 }

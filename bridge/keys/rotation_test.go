@@ -1,11 +1,15 @@
 package keys
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/wotchain/wotchain/chaincode/format"
 )
 
 func TestRotationFiles(t *testing.T) {
@@ -54,5 +58,30 @@ func TestRotationFiles(t *testing.T) {
 	}
 	if err := DiscardPending(sign); err != nil {
 		t.Fatalf("discard without a pending key: %v", err)
+	}
+}
+
+func TestLoadRetired(t *testing.T) {
+	sign := filepath.Join(t.TempDir(), "keys", "appliance.key")
+	if got, err := LoadRetired(sign); err != nil || len(got) != 0 {
+		t.Fatalf("no retired keys: %v, %v", got, err)
+	}
+	old, err := GenerateSigning(sign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := format.KeyID(old.Public().(ed25519.PublicKey))
+	if err := Retire(sign, id); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadRetired(sign)
+	if err != nil || len(got) != 1 || !got[id].Equal(old) {
+		t.Fatalf("LoadRetired = %v, %v; want key %s", got, err, id)
+	}
+	if err := os.Link(RetiredPath(sign, id), RetiredPath(sign, "0000000000000000")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadRetired(sign); err == nil || !strings.Contains(err.Error(), "named by its key id") {
+		t.Fatalf("a retired key under another id: %v", err)
 	}
 }

@@ -210,7 +210,7 @@ func (o *Outbox) headRun() ([]*store.BlockRecord, error) {
 }
 
 func submission(rec *store.BlockRecord) format.Submission {
-	return format.Submission{Header: rec.Header, HeaderSig: rec.HeaderSig, ObjectHash: rec.ObjectHash, Location: rec.Location}
+	return format.Submission{Header: rec.Header, HeaderSig: rec.HeaderSig, ObjectHash: rec.ObjectHash, Location: rec.Location, KeyID: rec.KeyID}
 }
 
 // stepAnchor anchors the run of uploaded blocks at the head of the outbox:
@@ -262,6 +262,10 @@ func (o *Outbox) stepAnchor(ctx context.Context) (bool, error) {
 	}
 	if err != nil {
 		o.ledgerErrors.Add(1)
+		if errors.Is(err, rules.ErrKeyRevoked) {
+			return true, fmt.Errorf("anchor %s: %w; a block signed by a revoked key is never anchored, and the blocks after it wait behind it (each needs its predecessor on the ledger): its readings stay in the local store (README, \"Keys\")",
+				span(run[len(results):]), err)
+		}
 		return true, fmt.Errorf("anchor %s: %w", span(run[len(results):]), err)
 	}
 	return true, nil
@@ -344,5 +348,5 @@ const DroppedLocation = "dropped:disk-budget"
 // logs it as such.
 func IsPermanent(err error) bool {
 	return errors.Is(err, rules.ErrForbidden) || errors.Is(err, rules.ErrConflict) ||
-		errors.Is(err, rules.ErrBadSignature) || errors.Is(err, rules.ErrUnknownAppliance)
+		errors.Is(err, rules.ErrBadSignature) || errors.Is(err, rules.ErrUnknownAppliance) || errors.Is(err, rules.ErrKeyRevoked)
 }

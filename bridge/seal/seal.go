@@ -46,6 +46,7 @@ type Sealer struct {
 	applianceID string
 	key         ed25519.PrivateKey
 	recipients  []hpke.PublicKey
+	keyID       string // format.KeyID of key, recorded in each block
 	maxReadings uint64
 	now         func() time.Time
 
@@ -63,7 +64,11 @@ func New(st *store.Store, applianceID string, key ed25519.PrivateKey, recipients
 	if len(recipients) == 0 {
 		return nil, errors.New("seal: no recipients")
 	}
-	return &Sealer{st: st, applianceID: applianceID, key: key, recipients: recipients, maxReadings: uint64(maxReadings), now: time.Now}, nil
+	if len(key) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("seal: signing key of %d bytes, want %d", len(key), ed25519.PrivateKeySize)
+	}
+	return &Sealer{st: st, applianceID: applianceID, key: key, keyID: format.KeyID(key.Public().(ed25519.PublicKey)),
+		recipients: recipients, maxReadings: uint64(maxReadings), now: time.Now}, nil
 }
 
 // merkleRoot is the RFC 6962 root over the leaf hashes, computed the way
@@ -204,6 +209,7 @@ func (s *Sealer) commit(h *format.Header, hb, sig, obj []byte) (*store.BlockReco
 	rec := &store.BlockRecord{
 		Height: h.Height, BlockID: format.BlockID(hb), Header: hb, HeaderSig: sig,
 		FirstSeq: h.FirstSeq, LastSeq: h.LastSeq, ObjectHash: envelope.Hash(obj), State: store.Sealed, SealedAt: h.SealedAt,
+		KeyID: s.keyID,
 	}
 	if err := s.st.CommitBlock(rec, obj); err != nil {
 		return nil, fmt.Errorf("seal block %d: %w", h.Height, err)

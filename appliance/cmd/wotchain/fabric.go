@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -35,12 +37,20 @@ func cmdRegister(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	log := slog.New(slog.DiscardHandler)
 	signPath := cfg.Resolve(cfg.Appliance.SigningKey)
-	priv, created, err := keys.LoadOrGenerateSigning(signPath)
+	priv, err := keys.LoadSigning(signPath)
+	if errors.Is(err, iofs.ErrNotExist) {
+		// A new key beside a store with data would not be the key that
+		// signed it: that is rotate-key's job.
+		if held, herr := daemon.HoldsData(cfg); herr != nil || held {
+			return errors.Join(fmt.Errorf("signing key %s is missing, but the appliance's store holds data signed by it: "+
+				"restore the key file from backup, or replace the key with `wotchain rotate-key --config %s`", signPath, *path), herr)
+		}
+		if priv, err = keys.GenerateSigning(signPath); err == nil {
+			fmt.Fprintf(stdout, "generated appliance signing key %s\n", signPath)
+		}
+	}
 	if err != nil {
 		return err
-	}
-	if created {
-		fmt.Fprintf(stdout, "generated appliance signing key %s\n", signPath)
 	}
 	anchorCfg, err := daemon.FabricConfig(cfg, cfg.Ledger.Fabric.User, log)
 	if err != nil {

@@ -1,0 +1,246 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wotchain/wotchain/bridge/keys"
+	"github.com/wotchain/wotchain/bridge/store"
+)
+
+// rotation is what `wotchain rotate-key` printed.
+type rotation struct {
+	oldID, newID string
+	from         uint64
+}
+
+var rotatedLine = regexp.MustCompile(`key (\S+) replaced by key ([0-9a-f]{16}) from height (\d+)`)
+
+// rotateKey runs rotate-key (the appliance stopped) and parses its report.
+func rotateKey(t *testing.T, cfgPath string, args ...string) rotation {
+	t.Helper()
+	out := mustCLI(t, append([]string{"rotate-key", "--config", cfgPath}, args...)...)
+	m := rotatedLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("rotate-key printed no rotation:\n%s", out)
+	}
+	from, _ := strconv.ParseUint(m[3], 10, 64)
+	t.Logf("rotate-key:\n%s", out)
+	return rotation{oldID: m[1], newID: m[2], from: from}
+}
+
+// checkRotatedStore checks the store after a rotation and a run with the
+// new key: each block records the key of its height, and blocks on both
+// sides of the rotation are anchored. It returns a reading of the first
+// block, of the last one sealed under the old key and of the last one.
+func checkRotatedStore(t *testing.T, cfgPath string, r rotation) []uint64 {
+	t.Helper()
+	n := loadNode(t, cfgPath)
+	defer n.Close()
+	var first, lastOld, last *store.BlockRecord
+	err := n.Store.Blocks(0, func(b *store.BlockRecord) (bool, error) {
+		want := r.oldID
+		if b.Height >= r.from {
+			want = r.newID
+		}
+		if b.KeyID != want {
+			t.Errorf("block %d: key %q, want %s", b.Height, b.KeyID, want)
+		}
+		// The last few may still be in the outbox after the stop's drain
+		// (on Fabric): the readings checked are from anchored blocks.
+		if b.State != store.Anchored {
+			return true, nil
+		}
+		if first == nil {
+			first = b
+		}
+		if b.Height < r.from {
+			lastOld = b
+		}
+		last = b
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lastOld == nil || last == nil || last.Height < r.from+1 {
+		t.Fatalf("anchored blocks %v .. %v, rotation at %d: want blocks on both sides", lastOld, last, r.from)
+	}
+	if id, _ := n.Store.SigningKeyID(); id != r.newID {
+		t.Fatalf("store records signing key %q, want %s", id, r.newID)
+	}
+	return []uint64{first.FirstSeq, lastOld.LastSeq, last.LastSeq}
+}
+
+// provenanceKeys lists the key ids `provenance --json` shows for device.
+func provenanceKeys(t *testing.T, cfgPath, device string, since time.Time) map[string]int {
+	t.Helper()
+	out := mustCLI(t, "provenance", "--config", cfgPath, "--device", device, "--from", since.UTC().Format(time.RFC3339), "--json")
+	ids := map[string]int{}
+	for line := range strings.Lines(out) {
+		var c struct {
+			KeyID string `json:"keyId"`
+		}
+		if err := json.Unmarshal([]byte(line), &c); err != nil {
+			t.Fatalf("provenance line %q: %v", line, err)
+		}
+		ids[c.KeyID]++
+	}
+	return ids
+}
+
+// verifySeqs proves readings through `wotchain verify`.
+func verifySeqs(t *testing.T, cfgPath string, seqs ...uint64) {
+	t.Helper()
+	for _, seq := range seqs {
+		out, code := runCLI(t, "verify", "--config", cfgPath, "--seq", strconv.FormatUint(seq, 10))
+		if code != 0 {
+			t.Fatalf("verify --seq %d: exit %d\n%s", seq, code, out)
+		}
+	}
+}
+
+// TestKeyRotationEmbedded rotates the key of an appliance killed with
+// readings not yet sealed: rotate-key seals them under the old key, the
+// embedded ledger takes the new key from the next height, the old key is
+// kept under keys/retired/, and readings from before and after verify.
+func TestKeyRotationEmbedded(t *testing.T) {
+	since := time.Now().Add(-time.Minute)
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, dir, 30, "1s")
+	p := start(t, cfgPath)
+	p.waitFor(t, "anchored blocks", 60*time.Second, func(_ uint64, anchored int) bool { return anchored >= 2 })
+	p.kill(t)
+
+	// A running appliance holds the store: rotate-key says so.
+	running := start(t, cfgPath)
+	running.waitFor(t, "the appliance running again", 60*time.Second, func(_ uint64, anchored int) bool { return anchored >= 1 })
+	if out, code := runCLI(t, "rotate-key", "--config", cfgPath); code == 0 || !strings.Contains(out, "in use by a running appliance") {
+		t.Fatalf("rotate-key beside a running appliance: exit %d\n%s", code, out)
+	}
+	running.kill(t)
+
+	r := rotateKey(t, cfgPath)
+	signPath := filepath.Join(dir, "data", "keys", "appliance.key")
+	retired := keys.RetiredPath(signPath, r.oldID)
+	if st, err := os.Stat(retired); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("retired key %s: %v (mode %v)", retired, err, st)
+	}
+	if _, err := os.Stat(keys.PendingPath(signPath)); !os.IsNotExist(err) {
+		t.Fatalf("pending key left behind: %v", err)
+	}
+
+	p = start(t, cfgPath)
+	p.waitFor(t, "blocks under the new key", 60*time.Second, func(_ uint64, anchored int) bool { return anchored >= 3 })
+	p.stop(t)
+	if len(p.errs) > 0 {
+		t.Fatalf("errors after the rotation:\n%s", strings.Join(p.errs, "\n"))
+	}
+	verifySeqs(t, cfgPath, checkRotatedStore(t, cfgPath, r)...)
+	ids := provenanceKeys(t, cfgPath, "press-1", since)
+	if ids[r.oldID] == 0 || ids[r.newID] == 0 {
+		t.Fatalf("provenance shows keys %v, want %s and %s", ids, r.oldID, r.newID)
+	}
+}
+
+// TestRevokedKeyRefusedAfterCompromise revokes the appliance's key with a
+// compromise time after its first blocks were anchored: those verify, a
+// block anchored after the compromise fails verification, and the
+// appliance, restarted with the revoked key, stores readings but its
+// anchoring attempts are refused with an error that says why.
+func TestRevokedKeyRefusedAfterCompromise(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, dir, 30, "1s")
+	p := start(t, cfgPath)
+	p.waitFor(t, "anchored blocks", 60*time.Second, func(_ uint64, anchored int) bool { return anchored >= 2 })
+	compromised := time.Now()
+	_, before := p.state()
+	p.waitFor(t, "a block anchored after the compromise", 60*time.Second, func(_ uint64, anchored int) bool { return anchored > before+1 })
+	p.kill(t)
+
+	n := loadNode(t, cfgPath)
+	keyID, err := n.Store.SigningKeyID()
+	n.Close()
+	if err != nil || keyID == "" {
+		t.Fatalf("store's signing key id: %q, %v", keyID, err)
+	}
+	out := mustCLI(t, "revoke-key", "--config", cfgPath, "--key-id", keyID,
+		"--compromised-at", compromised.UTC().Format(time.RFC3339Nano), "--reason", "copied off in a test")
+	if !strings.Contains(out, "revoked") || !strings.Contains(out, "copied off in a test") {
+		t.Fatalf("revoke-key:\n%s", out)
+	}
+
+	p = start(t, cfgPath)
+	p.waitFor(t, "a refused anchoring attempt", 60*time.Second, func(uint64, int) bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.failures > 0
+	})
+	p.stop(t)
+	if _, anchored := p.state(); anchored != 0 {
+		t.Fatalf("%d blocks anchored with the revoked key", anchored)
+	}
+	errs := strings.Join(p.errs, "\n")
+	for _, want := range []string{"signing key is revoked", keyID, "signing key revoked", "never anchored"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("the appliance's errors do not say %q:\n%s", want, errs)
+		}
+	}
+
+	// Anchored before the compromise: verifies. Anchored after: fails.
+	verifySeqs(t, cfgPath, 1)
+	n = loadNode(t, cfgPath)
+	var late *store.BlockRecord
+	err = n.Store.Blocks(0, func(b *store.BlockRecord) (bool, error) {
+		if b.State == store.Anchored {
+			late = b
+		}
+		return true, nil
+	})
+	n.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, code := runCLI(t, "verify", "--config", cfgPath, "--seq", strconv.FormatUint(late.LastSeq, 10))
+	if code != 1 || !strings.Contains(out, keyID) {
+		t.Fatalf("verify of block %d, anchored after the compromise: exit %d\n%s", late.Height, code, out)
+	}
+}
+
+// TestStartRefusedWithoutTheStoresKey starts an appliance whose store holds
+// blocks, once with its key file missing and once with another key in its
+// place: both refused, naming the file; with the key restored it runs.
+func TestStartRefusedWithoutTheStoresKey(t *testing.T) {
+	dir, cfgPath, _ := anchorThree(t, 30)
+	signPath := filepath.Join(dir, "data", "keys", "appliance.key")
+	backup := filepath.Join(dir, "appliance.key.backup")
+	if err := os.Rename(signPath, backup); err != nil {
+		t.Fatal(err)
+	}
+	out, code := runCLI(t, "run", "--config", cfgPath)
+	if code != 1 || !strings.Contains(out, signPath+" is missing") || !strings.Contains(out, "rotate-key") {
+		t.Fatalf("start without the key: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(signPath); !os.IsNotExist(err) {
+		t.Fatalf("a refused start wrote a key file: %v", err)
+	}
+
+	mustCLI(t, "keygen", "--out", signPath)
+	out, code = runCLI(t, "run", "--config", cfgPath)
+	if code != 1 || !strings.Contains(out, signPath) || !strings.Contains(out, "rotate-key") || strings.Count(out, "key ") < 2 {
+		t.Fatalf("start with a foreign key: exit %d\n%s", code, out)
+	}
+
+	if err := os.Rename(backup, signPath); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, cfgPath)
+	p.waitFor(t, "anchoring with the restored key", 60*time.Second, func(_ uint64, anchored int) bool { return anchored >= 1 })
+	p.stop(t)
+}
