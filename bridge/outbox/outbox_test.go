@@ -295,7 +295,7 @@ func TestLedgerRefusalIsPermanent(t *testing.T) {
 }
 
 func TestIsPermanent(t *testing.T) {
-	for _, e := range []error{rules.ErrForbidden, rules.ErrConflict, rules.ErrBadSignature, rules.ErrUnknownAppliance} {
+	for _, e := range []error{rules.ErrForbidden, rules.ErrConflict, rules.ErrBadSignature, rules.ErrUnknownAppliance, rules.ErrKeyRevoked} {
 		if !outbox.IsPermanent(fmt.Errorf("anchor block 3: %w", e)) {
 			t.Errorf("%v not permanent", e)
 		}

@@ -276,3 +276,23 @@ func TestNewValidates(t *testing.T) {
 		t.Fatal("no recipients accepted")
 	}
 }
+
+// Each block records the id of the key that signed it, and a sealer with
+// another key (after a rotation) records its own.
+func TestSealRecordsSigningKeyID(t *testing.T) {
+	for _, format2 := range []int{1, 2} {
+		e := &env{pipelinetest.New(t, pipelinetest.WithFormat(format2))}
+		e.Ingest(t, 2)
+		recs, err := e.NewSealer(t, 10).Seal(true)
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("v%d: sealed %d blocks, %v", format2, len(recs), err)
+		}
+		got, err := e.Store.Block(recs[0].Height)
+		if err != nil || got.KeyID != format.KeyID(e.Public) {
+			t.Fatalf("v%d: block key id %q, %v; want %s", format2, got.KeyID, err, format.KeyID(e.Public))
+		}
+	}
+	if _, err := seal.New(nil, appID, nil, []hpke.PublicKey{pipelinetest.NewKey(t, keys.KEMX25519).PublicKey()}, 10); err == nil {
+		t.Fatal("a sealer without a signing key was made")
+	}
+}
