@@ -86,7 +86,7 @@ func (n *Node) missingKeyError(signPath string) error {
 	if id == "" {
 		id = "(not recorded)"
 	}
-	return fmt.Errorf("signing key %s is missing, but data dir %s holds %d blocks signed by key %s and readings: "+
+	return fmt.Errorf("signing key %s is missing, but data dir %s holds %d blocks and their readings, signed by key %s: "+
 		"restore the key file from backup (it is this appliance's identity), or replace it with %s",
 		signPath, n.Cfg.Resolve(n.Cfg.Appliance.DataDir), blocks, id, rotateHint(n.Cfg))
 }

@@ -241,6 +241,7 @@ func TestStartRefusedWithoutTheStoresKey(t *testing.T) {
 	if _, err := os.Stat(signPath); !os.IsNotExist(err) {
 		t.Fatalf("a refused start wrote a key file: %v", err)
 	}
+	t.Logf("missing key: %s", lastLine(out))
 
 	mustCLI(t, "keygen", "--out", signPath)
 	out, code = runCLI(t, "run", "--config", cfgPath)
@@ -249,6 +250,7 @@ func TestStartRefusedWithoutTheStoresKey(t *testing.T) {
 		t.Fatalf("start with a foreign key (%s; the store's is %s): exit %d\n%s", keyIDOf(t, signPath), keyIDOf(t, backup), code, out)
 	}
 
+	t.Logf("foreign key: %s", lastLine(out))
 	if err := os.Rename(backup, signPath); err != nil {
 		t.Fatal(err)
 	}
