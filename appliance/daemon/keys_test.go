@@ -94,6 +94,14 @@ func TestRotateKeyEmbedded(t *testing.T) {
 	if k, ok := a.KeyForHeight(1); !ok || k.ID != r.NewID {
 		t.Fatalf("ledger key of height 1: %+v", k)
 	}
+	// The block sealed under the old key waits in the outbox: revoking
+	// that key now would strand it.
+	if stranded, err := UnanchoredBlocks(n.Store, a, r.OldID); err != nil || len(stranded) != 1 || stranded[0] != 0 {
+		t.Fatalf("unanchored blocks of the old key: %v, %v", stranded, err)
+	}
+	if stranded, _ := UnanchoredBlocks(n.Store, a, r.NewID); len(stranded) != 0 {
+		t.Fatalf("unanchored blocks of the new key: %v", stranded)
+	}
 	n.Close()
 
 	n, err = Open(cfg, quiet, false)

@@ -234,7 +234,7 @@ func (n *Node) reportRevoked(a *rules.Appliance, log *slog.Logger) error {
 		}
 	}
 	if len(refused) > 0 {
-		log.Error("blocks in the outbox were signed by a revoked key and can never be anchored; the blocks after them cannot be anchored either (each needs its predecessor on the ledger): their readings stay in the local store, see README \"Keys\"",
+		log.Error("blocks in the outbox were signed by a revoked key and can never be anchored; the blocks after them cannot be anchored either (each needs its predecessor on the ledger): their readings stay in the local store (docs/OPERATIONS.md)",
 			"heights", fmt.Sprintf("%d..%d", refused[0], refused[len(refused)-1]), "blocks", len(refused),
 			"key_id", key.ID, "compromised_at", rfc3339(key.CompromisedAt), "reason", key.RevokeReason, "outbox", len(pending))
 	}

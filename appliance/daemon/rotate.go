@@ -20,6 +20,7 @@ import (
 // KeyAdmin changes an appliance's key history on the ledger: the embedded
 // ledger itself, or Fabric as a manufacturer admin.
 type KeyAdmin interface {
+	Appliance(ctx context.Context, id string) (*rules.Appliance, error)
 	RotateApplianceKey(ctx context.Context, applianceID string, pub ed25519.PublicKey, fromHeight uint64) (*rules.Appliance, error)
 	RevokeApplianceKey(ctx context.Context, applianceID, keyID string, compromisedAt time.Time, reason string) (*rules.Appliance, error)
 }
@@ -162,4 +163,21 @@ func (n *Node) checkNothingPending(signPath string) error {
 			"restore it from backup and run rotate-key again", signPath, sealed+1, next-1)
 	}
 	return nil
+}
+
+// UnanchoredBlocks lists the heights in st's outbox that key signs by the
+// ledger's record a: blocks that can never be anchored once the key is
+// revoked (they would be anchored after its compromise time).
+func UnanchoredBlocks(st *store.Store, a *rules.Appliance, keyID string) ([]uint64, error) {
+	pending, err := st.Outbox()
+	if err != nil {
+		return nil, err
+	}
+	var out []uint64
+	for _, h := range pending {
+		if k, ok := a.KeyForHeight(h); ok && k.ID == keyID {
+			out = append(out, h)
+		}
+	}
+	return out, nil
 }

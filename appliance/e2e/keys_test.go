@@ -149,13 +149,29 @@ func TestKeyRotationEmbedded(t *testing.T) {
 	if ids[r.oldID] == 0 || ids[r.newID] == 0 {
 		t.Fatalf("provenance shows keys %v, want %s and %s", ids, r.oldID, r.newID)
 	}
+
+	// The compromise procedure's last step, after the outbox drained:
+	// revoking the old key strands nothing, and what it signed before the
+	// compromise still verifies.
+	out := mustCLI(t, "revoke-key", "--config", cfgPath, "--key-id", r.oldID, "--compromised-at", time.Now().UTC().Format(time.RFC3339Nano))
+	if !strings.Contains(out, "key "+r.oldID+"  heights 0..") {
+		t.Fatalf("revoke-key:\n%s", out)
+	}
+	p = start(t, cfgPath)
+	p.waitFor(t, "anchoring after the revocation", 60*time.Second, func(_ uint64, anchored int) bool { return anchored >= 1 })
+	p.stop(t)
+	if len(p.errs) > 0 {
+		t.Fatalf("errors after revoking the retired key:\n%s", strings.Join(p.errs, "\n"))
+	}
+	verifySeqs(t, cfgPath, 1)
 }
 
-// TestRevokedKeyRefusedAfterCompromise revokes the appliance's key with a
-// compromise time after its first blocks were anchored: those verify, a
-// block anchored after the compromise fails verification, and the
-// appliance, restarted with the revoked key, stores readings but its
-// anchoring attempts are refused with an error that says why.
+// TestRevokedKeyRefusedAfterCompromise revokes the appliance's key (the
+// appliance itself lost: --force) with a compromise time after its first
+// blocks were anchored: those verify, a block anchored after the
+// compromise fails verification, and the appliance, restarted with the
+// revoked key, stores readings but its anchoring attempts are refused
+// with an error that says why.
 func TestRevokedKeyRefusedAfterCompromise(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, 30, "1s")
@@ -172,8 +188,14 @@ func TestRevokedKeyRefusedAfterCompromise(t *testing.T) {
 	if err != nil || keyID == "" {
 		t.Fatalf("store's signing key id: %q, %v", keyID, err)
 	}
-	out := mustCLI(t, "revoke-key", "--config", cfgPath, "--key-id", keyID,
-		"--compromised-at", compromised.UTC().Format(time.RFC3339Nano), "--reason", "copied off in a test")
+	revoke := []string{"revoke-key", "--config", cfgPath, "--key-id", keyID,
+		"--compromised-at", compromised.UTC().Format(time.RFC3339Nano), "--reason", "copied off in a test"}
+	// The current key: refused without --force, since every block it
+	// seals from now on would be stranded.
+	if out, code := runCLI(t, revoke...); code == 0 || !strings.Contains(out, "current key") || !strings.Contains(out, "rotate-key") {
+		t.Fatalf("revoking the current key without --force: exit %d\n%s", code, out)
+	}
+	out := mustCLI(t, append(revoke, "--force")...)
 	if !strings.Contains(out, "revoked") || !strings.Contains(out, "copied off in a test") {
 		t.Fatalf("revoke-key:\n%s", out)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/wotchain/wotchain/appliance/config"
 	"github.com/wotchain/wotchain/appliance/daemon"
+	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/format"
 	"github.com/wotchain/wotchain/chaincode/rules"
 	"github.com/wotchain/wotchain/fabric/fabricledger"
@@ -109,12 +110,15 @@ func cmdRotateKey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 // cmdRevokeKey records that a key of the appliance was compromised: the
 // ledger refuses blocks signed by it and anchored from the compromise time.
+// It refuses, without --force, to revoke a key that would strand blocks:
+// the current key, or one that signed blocks still in the outbox.
 func cmdRevokeKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("revoke-key")
 	path := fs.String("config", "", "appliance configuration file")
 	keyID := fs.String("key-id", "", "the key to revoke (as rotate-key and provenance print it)")
-	at := fs.String("compromised-at", "", "when the key was compromised, at the latest (RFC 3339)")
+	at := fs.String("compromised-at", "", "the earliest time the key may have been copied (RFC 3339)")
 	reason := fs.String("reason", "", "why (default: compromised)")
+	force := fs.Bool("force", false, "revoke even the current key, or a key whose blocks are not all anchored (they never will be)")
 	as := fs.String("as", "Admin", "on Fabric: the manufacturer admin user from the network description")
 	adminMSPDir := fs.String("admin-msp-dir", "", "on Fabric: the manufacturer admin's MSP directory (instead of --as)")
 	cfg, err := parseConfig(fs, args, path)
@@ -135,11 +139,16 @@ func cmdRevokeKey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	_, admin, closeAll, err := keyAdmin(cfg, *as, *adminMSPDir, log)
+	admin, st, closeAll, err := revokeAdmin(cfg, *as, *adminMSPDir, log)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
+	if !*force {
+		if err := checkRevocable(ctx, cfg, admin, st, *keyID); err != nil {
+			return err
+		}
+	}
 	a, err := admin.RevokeApplianceKey(ctx, cfg.Appliance.ID, *keyID, time.Unix(0, compromised), *reason)
 	if err != nil {
 		return err
@@ -151,6 +160,70 @@ func cmdRevokeKey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "appliance %s: key %s revoked; blocks signed by it and anchored from %s on are refused\n%s",
 		a.ID, k.ID, rfc3339(k.CompromisedAt), keyEntry(k))
 	return nil
+}
+
+// revokeAdmin is what revoke-key changes the history through, and the
+// appliance's store when it is here to check: on the embedded ledger the
+// stopped appliance's node; on Fabric the manufacturer admin, with the
+// store read-only (the appliance may run) or none (revoked from elsewhere).
+func revokeAdmin(cfg *config.Config, as, adminMSPDir string, log *slog.Logger) (daemon.KeyAdmin, *store.Store, func(), error) {
+	if cfg.Ledger.Kind != config.LedgerFabric {
+		n, admin, closeAll, err := keyAdmin(cfg, as, adminMSPDir, log)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return admin, n.Store, closeAll, nil
+	}
+	l, err := connectManufacturerAdmin(cfg, as, adminMSPDir, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := store.OpenReadOnly(daemon.StoreDir(cfg))
+	if err != nil {
+		log.Warn("revoke-key cannot read the appliance's store; its outbox is not checked", "err", err)
+		return l, nil, func() { l.Close() }, nil
+	}
+	return l, st, func() { st.Close(); l.Close() }, nil
+}
+
+// checkRevocable refuses a revocation that would strand blocks: a block
+// signed by a revoked key is never anchored (it would be anchored after
+// the compromise), and no block after it either, since each needs its
+// predecessor on the ledger.
+func checkRevocable(ctx context.Context, cfg *config.Config, admin daemon.KeyAdmin, st *store.Store, keyID string) error {
+	a, err := admin.Appliance(ctx, cfg.Appliance.ID)
+	if err != nil {
+		return err
+	}
+	k, ok := a.Key(keyID)
+	if !ok {
+		return fmt.Errorf("appliance %s has no key %s (its keys: %s)", a.ID, keyID, keyIDs(a))
+	}
+	if a.Current().ID == k.ID {
+		return fmt.Errorf("key %s is appliance %s's current key: every block it seals from now on could never be anchored, nor any block after it. "+
+			"Rotate first (`wotchain rotate-key --config %s`), let the outbox drain, then revoke; or pass --force (the appliance itself is lost)",
+			k.ID, a.ID, cfg.Path)
+	}
+	if st == nil {
+		return nil
+	}
+	stranded, err := daemon.UnanchoredBlocks(st, a, k.ID)
+	if err != nil {
+		return err
+	}
+	if len(stranded) > 0 {
+		return fmt.Errorf("%d blocks signed by key %s (heights %d..%d) are not anchored yet: once it is revoked they never can be, nor any block after them. "+
+			"Start the appliance and let its outbox drain first, or pass --force", len(stranded), k.ID, stranded[0], stranded[len(stranded)-1])
+	}
+	return nil
+}
+
+func keyIDs(a *rules.Appliance) string {
+	var ids []string
+	for _, k := range a.Keys {
+		ids = append(ids, k.ID)
+	}
+	return strings.Join(ids, ", ")
 }
 
 // keyEntry prints a key's history entry.

@@ -48,9 +48,10 @@ Keys (the appliance stopped; on Fabric as the manufacturer admin):
   wotchain rotate-key --config FILE [--as Admin | --admin-msp-dir DIR]
                       seal pending readings under the current key, register a new key from the
                       next block, keep the old one as keys/retired/<key id>.key
-  wotchain revoke-key --config FILE --key-id ID --compromised-at TIME [--reason TEXT]
+  wotchain revoke-key --config FILE --key-id ID --compromised-at TIME [--reason TEXT] [--force]
                       [--as Admin | --admin-msp-dir DIR]
-                      refuse blocks signed by the key and anchored from TIME on
+                      refuse blocks signed by the key and anchored from TIME on (docs/OPERATIONS.md:
+                      rotate first, let the outbox drain, then revoke)
 
 Partners:
   wotchain provenance --config FILE --device ID [--from TIME] [--to TIME] [--json]
