@@ -235,6 +235,7 @@ func TestRevokedKeyRefusedAfterCompromise(t *testing.T) {
 	if code != 1 || !strings.Contains(out, keyID) {
 		t.Fatalf("verify of block %d, anchored after the compromise: exit %d\n%s", late.Height, code, out)
 	}
+	t.Logf("start-up: %s\nanchoring: %s\nverify of block %d:\n%s", p.errs[0], p.errs[len(p.errs)-1], late.Height, out)
 }
 
 func keyIDOf(t *testing.T, path string) string {
