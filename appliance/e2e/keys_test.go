@@ -80,12 +80,14 @@ func checkRotatedStore(t *testing.T, cfgPath string, r rotation) []uint64 {
 	return []uint64{first.FirstSeq, lastOld.LastSeq, last.LastSeq}
 }
 
-// provenanceKeys lists the key ids `provenance --json` shows for device.
+// provenanceKeys lists the key ids `provenance --json` shows for device,
+// after checking that the text form prints each of them too.
 func provenanceKeys(t *testing.T, cfgPath, device string, since time.Time) map[string]int {
 	t.Helper()
-	out := mustCLI(t, "provenance", "--config", cfgPath, "--device", device, "--from", since.UTC().Format(time.RFC3339), "--json")
+	args := []string{"provenance", "--config", cfgPath, "--device", device, "--from", since.UTC().Format(time.RFC3339)}
+	text := mustCLI(t, args...)
 	ids := map[string]int{}
-	for line := range strings.Lines(out) {
+	for line := range strings.Lines(mustCLI(t, append(args, "--json")...)) {
 		var c struct {
 			KeyID string `json:"keyId"`
 		}
@@ -93,6 +95,11 @@ func provenanceKeys(t *testing.T, cfgPath, device string, since time.Time) map[s
 			t.Fatalf("provenance line %q: %v", line, err)
 		}
 		ids[c.KeyID]++
+	}
+	for id := range ids {
+		if !strings.Contains(text, "  key "+id) {
+			t.Errorf("provenance does not print key %s:\n%s", id, text)
+		}
 	}
 	return ids
 }
@@ -234,6 +241,10 @@ func TestRevokedKeyRefusedAfterCompromise(t *testing.T) {
 	out, code := runCLI(t, "verify", "--config", cfgPath, "--seq", strconv.FormatUint(late.LastSeq, 10))
 	if code != 1 || !strings.Contains(out, keyID) {
 		t.Fatalf("verify of block %d, anchored after the compromise: exit %d\n%s", late.Height, code, out)
+	}
+	since := time.Unix(0, 0)
+	if text := mustCLI(t, "provenance", "--config", cfgPath, "--device", "press-1", "--from", since.UTC().Format(time.RFC3339)); !strings.Contains(text, "SIGNED BY REVOKED KEY "+keyID) {
+		t.Errorf("provenance does not flag the blocks anchored after the compromise:\n%s", text)
 	}
 	t.Logf("start-up: %s\nanchoring: %s\nverify of block %d:\n%s", p.errs[0], p.errs[len(p.errs)-1], late.Height, out)
 }
