@@ -113,7 +113,7 @@ func newAPI(cfg *config.Config, n *Node, p *pipeline.Pipeline, devices httpapi.D
 		Logger: log.With("component", "http"), Devices: devices,
 		Pipeline: httpapi.PipelineFunc(func() httpapi.PipelineCounters {
 			s := p.Stats()
-			return httpapi.PipelineCounters{StorageErrors: s.StorageErrors, LedgerErrors: s.LedgerErrors}
+			return httpapi.PipelineCounters{StorageErrors: s.StorageErrors, LedgerErrors: s.LedgerErrors, LastAnchorError: s.LastAnchorError}
 		}),
 		Ready: func(context.Context) error {
 			if !p.Running() {

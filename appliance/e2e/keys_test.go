@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/appliance/config"
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/bridge/store"
 	"github.com/wotchain/wotchain/chaincode/format"
@@ -213,6 +214,20 @@ func TestRevokedKeyRefusedAfterCompromise(t *testing.T) {
 		defer p.mu.Unlock()
 		return p.failures > 0
 	})
+	// The status API says why blocks stay in the outbox.
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status struct {
+		Pipeline struct {
+			LastAnchorError string `json:"last_anchor_error"`
+		} `json:"pipeline"`
+	}
+	if code, body := get(t, "http://"+cfg.HTTP.Listen+"/api/status"); code != 200 || json.Unmarshal([]byte(body), &status) != nil ||
+		!strings.Contains(status.Pipeline.LastAnchorError, "key "+keyID+" was revoked") {
+		t.Errorf("status: %d %s", code, body)
+	}
 	p.stop(t)
 	if _, anchored := p.state(); anchored != 0 {
 		t.Fatalf("%d blocks anchored with the revoked key", anchored)

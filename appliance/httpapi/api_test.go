@@ -359,7 +359,7 @@ func TestStatus(t *testing.T) {
 	last := e.c.Block(t, 3)
 	oldest := e.c.Block(t, 4)
 	if p.ReadingsStored != 23 || p.NextSeq != 24 || p.BlocksSealed != 6 || p.BlocksUploaded != 5 || p.BlocksAnchored != 4 ||
-		p.OutboxDepth != 2 || p.StorageErrors != 2 || p.LedgerErrors != 5 {
+		p.OutboxDepth != 2 || p.StorageErrors != 2 || p.LedgerErrors != 5 || p.LastAnchorError != "anchor block 4: signing key revoked" {
 		t.Fatalf("pipeline: %+v", p)
 	}
 	if p.OutboxOldestSealedAt == nil || !p.OutboxOldestSealedAt.Equal(time.Unix(0, oldest.SealedAt)) || p.OutboxOldestAgeSeconds <= 0 {

@@ -125,6 +125,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		waitText(`#pipeline [data-field="readings_stored"]`, "23"),
 		waitText(`#pipeline [data-field="outbox_depth"]`, "2"),
 		waitText(`#pipeline [data-field="blocks_anchored"]`, "4"),
+		waitText("#pipeline-error", "Anchoring failed: anchor block 4: signing key revoked"),
 		waitText(`#anchored-fields [data-field="height"]`, "3"),
 		waitText(`#anchored-fields [data-field="id"]`, e.c.Block(t, 3).BlockID),
 	)

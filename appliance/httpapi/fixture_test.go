@@ -93,8 +93,10 @@ func newEnv(t *testing.T, mod ...func(*Options)) *env {
 	e := &env{c: c, dev: &fakeDevices{list: twoDevices(21.5)}}
 	opts := Options{
 		ApplianceID: appID, Store: c.Store, Devices: e.dev, OwnerKey: c.Owner,
-		Pipeline: PipelineFunc(func() PipelineCounters { return PipelineCounters{StorageErrors: 2, LedgerErrors: 5} }),
-		Logger:   slog.New(slog.DiscardHandler),
+		Pipeline: PipelineFunc(func() PipelineCounters {
+			return PipelineCounters{StorageErrors: 2, LedgerErrors: 5, LastAnchorError: "anchor block 4: signing key revoked"}
+		}),
+		Logger: slog.New(slog.DiscardHandler),
 	}
 	for _, m := range mod {
 		m(&opts)

@@ -54,6 +54,9 @@ func (f PipelineFunc) Counters() PipelineCounters { return f() }
 type PipelineCounters struct {
 	StorageErrors uint64
 	LedgerErrors  uint64
+	// LastAnchorError is the last anchoring attempt's error, "" after a
+	// success.
+	LastAnchorError string
 }
 
 // Credentials finds an anchored block's credential by block id; the

@@ -224,6 +224,7 @@ type pipelineJSON struct {
 	OutboxOldestAgeSeconds float64    `json:"outbox_oldest_age_seconds"`
 	StorageErrors          uint64     `json:"storage_errors"`
 	LedgerErrors           uint64     `json:"ledger_errors"`
+	LastAnchorError        string     `json:"last_anchor_error,omitempty"`
 	LastAnchored           *blockJSON `json:"last_anchored"`
 }
 
@@ -240,6 +241,7 @@ func (p *pipelineState) json(now time.Time) (*pipelineJSON, error) {
 		BlocksSealed: p.Sealed, BlocksUploaded: p.Uploaded, BlocksAnchored: p.Anchored,
 		OutboxDepth: p.OutboxDepth, OutboxOldestAgeSeconds: p.oldestAge(now).Seconds(),
 		StorageErrors: p.Counters.StorageErrors, LedgerErrors: p.Counters.LedgerErrors,
+		LastAnchorError: p.Counters.LastAnchorError,
 	}
 	if p.OldestPending != nil {
 		t := time.Unix(0, p.OldestPending.SealedAt).UTC()

@@ -40,6 +40,9 @@ func TestSubmitsKeyIDAndRevokedKeyRefused(t *testing.T) {
 	if len(led.keyIDs) != 1 || led.keyIDs[0] != keyID {
 		t.Fatalf("submitted key ids %q, want [%s]", led.keyIDs, keyID)
 	}
+	if e := o.LastAnchorError(); e != "" {
+		t.Fatalf("last anchoring error after a success: %q", e)
+	}
 	rec, _ := f.Store.Block(0)
 	if c, err := f.Ledger.Credential(context.Background(), rec.BlockID); err != nil || c.KeyID != keyID {
 		t.Fatalf("credential key id: %+v, %v", c, err)
@@ -55,6 +58,9 @@ func TestSubmitsKeyIDAndRevokedKeyRefused(t *testing.T) {
 	}
 	if s := f.state(t, 1); s != store.Uploaded {
 		t.Fatalf("refused block is %s", s)
+	}
+	if e := o.LastAnchorError(); !strings.Contains(e, "signing key revoked") {
+		t.Fatalf("last anchoring error %q", e)
 	}
 }
 

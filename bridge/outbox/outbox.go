@@ -61,6 +61,7 @@ type Outbox struct {
 	uploadFrom uint64
 
 	storageErrors, ledgerErrors atomic.Uint64
+	lastAnchorErr               atomic.Pointer[string] // nil: the last attempt succeeded
 
 	// MinBackoff and MaxBackoff bound the wait after a failed step.
 	MinBackoff, MaxBackoff time.Duration
@@ -213,9 +214,33 @@ func submission(rec *store.BlockRecord) format.Submission {
 	return format.Submission{Header: rec.Header, HeaderSig: rec.HeaderSig, ObjectHash: rec.ObjectHash, Location: rec.Location, KeyID: rec.KeyID}
 }
 
-// stepAnchor anchors the run of uploaded blocks at the head of the outbox:
-// one block through Anchor, several through AnchorBatch.
+// stepAnchor anchors the head of the outbox and keeps the outcome for
+// LastAnchorError.
 func (o *Outbox) stepAnchor(ctx context.Context) (bool, error) {
+	busy, err := o.anchorHead(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		msg := err.Error()
+		o.lastAnchorErr.Store(&msg)
+	case err == nil && busy:
+		o.lastAnchorErr.Store(nil)
+	}
+	return busy, err
+}
+
+// LastAnchorError is the error of the last anchoring attempt, "" when it
+// succeeded (or none failed): what an operator must read when anchoring
+// stalls (a refusal by the ledger, such as a revoked key).
+func (o *Outbox) LastAnchorError() string {
+	if p := o.lastAnchorErr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// anchorHead anchors the run of uploaded blocks at the head of the outbox:
+// one block through Anchor, several through AnchorBatch.
+func (o *Outbox) anchorHead(ctx context.Context) (bool, error) {
 	ctx, cancel := o.stepContext(ctx)
 	defer cancel()
 	run, err := o.headRun()

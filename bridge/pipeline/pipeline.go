@@ -98,8 +98,12 @@ type Stats struct {
 	BlocksAnchored uint64 // blocks anchored by this run
 	StorageErrors  uint64 // failed uploads
 	LedgerErrors   uint64 // failed anchoring calls
-	SealErrors     uint64 // failed seals (readings stay stored; retried)
-	LastSealError  error
+	// LastAnchorError is the last anchoring attempt's error ("" after a
+	// success): a refusal by the ledger, such as a revoked key, says here
+	// why blocks stay in the outbox.
+	LastAnchorError string
+	SealErrors      uint64 // failed seals (readings stay stored; retried)
+	LastSealError   error
 }
 
 // Pipeline owns the bridge between the poll loops and the ledger.
@@ -258,7 +262,8 @@ func (p *Pipeline) Stats() Stats {
 	last := p.sealErr
 	p.mu.Unlock()
 	return Stats{ReadingsStored: p.lastStored.Load() - (p.firstSeq - 1), BlocksAnchored: p.anchored.Load(),
-		StorageErrors: storageErrs, LedgerErrors: ledgerErrs, SealErrors: p.sealErrors.Load(), LastSealError: last}
+		StorageErrors: storageErrs, LedgerErrors: ledgerErrs, LastAnchorError: p.ob.LastAnchorError(),
+		SealErrors: p.sealErrors.Load(), LastSealError: last}
 }
 
 // Run starts the workers (outbox lanes, retention, licensor, consumers)

@@ -83,9 +83,12 @@
 
   function renderPipeline(p, err) {
     const card = $("#pipeline");
+    // A status error first; else why anchoring stalls (the ledger's
+    // refusal, e.g. a revoked key).
+    const msg = err || (p && p.last_anchor_error ? "Anchoring failed: " + p.last_anchor_error : "");
     const e = $("#pipeline-error");
-    e.hidden = !err;
-    e.textContent = err || "";
+    e.hidden = !msg;
+    e.textContent = msg;
     if (!p) return;
     setField(card, "readings_stored", p.readings_stored);
     setField(card, "blocks_sealed", p.blocks_sealed);
