@@ -152,8 +152,11 @@ func explain(from, to time.Time, records []Record, slack time.Duration) (bool, s
 		case r.Status == devstatus.StartedUnclean:
 			why = append(why, describe(r))
 			cover, down = r.Time, false
-		default:
+		case r.Status.Known():
 			cover, down = r.Time, false
+		default:
+			// A state this version does not know (a later appliance's)
+			// is listed in the gap and changes nothing.
 		}
 	}
 	if !down && to.Sub(cover) > slack {

@@ -86,6 +86,8 @@ func TestFind(t *testing.T) {
 		{"changed is no explanation", join(every(0, 1000, 100), one(st(1100, devstatus.Changed)), every(5000, 5100, 100)), 5100,
 			[]want{{1000, 5000, false, "UNEXPLAINED", false}}},
 		{"no records at all", nil, 5000, nil},
+		{"an unknown state changes nothing", join(every(0, 1000, 100), one(st(1200, devstatus.PollFailing)), one(st(3000, "rebooting")), every(6000, 6100, 100)), 6100,
+			[]want{{1000, 6000, true, "poll-failing", false}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
