@@ -214,6 +214,18 @@ func (p *pool) stop(r *running) {
 	}
 }
 
+// ids returns the ids of the devices in the pool (paused ones too), sorted.
+func (p *pool) ids() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.running))
+	for id := range p.running {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // stopAll stops every device.
 func (p *pool) stopAll() {
 	p.mu.Lock()

@@ -82,8 +82,9 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	// Devices stop first, so the pipeline's final seal holds every poll
 	// and their stopped records.
+	polling := devices.ids()
 	devices.stopAll()
-	runs.stopping(cfg.Devices)
+	runs.stopping(polling)
 	p.Stop()
 	runs.end()
 	logStatus(log, nil, p.Stats())

@@ -49,12 +49,10 @@ func beginRun(st *store.Store, sink devstatus.Sink, devices []config.Device, log
 	return r, nil
 }
 
-// stopping records every device stopped: the devices have stopped
-// polling, and the final seal follows.
-func (r *runStatus) stopping(devices []config.Device) {
-	for _, d := range devices {
-		_, _ = r.rec.Record(d.ID, devstatus.Stopped, "appliance stopped cleanly")
-	}
+// stopping records the devices stopped: they have stopped polling, and
+// the final seal follows.
+func (r *runStatus) stopping(devices []string) {
+	r.rec.RecordAll(devices, devstatus.Stopped, "appliance stopped cleanly")
 }
 
 // end clears the run mark after the final seal.

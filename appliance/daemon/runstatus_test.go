@@ -64,7 +64,7 @@ func TestRunStatusUncleanStop(t *testing.T) {
 		t.Fatalf("oven-1's status records: %q", got)
 	}
 
-	r.stopping(devs)
+	r.stopping([]string{"press-1", "oven-1"})
 	r.end()
 	if _, err := beginRun(c.Store, c.Ingester, devs, log); err != nil {
 		t.Fatal(err)

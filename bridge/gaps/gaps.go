@@ -127,6 +127,9 @@ func Find(records []Record, opts Options, end time.Time) []Gap {
 func (f *Finder) close(end time.Time, ongoing bool) {
 	pending := f.pending
 	f.pending = nil
+	if pending == nil {
+		pending = []Record{}
+	}
 	if end.Sub(f.last) <= f.opts.Min {
 		return
 	}

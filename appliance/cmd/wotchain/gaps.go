@@ -61,6 +61,11 @@ func cmdGaps(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer st.Close()
+	if points, err := st.DevicePoints(*device); err != nil {
+		return err
+	} else if len(points) == 0 {
+		return fmt.Errorf("the store holds no reading of device %q", *device)
+	}
 	rep := gapsReport{Device: *device, Min: opts.Min.String()}
 	if from, rep.Note, err = prunedFloor(st, from); err != nil {
 		return err
