@@ -202,7 +202,7 @@ func (n *Node) ensureRegistered(ctx context.Context, log *slog.Logger) error {
 	}
 	if n.Cfg.Ledger.Kind == config.LedgerFabric {
 		// Anchoring is retried by the outbox; readings are stored meanwhile.
-		log.Error("appliance is not registered on the ledger with this key and identity; blocks wait in the outbox until a manufacturer admin runs `wotchain register` (or `wotchain rotate-key` registered another key)",
+		log.Error("appliance is not registered on the ledger with this key and identity; blocks wait in the outbox until a manufacturer admin runs `wotchain register`",
 			"appliance", n.Cfg.Appliance.ID, "identity", id.String(), "key_id", format.KeyID(pub))
 		return nil
 	}
