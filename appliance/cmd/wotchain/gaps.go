@@ -34,7 +34,7 @@ func cmdGaps(args []string, stdout io.Writer) error {
 	device := fs.String("device", "", "device id")
 	fromFlag := fs.String("from", "", "start of the time range (RFC 3339); default: the oldest stored reading")
 	toFlag := fs.String("to", "", "end of the time range (RFC 3339); default: now")
-	minGap := fs.Duration("min", 0, "shortest stretch without readings listed; default 3 poll intervals, at least 1s")
+	minGap := fs.Duration("min", 0, "list stretches without readings longer than this; default 3 poll intervals, at least 1s")
 	asJSON := fs.Bool("json", false, "print JSON")
 	cfg, err := parseConfig(fs, args, path)
 	if err != nil {
