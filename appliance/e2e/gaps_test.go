@@ -95,6 +95,7 @@ func TestGapExplainedBySignedStatus(t *testing.T) {
 	if code != 0 || !strings.Contains(out, fmt.Sprintf("seq %-8d", failing)) || !strings.Contains(out, "0 UNEXPLAINED") {
 		t.Fatalf("wotchain gaps: exit %d\n%s", code, out)
 	}
+	t.Logf("wotchain gaps:\n%s", out)
 
 	// The record verifies like a reading once its block is anchored.
 	deadline := time.Now().Add(20 * time.Second)

@@ -18,7 +18,7 @@ import (
 // gapsReport is what `wotchain gaps --json` prints.
 type gapsReport struct {
 	Device string     `json:"device"`
-	From   time.Time  `json:"from"`
+	From   *time.Time `json:"from,omitempty"` // nil: from the first stored reading
 	To     time.Time  `json:"to"`
 	Min    string     `json:"min"`
 	Note   string     `json:"note,omitempty"`
@@ -55,6 +55,9 @@ func cmdGaps(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
+	if from >= to {
+		return fmt.Errorf("%w: --from must be before --to (and now)", errUsage)
+	}
 	opts := gapOptions(cfg, *device, *minGap)
 	st, err := store.OpenReadOnly(daemon.StoreDir(cfg))
 	if err != nil {
@@ -73,7 +76,11 @@ func cmdGaps(args []string, stdout io.Writer) error {
 	if rep.Gaps, err = findGaps(st, *device, from, to, *toFlag != "", opts); err != nil {
 		return err
 	}
-	rep.From, rep.To = time.Unix(0, from).UTC(), time.Unix(0, to).UTC()
+	rep.To = time.Unix(0, to).UTC()
+	if from > 0 {
+		f := time.Unix(0, from).UTC()
+		rep.From = &f
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -207,7 +214,11 @@ func gapRecord(st *store.Store, r store.DeviceReading) (gaps.Record, error) {
 
 func printGaps(w io.Writer, cfgPath string, rep gapsReport) {
 	const layout = "2006-01-02T15:04:05.000Z07:00"
-	fmt.Fprintf(w, "device %s, %s to %s: stretches without readings longer than %s\n", rep.Device, rep.From.Format(layout), rep.To.Format(layout), rep.Min)
+	from := "the first stored reading"
+	if rep.From != nil {
+		from = rep.From.Format(layout)
+	}
+	fmt.Fprintf(w, "device %s, %s to %s: stretches without readings longer than %s\n", rep.Device, from, rep.To.Format(layout), rep.Min)
 	if rep.Note != "" {
 		fmt.Fprintf(w, "note: %s\n", rep.Note)
 	}
@@ -225,7 +236,11 @@ func printGaps(w io.Writer, cfgPath string, rep gapsReport) {
 			fmt.Fprintf(w, "  seq %-8d %s  %-15s %s\n", r.Seq, r.Time.Format(layout), r.Status, r.Reason)
 		}
 	}
-	fmt.Fprintf(w, "\n%d gaps, %d UNEXPLAINED.", len(rep.Gaps), unexplained)
+	noun := "gaps"
+	if len(rep.Gaps) == 1 {
+		noun = "gap"
+	}
+	fmt.Fprintf(w, "\n%d %s, %d UNEXPLAINED.", len(rep.Gaps), noun, unexplained)
 	if len(rep.Gaps) > 0 {
 		fmt.Fprintf(w, " Each status record is signed and anchored like a reading: wotchain verify --config %s --seq N", cfgPath)
 	}
