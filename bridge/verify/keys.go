@@ -32,10 +32,10 @@ func KeyOf(app *rules.Appliance, keyID string, height uint64) (rules.ApplianceKe
 }
 
 // covers reports whether k, alone, signs height h: a current key (never
-// rotated) from its first height on, a rotated one up to its ToHeight.
+// rotated, nor cut by its revocation) from its first height on, any other
+// up to its ToHeight.
 func covers(k rules.ApplianceKey, h uint64) bool {
-	open := k.ToHeight == 0 && k.RotatedAt == 0
-	return h >= k.FromHeight && (open || h < k.ToHeight)
+	return h >= k.FromHeight && (k.Open() || h < k.ToHeight)
 }
 
 // KeyValidity describes when a key was valid, for reports: "heights

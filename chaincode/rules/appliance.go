@@ -43,6 +43,17 @@ type ApplianceKey struct {
 	RevokedAt     int64  `json:"revokedAt,omitempty"`
 	CompromisedAt int64  `json:"compromisedAt,omitempty"`
 	RevokeReason  string `json:"revokeReason,omitempty"`
+	// Cut says the revocation ended the key's range at ToHeight: the first
+	// height the appliance had not anchored when the key was revoked. A
+	// cut key signs no more blocks, even while it is the current key; the
+	// heights from ToHeight on pass to the key after it (RevokeApplianceKey).
+	Cut bool `json:"cut,omitempty"`
+}
+
+// Open reports whether the key signs every height from FromHeight on: the
+// current key, unless a revocation cut it.
+func (k ApplianceKey) Open() bool {
+	return k.ToHeight == 0 && k.RotatedAt == 0 && !k.Cut
 }
 
 // RevokedFor reports whether a block anchored at anchoredAt (Unix ns) under
@@ -55,7 +66,7 @@ func (k ApplianceKey) RevokedFor(anchoredAt int64) bool {
 // "none" (rotated out before it signed a block).
 func (k ApplianceKey) Heights() string {
 	switch {
-	case k.ToHeight == 0 && k.RotatedAt == 0:
+	case k.Open():
 		return fmt.Sprintf("%d..", k.FromHeight)
 	case k.ToHeight <= k.FromHeight:
 		return "none"
@@ -84,10 +95,12 @@ func (a *Appliance) Key(id string) (ApplianceKey, bool) {
 // KeyForHeight returns the key that signs the appliance's block at height
 // h: FromHeight <= h < ToHeight, or FromHeight <= h for the current key.
 // Only the last key is open: an earlier one with ToHeight 0 was rotated
-// out at height 0 and signs nothing.
+// out at height 0 and signs nothing. A current key cut by its revocation
+// is not open either: no key signs the heights from its cut on until the
+// next rotation.
 func (a *Appliance) KeyForHeight(h uint64) (ApplianceKey, bool) {
 	for i, k := range a.Keys {
-		if k.FromHeight <= h && (i == len(a.Keys)-1 || h < k.ToHeight) {
+		if k.FromHeight <= h && (h < k.ToHeight || (i == len(a.Keys)-1 && !k.Cut)) {
 			return k, true
 		}
 	}

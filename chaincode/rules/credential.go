@@ -123,16 +123,46 @@ func recordCredential(st State, caller Caller, sub format.Submission, now int64)
 func signingKey(app *Appliance, height uint64, sub format.Submission) (ApplianceKey, error) {
 	key, ok := app.KeyForHeight(height)
 	if !ok {
+		if err := cutKeyRefusal(app, height, sub); err != nil {
+			return ApplianceKey{}, err
+		}
 		return ApplianceKey{}, fmt.Errorf("%w: appliance %s has no key for block %d", ErrBadSignature, app.ID, height)
 	}
 	if sub.KeyID != "" && sub.KeyID != key.ID {
+		if err := cutKeyRefusal(app, height, sub); err != nil {
+			return ApplianceKey{}, err
+		}
 		return ApplianceKey{}, fmt.Errorf("%w: block %d must be signed by key %s (heights %s); the submission names %s",
 			ErrBadSignature, height, key.ID, key.Heights(), sub.KeyID)
 	}
 	if err := format.VerifyHeaderSig(key.PublicKey, sub.Header, sub.HeaderSig); err != nil {
+		if err := cutKeyRefusal(app, height, sub); err != nil {
+			return ApplianceKey{}, err
+		}
 		return ApplianceKey{}, fmt.Errorf("%w: appliance %s block %d: %v (key %s, heights %s)", ErrBadSignature, app.ID, height, err, key.ID, key.Heights())
 	}
 	return key, nil
+}
+
+// cutKeyRefusal explains the refusal of a block at height signed by (or
+// naming) a key whose revocation cut its range below height: the block was
+// sealed under that key and stranded by the revocation. It returns nil
+// when no such key signed the submission.
+func cutKeyRefusal(app *Appliance, height uint64, sub format.Submission) error {
+	for _, k := range app.Keys {
+		if !k.Cut || height < k.ToHeight || height < k.FromHeight {
+			continue
+		}
+		if sub.KeyID == k.ID || (sub.KeyID == "" && format.VerifyHeaderSig(k.PublicKey, sub.Header, sub.HeaderSig) == nil) {
+			next := "the next rotation's key; rotate the appliance's key"
+			if cur := app.Current(); cur.ID != k.ID && !cur.Cut {
+				next = "key " + cur.ID
+			}
+			return fmt.Errorf("%w: appliance %s block %d: key %s was revoked at %s (compromised at %s: %s) and signs no block from height %d on, the first it had not anchored; the appliance re-seals its blocks from there under %s",
+				ErrKeyRevoked, app.ID, height, k.ID, formatTime(k.RevokedAt), formatTime(k.CompromisedAt), k.RevokeReason, k.ToHeight, next)
+		}
+	}
+	return nil
 }
 
 // writeCredential writes a credential and its indexes and returns its JSON.

@@ -19,8 +19,8 @@ import (
 // chaincode (issue #14): registering another key is refused, the backlog
 // below the rotation height is anchored under the old key and the blocks
 // from it under the new one, a key revoked as compromised after block 2
-// refuses block 3 with rules.ErrKeyRevoked on the client, and a new key
-// anchors it. Only manufacturer admins rotate and revoke; every time is a
+// refuses block 3 with rules.ErrKeyRevoked on the client (the revocation
+// cut its range at height 3), and a new key anchors it. Only manufacturer admins rotate and revoke; every time is a
 // transaction timestamp.
 func keyHistory(ctx context.Context, t *testing.T, admin, anchor, stranger, partner *fabricledger.Ledger) {
 	t.Helper()
@@ -110,8 +110,8 @@ func keyHistory(ctx context.Context, t *testing.T, admin, anchor, stranger, part
 		t.Fatalf("revoke: %v", err)
 	}
 	k, _ := a.Key(k2)
-	if k.CompromisedAt != c2.AnchoredAt+1 || k.RevokeReason != "leaked" {
-		t.Fatalf("revoked key %+v", k)
+	if k.CompromisedAt != c2.AnchoredAt+1 || k.RevokeReason != "leaked" || !k.Cut || k.ToHeight != 3 {
+		t.Fatalf("revoked key %+v, want it cut at height 3, its first unanchored", k)
 	}
 	plausibleTxTime(t, "RevokedAt", k.RevokedAt, before, time.Now())
 
@@ -120,8 +120,11 @@ func keyHistory(ctx context.Context, t *testing.T, admin, anchor, stranger, part
 		t.Fatalf("block 3 under the revoked key: %v, want ErrKeyRevoked saying why", err)
 	}
 	t.Logf("anchoring under the revoked key: %v", err)
-	if _, err := admin.RotateApplianceKey(ctx, app.ID, pub3, 3); err != nil {
-		t.Fatalf("rotate after the revocation: %v", err)
+	// The appliance sealed blocks 3 and 4 under key 2 before it rotated:
+	// the new key starts at the cut all the same, and re-sealed block 3
+	// anchors under it.
+	if a, err := admin.RotateApplianceKey(ctx, app.ID, pub3, 5); err != nil || a.Current().FromHeight != 3 {
+		t.Fatalf("rotate after the revocation: %+v, %v; want the new key from the cut, height 3", a, err)
 	}
 	anchorOK(signed(priv3, k3, 3, c2), k3)
 

@@ -30,14 +30,23 @@ func TestKeyHistoryResult(t *testing.T) {
 		t.Fatalf("record without history: %+v, %v", a, err)
 	}
 
+	// A current key cut by its revocation ends at its cut (KEYS-SPEC 4).
+	cut := good
+	cut.Keys = []rules.ApplianceKey{k1, k2}
+	cut.Keys[1].ToHeight, cut.Keys[1].Cut, cut.Keys[1].CompromisedAt = 7, true, 3
+	if a, err := keyHistoryResult(wire.TxRevokeApplianceKey, mustJSON(cut), testApp); err != nil || a.Keys[1].ToHeight != 7 {
+		t.Fatalf("current key cut by its revocation: %+v, %v", a, err)
+	}
+
 	for name, edit := range map[string]func(a *rules.Appliance){
-		"id not of its key":      func(a *rules.Appliance) { a.Keys[0].ID = "0123456789abcdef" },
-		"gap in heights":         func(a *rules.Appliance) { a.Keys[1].FromHeight = 6 },
-		"first key not from 0":   func(a *rules.Appliance) { a.Keys[0].FromHeight = 1 },
-		"current key closed":     func(a *rules.Appliance) { a.Keys[1].ToHeight = 9 },
-		"public key not current": func(a *rules.Appliance) { a.PublicKey = pub1 },
-		"short key":              func(a *rules.Appliance) { a.Keys[1].PublicKey = pub2[:31] },
-		"no keys, no public key": func(a *rules.Appliance) { a.Keys, a.PublicKey = nil, nil },
+		"cut key ends before it starts": func(a *rules.Appliance) { a.Keys[1].ToHeight, a.Keys[1].Cut = 4, true },
+		"id not of its key":             func(a *rules.Appliance) { a.Keys[0].ID = "0123456789abcdef" },
+		"gap in heights":                func(a *rules.Appliance) { a.Keys[1].FromHeight = 6 },
+		"first key not from 0":          func(a *rules.Appliance) { a.Keys[0].FromHeight = 1 },
+		"current key closed":            func(a *rules.Appliance) { a.Keys[1].ToHeight = 9 },
+		"public key not current":        func(a *rules.Appliance) { a.PublicKey = pub1 },
+		"short key":                     func(a *rules.Appliance) { a.Keys[1].PublicKey = pub2[:31] },
+		"no keys, no public key":        func(a *rules.Appliance) { a.Keys, a.PublicKey = nil, nil },
 	} {
 		t.Run(name, func(t *testing.T) {
 			bad := good

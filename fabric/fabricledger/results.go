@@ -200,9 +200,9 @@ func checkKeyHistory(a *rules.Appliance) error {
 			return fmt.Errorf("key %d (%s) is not named by its public key", i, k.ID)
 		case k.FromHeight != next:
 			return fmt.Errorf("key %s starts at height %d, want %d", k.ID, k.FromHeight, next)
-		case last && k.ToHeight != 0:
+		case last && k.ToHeight != 0 && !k.Cut:
 			return fmt.Errorf("current key %s ends at height %d", k.ID, k.ToHeight)
-		case !last && k.ToHeight < k.FromHeight:
+		case (!last || k.Cut) && k.ToHeight < k.FromHeight:
 			return fmt.Errorf("key %s ends at height %d, before it starts", k.ID, k.ToHeight)
 		}
 		next = k.ToHeight

@@ -48,6 +48,10 @@ func Run(t *testing.T, newLedger func(t *testing.T) Ledger) {
 		{"AnchoringAcrossRotation", testAnchoringAcrossRotation},
 		{"RevokeApplianceKey", testRevokeApplianceKey},
 		{"RevokeBetweenTwoBlocks", testRevokeBetweenTwoBlocks},
+		{"RevokeCutsRotatedKey", testRevokeCutsRotatedKey},
+		{"RevokeCutsCurrentKey", testRevokeCutsCurrentKey},
+		{"RevokeCutsNothingAnchored", testRevokeCutsNothingAnchored},
+		{"RevokeCutsAcrossKeys", testRevokeCutsAcrossKeys},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newLedger) })
 	}
