@@ -1,6 +1,7 @@
 package reading
 
 import (
+	"crypto/ed25519"
 	"fmt"
 
 	"github.com/wotchain/wotchain/bridge/keytree"
@@ -46,4 +47,31 @@ func (p *PollRecord) Leaves(encoded [][]byte, keys PollKeys) ([][]byte, error) {
 		return nil, fmt.Errorf("poll %d of device %q: index beyond the key tree", p.PollIndex, p.DeviceID)
 	}
 	return SaltedLeaves(keys.PollKey(p.DeviceID, p.PollIndex), encoded), nil
+}
+
+// Resign signs p again with key over its readings' canonical bytes (seq
+// order), keys being key's tree: a v1 poll over its leaf hashes; a v2 poll
+// over a new poll root, of its leaves salted from keys (the salts come
+// from the signing key's tree, so a new key means new salts and a new
+// root). The record's readings, device and poll index do not change. It is
+// how a block stranded by a key revocation is re-sealed (bridge/reseal).
+func (p *PollRecord) Resign(key ed25519.PrivateKey, encoded [][]byte, keys PollKeys) error {
+	leaves, err := p.Leaves(encoded, keys)
+	if err != nil {
+		return err
+	}
+	var msg []byte
+	if p.Version() == PollV2 {
+		if p.PollRoot, err = PollRoot(leaves); err != nil {
+			return err
+		}
+		msg, err = p.Statement()
+	} else {
+		msg, err = p.PollMessage(leaves)
+	}
+	if err != nil {
+		return err
+	}
+	p.Signature = ed25519.Sign(key, msg)
+	return nil
 }
