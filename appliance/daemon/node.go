@@ -211,34 +211,41 @@ func (n *Node) ensureRegistered(ctx context.Context, log *slog.Logger) error {
 	})
 }
 
-// reportRevoked logs, as errors, a revoked current key and the blocks in
-// the outbox that a revoked key signed: the ledger refuses to anchor them
-// (they would be anchored after the compromise), and since every block
-// needs its predecessor on the ledger, the blocks after them wait too.
+// reportRevoked logs, as an error, a revoked current key: the ledger
+// refuses the blocks it signs from the first height it had not anchored
+// (the revocation cut its range there) until a rotation registers a new
+// key. The blocks a revoked key stranded are re-sealed (resealAtStart).
 func (n *Node) reportRevoked(a *rules.Appliance, log *slog.Logger) error {
 	cur := a.Current()
-	if cur.CompromisedAt != 0 {
-		log.Error("the appliance's signing key is revoked on the ledger: readings are still stored and sealed, but the ledger refuses to anchor blocks signed by it; replace it with `wotchain rotate-key`",
-			"key_id", cur.ID, "compromised_at", rfc3339(cur.CompromisedAt), "revoked_at", rfc3339(cur.RevokedAt), "reason", cur.RevokeReason)
+	if cur.CompromisedAt == 0 {
+		return nil
 	}
-	pending, err := n.Store.Outbox()
-	if err != nil {
-		return err
+	attrs := []any{"key_id", cur.ID, "compromised_at", rfc3339(cur.CompromisedAt), "revoked_at", rfc3339(cur.RevokedAt), "reason", cur.RevokeReason}
+	if cur.Cut {
+		attrs = append(attrs, "refused_from_height", cur.ToHeight)
 	}
-	var refused []uint64
-	var key rules.ApplianceKey
-	for _, h := range pending {
-		k, ok := a.KeyForHeight(h)
-		if ok && k.CompromisedAt != 0 {
-			refused, key = append(refused, h), k
-		}
-	}
-	if len(refused) > 0 {
-		log.Error("blocks in the outbox were signed by a revoked key and can never be anchored; the blocks after them cannot be anchored either (each needs its predecessor on the ledger): their readings stay in the local store (docs/OPERATIONS.md)",
-			"heights", fmt.Sprintf("%d..%d", refused[0], refused[len(refused)-1]), "blocks", len(refused),
-			"key_id", key.ID, "compromised_at", rfc3339(key.CompromisedAt), "reason", key.RevokeReason, "outbox", len(pending))
-	}
+	log.Error("the appliance's signing key is revoked on the ledger: readings are still stored and sealed, but the ledger refuses to anchor blocks signed by it; replace it with `wotchain rotate-key`, and the next start re-seals those blocks under the new key",
+		attrs...)
 	return nil
+}
+
+// resealAtStart re-seals the blocks a key revocation stranded in the
+// outbox (ResealStranded), before the pipeline starts: the revocation may
+// have been recorded while the appliance was stopped or running, or by a
+// revoke-key killed before its own re-seal. A ledger that cannot be read
+// now leaves them to the next start (logged); an appliance the ledger
+// does not know yet (Fabric, before `register`) has nothing stranded.
+func (n *Node) resealAtStart(ctx context.Context, log *slog.Logger) error {
+	a, err := n.Ledger.Appliance(ctx, n.Cfg.Appliance.ID)
+	if errors.Is(err, rules.ErrUnknownAppliance) {
+		return nil
+	}
+	if err != nil {
+		log.Error("could not read the appliance's key history from the ledger: blocks a key revocation stranded in the outbox, if any, are re-sealed at the next start", "err", err)
+		return nil
+	}
+	_, err = n.ResealStranded(a, log)
+	return err
 }
 
 func rfc3339(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }

@@ -33,6 +33,11 @@ type Rotation struct {
 	Sealed     []*store.BlockRecord // blocks sealed under the old key first
 	Retired    string               // where the old key is kept ("" when lost)
 	Appliance  *rules.Appliance     // the ledger's record after the rotation
+	// Stranded lists the heights sealed under the old key that the new
+	// key signs instead: the old key was revoked, which cut its range
+	// at its first unanchored height, where the new key then starts. The
+	// next start re-seals them under the new key (ResealStranded).
+	Stranded []uint64
 }
 
 // OpenKeys opens a stopped appliance's node for rotate-key and revoke-key:
@@ -124,6 +129,12 @@ func (n *Node) RotateKey(ctx context.Context, admin KeyAdmin, log *slog.Logger) 
 		return r, fmt.Errorf("register the new key %s (kept as %s; whether the ledger has it is unknown: "+
 			"the next start or rotate-key asks the ledger and finishes or undoes the rotation): %w", r.NewID, keys.PendingPath(signPath), err)
 	}
+	if from := r.Appliance.Current().FromHeight; from < r.FromHeight {
+		for h := from; h < r.FromHeight; h++ {
+			r.Stranded = append(r.Stranded, h)
+		}
+		r.FromHeight = from
+	}
 	if err := installKey(st, signPath, r.NewID); err != nil {
 		return r, fmt.Errorf("the ledger has the new key %s; installing it failed (the next start finishes it): %w", r.NewID, err)
 	}
@@ -166,8 +177,9 @@ func (n *Node) checkNothingPending(signPath string) error {
 }
 
 // UnanchoredBlocks lists the heights in st's outbox that key signs by the
-// ledger's record a: blocks that can never be anchored once the key is
-// revoked (they would be anchored after its compromise time).
+// ledger's record a: the blocks its revocation strands (ResealStranded
+// re-seals them under the current key, unless the disk budget dropped
+// their readings).
 func UnanchoredBlocks(st *store.Store, a *rules.Appliance, keyID string) ([]uint64, error) {
 	pending, err := st.Outbox()
 	if err != nil {

@@ -35,6 +35,9 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := n.ensureRegistered(ctx, log); err != nil {
 		return fmt.Errorf("register appliance on the ledger: %w", err)
 	}
+	if err := n.resealAtStart(ctx, log); err != nil {
+		return fmt.Errorf("re-seal the blocks a key revocation stranded: %w", err)
+	}
 	var api *httpapi.Server
 	p, err := pipeline.New(pipelineConfig(cfg, n, func(*store.BlockRecord) { api.Notify() }, log))
 	if err != nil {

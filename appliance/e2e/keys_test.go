@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -174,12 +175,12 @@ func TestKeyRotationEmbedded(t *testing.T) {
 	verifySeqs(t, cfgPath, 1)
 }
 
-// TestRevokedKeyRefusedAfterCompromise revokes the appliance's key (the
-// appliance itself lost: --force) with a compromise time after its first
-// blocks were anchored: those verify, a block anchored after the
-// compromise fails verification, and the appliance, restarted with the
-// revoked key, stores readings but its anchoring attempts are refused
-// with an error that says why.
+// TestRevokedKeyRefusedAfterCompromise revokes the appliance's current
+// key with a compromise time after its first blocks were anchored: those
+// verify, a block anchored after the compromise fails verification, and
+// the appliance, restarted with the revoked key, stores readings but its
+// anchoring attempts are refused with an error that says why. Then a
+// rotation and a start re-seal the stranded blocks (resealAfterRotation).
 func TestRevokedKeyRefusedAfterCompromise(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, 30, "1s")
@@ -198,14 +199,13 @@ func TestRevokedKeyRefusedAfterCompromise(t *testing.T) {
 	}
 	revoke := []string{"revoke-key", "--config", cfgPath, "--key-id", keyID,
 		"--compromised-at", compromised.UTC().Format(time.RFC3339Nano), "--reason", "copied off in a test"}
-	// The current key: refused without --force, since every block it
-	// seals from now on would be stranded.
-	if out, code := runCLI(t, revoke...); code == 0 || !strings.Contains(out, "current key") || !strings.Contains(out, "rotate-key") {
-		t.Fatalf("revoking the current key without --force: exit %d\n%s", code, out)
-	}
-	out := mustCLI(t, append(revoke, "--force")...)
-	if !strings.Contains(out, "revoked") || !strings.Contains(out, "copied off in a test") {
-		t.Fatalf("revoke-key:\n%s", out)
+	// The current key: nothing is lost (the blocks it strands are re-sealed
+	// under the next key), so no --force; it says a rotation is needed.
+	out := mustCLI(t, revoke...)
+	for _, want := range []string{"revoked", "copied off in a test", "current key", "rotate-key", "re-seals"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("revoke-key does not say %q:\n%s", want, out)
+		}
 	}
 
 	p = start(t, cfgPath)
@@ -262,6 +262,133 @@ func TestRevokedKeyRefusedAfterCompromise(t *testing.T) {
 		t.Errorf("provenance does not flag the blocks anchored after the compromise:\n%s", text)
 	}
 	t.Logf("start-up: %s\nanchoring: %s\nverify of block %d:\n%s", p.errs[0], p.errs[len(p.errs)-1], late.Height, out)
+
+	resealAfterRotation(t, cfgPath, keyID, late.Height+1)
+}
+
+// resealAfterRotation rotates the key of an appliance whose current key
+// was revoked with blocks in the outbox (KEYS-SPEC section 4): the new key
+// starts at the cut, the first height the revoked key had not anchored,
+// the next start re-seals the stranded blocks under it, and the chain
+// moves on: every reading stored is anchored and verifies, those of the
+// re-sealed heights under the new key, as provenance shows.
+func resealAfterRotation(t *testing.T, cfgPath, revokedID string, cut uint64) {
+	t.Helper()
+	n := loadNode(t, cfgPath)
+	stored, err := n.Store.NextSeq()
+	n.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored-- // the readings stored so far, all signed under the revoked key
+	r := rotateKey(t, cfgPath)
+	if r.oldID != revokedID || r.from != cut {
+		t.Fatalf("rotation %+v: want key %s replaced from the cut, height %d", r, revokedID, cut)
+	}
+	p := startUntilAnchored(t, cfgPath, stored)
+	logs := strings.Join(p.logs, "\n")
+	if !strings.Contains(logs, "re-sealed the blocks a key revocation stranded") || !strings.Contains(logs, fmt.Sprintf(`"heights":"%d..`, cut)) {
+		t.Fatalf("the start does not log the re-seal from height %d:\n%s", cut, p.tail())
+	}
+	checkResealed(t, cfgPath, stored, cut, revokedID, r.newID)
+}
+
+// startUntilAnchored runs the appliance until reading seq is anchored.
+func startUntilAnchored(t *testing.T, cfgPath string, seq uint64) *proc {
+	t.Helper()
+	p := start(t, cfgPath)
+	p.waitFor(t, fmt.Sprintf("reading %d anchored", seq), 90*time.Second, func(uint64, int) bool { return p.anchoredThrough(seq) })
+	p.stop(t)
+	return p
+}
+
+// checkResealed checks that nothing was lost: every reading of the stored
+// ones is in an anchored block, the blocks from the cut under the new
+// key, those below it under the revoked one; readings of the re-sealed
+// heights verify, and provenance shows both keys.
+func checkResealed(t *testing.T, cfgPath string, stored, cut uint64, revokedID, newID string) {
+	t.Helper()
+	n := loadNode(t, cfgPath)
+	var inBlocks uint64
+	var first *store.BlockRecord
+	err := n.Store.Blocks(0, func(b *store.BlockRecord) (bool, error) {
+		if b.FirstSeq > stored {
+			return false, nil
+		}
+		if b.State != store.Anchored {
+			return false, fmt.Errorf("block %d (readings %d..%d) is %s", b.Height, b.FirstSeq, b.LastSeq, b.State)
+		}
+		if want := map[bool]string{true: newID, false: revokedID}[b.Height >= cut]; b.KeyID != want {
+			return false, fmt.Errorf("block %d under key %s, want %s", b.Height, b.KeyID, want)
+		}
+		if b.Height == cut {
+			first = b
+		}
+		inBlocks += min(b.LastSeq, stored) - b.FirstSeq + 1
+		return true, nil
+	})
+	n.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inBlocks != stored || first == nil {
+		t.Fatalf("%d of %d readings in anchored blocks (block %d: %v)", inBlocks, stored, cut, first)
+	}
+	verifySeqs(t, cfgPath, first.FirstSeq, stored)
+	ids := provenanceKeys(t, cfgPath, "press-1", time.Unix(0, 0))
+	if ids[newID] == 0 || ids[revokedID] == 0 {
+		t.Fatalf("provenance shows keys %v, want %s on the re-sealed heights and %s below them", ids, newID, revokedID)
+	}
+	t.Logf("re-sealed from height %d (readings from %d), %d readings anchored; provenance keys %v", cut, first.FirstSeq, stored, ids)
+}
+
+// TestRevokeResealsTheOldKeysBacklog revokes a rotated-out key while
+// blocks it sealed are still in the outbox (KEYS-SPEC section 4): revoke-key
+// re-seals them under the current key at once, and the restarted appliance
+// anchors them; nothing is lost and they verify under the new key.
+func TestRevokeResealsTheOldKeysBacklog(t *testing.T) {
+	cfgPath := writeConfig(t, t.TempDir(), 30, "1s")
+	p := start(t, cfgPath)
+	p.waitFor(t, "anchored blocks", 60*time.Second, func(_ uint64, anchored int) bool { return anchored >= 2 })
+	p.kill(t) // readings not sealed yet: rotate-key seals them under the old key
+	r := rotateKey(t, cfgPath)
+	n := loadNode(t, cfgPath)
+	stored, err := n.Store.NextSeq()
+	outbox, oerr := n.Store.Outbox()
+	n.Close()
+	if err != nil || oerr != nil || len(outbox) == 0 {
+		t.Fatalf("outbox after the rotation: %v, %v, %v; want the old key's backlog", outbox, err, oerr)
+	}
+	stored--
+	cut := outbox[0]
+
+	out := mustCLI(t, "revoke-key", "--config", cfgPath, "--key-id", r.oldID, "--compromised-at", time.Now().UTC().Format(time.RFC3339Nano))
+	if want := fmt.Sprintf("re-sealed blocks %d..", cut); !strings.Contains(out, want) || !strings.Contains(out, "under key "+r.newID) {
+		t.Fatalf("revoke-key does not say %q under key %s:\n%s", want, r.newID, out)
+	}
+	t.Logf("revoke-key:\n%s", out)
+	p = startUntilAnchored(t, cfgPath, stored)
+	if len(p.errs) > 0 {
+		t.Fatalf("errors after the re-seal:\n%s", strings.Join(p.errs, "\n"))
+	}
+	checkResealed(t, cfgPath, stored, cut, r.oldID, r.newID)
+}
+
+// anchoredThrough reports whether the appliance logged the anchoring of a
+// block holding reading seq or a later one.
+func (p *proc) anchoredThrough(seq uint64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, line := range p.logs {
+		var rec struct {
+			Msg     string `json:"msg"`
+			SeqLast uint64 `json:"seq_last"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "block anchored" && rec.SeqLast >= seq {
+			return true
+		}
+	}
+	return false
 }
 
 func keyIDOf(t *testing.T, path string) string {

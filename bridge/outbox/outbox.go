@@ -288,7 +288,7 @@ func (o *Outbox) anchorHead(ctx context.Context) (bool, error) {
 	if err != nil {
 		o.ledgerErrors.Add(1)
 		if errors.Is(err, rules.ErrKeyRevoked) {
-			return true, fmt.Errorf("anchor %s: %w; a block signed by a revoked key is never anchored, and the blocks after it wait behind it (each needs its predecessor on the ledger): its readings stay in the local store (docs/OPERATIONS.md)",
+			return true, fmt.Errorf("anchor %s: %w; a block signed by a revoked key is never anchored under it, and the blocks after it wait behind it (each needs its predecessor on the ledger): the appliance re-seals them under its current key when it next starts, after wotchain rotate-key if the revoked key is the current one; their readings are kept (docs/OPERATIONS.md)",
 				span(run[len(results):]), err)
 		}
 		return true, fmt.Errorf("anchor %s: %w", span(run[len(results):]), err)

@@ -100,6 +100,10 @@ func cmdRotateKey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		old = "(lost)"
 	}
 	fmt.Fprintf(stdout, "appliance %s: key %s replaced by key %s from height %d\n", cfg.Appliance.ID, old, r.NewID, r.FromHeight)
+	if n := len(r.Stranded); n > 0 {
+		fmt.Fprintf(stdout, "blocks %d..%d were sealed under key %s, whose revocation ended its heights at %d: the appliance re-seals them under key %s when it starts (no reading is lost)\n",
+			r.Stranded[0], r.Stranded[n-1], old, r.FromHeight, r.NewID)
+	}
 	if r.Retired != "" {
 		fmt.Fprintf(stdout, "old key kept as %s (never delete it)\n", r.Retired)
 	}
@@ -109,16 +113,20 @@ func cmdRotateKey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 // cmdRevokeKey records that a key of the appliance was compromised: the
-// ledger refuses blocks signed by it and anchored from the compromise time.
-// It refuses, without --force, to revoke a key that would strand blocks:
-// the current key, or one that signed blocks still in the outbox.
+// ledger refuses blocks signed by it and anchored from the compromise time,
+// and cuts its range at the first height it had not anchored. The blocks
+// it stranded in the outbox are re-sealed under the current key: here on
+// the embedded ledger (the appliance is stopped), at the appliance's next
+// start on Fabric. Without --force it refuses only where a reading would
+// still be lost: a block of the key that the disk budget dropped cannot
+// be re-sealed.
 func cmdRevokeKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("revoke-key")
 	path := fs.String("config", "", "appliance configuration file")
 	keyID := fs.String("key-id", "", "the key to revoke (as rotate-key and provenance print it)")
 	at := fs.String("compromised-at", "", "the earliest time the key may have been copied (RFC 3339)")
 	reason := fs.String("reason", "", "why (default: compromised)")
-	force := fs.Bool("force", false, "revoke even the current key, or a key whose blocks are not all anchored (they never will be)")
+	force := fs.Bool("force", false, "revoke even a key whose unanchored blocks include one the disk budget dropped (it, and every block after it, can then never be anchored)")
 	as := fs.String("as", "Admin", "on Fabric: the manufacturer admin user from the network description")
 	adminMSPDir := fs.String("admin-msp-dir", "", "on Fabric: the manufacturer admin's MSP directory (instead of --as)")
 	cfg, err := parseConfig(fs, args, path)
@@ -139,17 +147,15 @@ func cmdRevokeKey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	admin, st, closeAll, err := revokeAdmin(cfg, *as, *adminMSPDir, log)
+	r, err := revokeAdmin(cfg, *as, *adminMSPDir, log)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-	if !*force {
-		if err := checkRevocable(ctx, cfg, admin, st, *keyID); err != nil {
-			return err
-		}
+	defer r.close()
+	if err := checkRevocable(ctx, cfg, r.admin, r.st, *keyID, *force); err != nil {
+		return err
 	}
-	a, err := admin.RevokeApplianceKey(ctx, cfg.Appliance.ID, *keyID, time.Unix(0, compromised), *reason)
+	a, err := r.admin.RevokeApplianceKey(ctx, cfg.Appliance.ID, *keyID, time.Unix(0, compromised), *reason)
 	if err != nil {
 		return err
 	}
@@ -159,38 +165,48 @@ func cmdRevokeKey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stdout, "appliance %s: key %s revoked; blocks signed by it and anchored from %s on are refused\n%s",
 		a.ID, k.ID, rfc3339(k.CompromisedAt), keyEntry(k))
-	return nil
+	return resealAfterRevocation(stdout, cfg, r, a, k, log)
 }
 
-// revokeAdmin is what revoke-key changes the history through, and the
-// appliance's store when it is here to check: on the embedded ledger the
-// stopped appliance's node; on Fabric the manufacturer admin, with the
-// store read-only (the appliance may run) or none (revoked from elsewhere).
-func revokeAdmin(cfg *config.Config, as, adminMSPDir string, log *slog.Logger) (daemon.KeyAdmin, *store.Store, func(), error) {
+// revoker is what revoke-key changes the history through, and the
+// appliance's state when it is here.
+type revoker struct {
+	admin daemon.KeyAdmin
+	node  *daemon.Node // the stopped appliance's node (embedded ledger); nil on Fabric
+	st    *store.Store // its store, read-only on Fabric; nil when it cannot be read
+	close func()
+}
+
+// revokeAdmin opens the revoker: on the embedded ledger the stopped
+// appliance's node; on Fabric the manufacturer admin, with the store
+// read-only (the appliance may run) or none (revoked from elsewhere).
+func revokeAdmin(cfg *config.Config, as, adminMSPDir string, log *slog.Logger) (*revoker, error) {
 	if cfg.Ledger.Kind != config.LedgerFabric {
 		n, admin, closeAll, err := keyAdmin(cfg, as, adminMSPDir, log)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
-		return admin, n.Store, closeAll, nil
+		return &revoker{admin: admin, node: n, st: n.Store, close: closeAll}, nil
 	}
 	l, err := connectManufacturerAdmin(cfg, as, adminMSPDir, log)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	st, err := store.OpenReadOnly(daemon.StoreDir(cfg))
 	if err != nil {
 		log.Warn("revoke-key cannot read the appliance's store; its outbox is not checked", "err", err)
-		return l, nil, func() { l.Close() }, nil
+		return &revoker{admin: l, close: func() { l.Close() }}, nil
 	}
-	return l, st, func() { st.Close(); l.Close() }, nil
+	return &revoker{admin: l, st: st, close: func() { st.Close(); l.Close() }}, nil
 }
 
-// checkRevocable refuses a revocation that would strand blocks: a block
-// signed by a revoked key is never anchored (it would be anchored after
-// the compromise), and no block after it either, since each needs its
-// predecessor on the ledger.
-func checkRevocable(ctx context.Context, cfg *config.Config, admin daemon.KeyAdmin, st *store.Store, keyID string) error {
+// checkRevocable checks the key exists, and, without force, refuses a
+// revocation that would lose readings: a block of the key still in the
+// outbox whose data the disk budget dropped cannot be re-sealed, so once
+// the key is revoked it and every block after it (each needs its
+// predecessor on the ledger) could never be anchored. Every other block
+// the revocation strands is re-sealed (resealAfterRevocation).
+func checkRevocable(ctx context.Context, cfg *config.Config, admin daemon.KeyAdmin, st *store.Store, keyID string, force bool) error {
 	a, err := admin.Appliance(ctx, cfg.Appliance.ID)
 	if err != nil {
 		return err
@@ -199,21 +215,47 @@ func checkRevocable(ctx context.Context, cfg *config.Config, admin daemon.KeyAdm
 	if !ok {
 		return fmt.Errorf("appliance %s has no key %s (its keys: %s)", a.ID, keyID, keyIDs(a))
 	}
-	if a.Current().ID == k.ID {
-		return fmt.Errorf("key %s is appliance %s's current key: every block it seals from now on could never be anchored, nor any block after it. "+
-			"Rotate first (`wotchain rotate-key --config %s`), let the outbox drain, then revoke; or pass --force (the appliance itself is lost)",
-			k.ID, a.ID, cfg.Path)
-	}
-	if st == nil {
+	if st == nil || force {
 		return nil
 	}
-	stranded, err := daemon.UnanchoredBlocks(st, a, k.ID)
+	pending, err := daemon.UnanchoredBlocks(st, a, k.ID)
 	if err != nil {
 		return err
 	}
-	if len(stranded) > 0 {
-		return fmt.Errorf("%d blocks signed by key %s (heights %d..%d) are not anchored yet: once it is revoked they never can be, nor any block after them. "+
-			"Start the appliance and let its outbox drain first, or pass --force", len(stranded), k.ID, stranded[0], stranded[len(stranded)-1])
+	for _, h := range pending {
+		b, err := st.Block(h)
+		if err != nil {
+			return err
+		}
+		if b.Dropped {
+			return fmt.Errorf("block %d, signed by key %s and not anchored yet, was dropped by the disk budget: its readings are gone, so it cannot be re-sealed, "+
+				"and once the key is revoked it can never be anchored, nor any block after it. Start the appliance and let its outbox anchor it first, or pass --force", h, k.ID)
+		}
+	}
+	return nil
+}
+
+// resealAfterRevocation re-seals the blocks the revocation stranded, on a
+// stopped appliance with its key, and says what happens to the others.
+func resealAfterRevocation(stdout io.Writer, cfg *config.Config, r *revoker, a *rules.Appliance, k rules.ApplianceKey, log *slog.Logger) error {
+	if cur := a.Current(); cur.Cut {
+		fmt.Fprintf(stdout, "key %s is the appliance's current key: no block from height %d on is anchored until `wotchain rotate-key --config %s` registers a new key; "+
+			"the next start then re-seals those blocks under it (no reading is lost)\n", cur.ID, cur.ToHeight, cfg.Path)
+		return nil
+	}
+	if r.node == nil || r.node.Signing == nil {
+		if k.Cut {
+			fmt.Fprintf(stdout, "blocks from height %d, sealed under key %s and not anchored, are re-sealed under the current key when the appliance next starts\n", k.ToHeight, k.ID)
+		}
+		return nil
+	}
+	res, err := r.node.ResealStranded(a, log)
+	if err != nil {
+		return fmt.Errorf("key %s is revoked; re-sealing the blocks it stranded failed (the next start does it): %w", k.ID, err)
+	}
+	if res != nil {
+		fmt.Fprintf(stdout, "re-sealed blocks %d..%d (readings %d..%d, %d polls) under key %s as %d new blocks; the appliance anchors them when it starts\n",
+			res.Plan.From, res.Plan.To, res.Plan.FirstSeq, res.Last, res.Polls, a.Current().ID, len(res.New))
 	}
 	return nil
 }
@@ -236,6 +278,9 @@ func keyEntry(k rules.ApplianceKey) string {
 	}
 	if k.RevokedAt != 0 {
 		fmt.Fprintf(&b, "  revoked       %s\n  compromised   %s\n  reason        %s\n", rfc3339(k.RevokedAt), rfc3339(k.CompromisedAt), k.RevokeReason)
+	}
+	if k.Cut {
+		fmt.Fprintf(&b, "  cut at        height %d (the first it had not anchored: it signs no block from there)\n", k.ToHeight)
 	}
 	return b.String()
 }
