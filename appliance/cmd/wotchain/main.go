@@ -50,8 +50,9 @@ Keys (the appliance stopped; on Fabric as the manufacturer admin):
                       next block, keep the old one as keys/retired/<key id>.key
   wotchain revoke-key --config FILE --key-id ID --compromised-at TIME [--reason TEXT] [--force]
                       [--as Admin | --admin-msp-dir DIR]
-                      refuse blocks signed by the key and anchored from TIME on (docs/OPERATIONS.md:
-                      rotate first, let the outbox drain, then revoke)
+                      refuse blocks signed by the key and anchored from TIME on, and re-seal the
+                      blocks it had not anchored under the current key (docs/OPERATIONS.md:
+                      rotate first, then revoke)
 
 Partners:
   wotchain provenance --config FILE --device ID [--from TIME] [--to TIME] [--json]
