@@ -161,3 +161,31 @@ ledger:
 		t.Fatalf("embedded view without data_dir: %v", err)
 	}
 }
+
+// configs/example-plant.yaml documents that points of one CoAP path agree
+// on observe, and a point added there against the rule is refused with
+// its key and the rule.
+func TestExamplePlantCoAPObserveRule(t *testing.T) {
+	data, err := os.ReadFile("../../configs/example-plant.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	if !strings.Contains(text, "points sharing a path must agree on observe") {
+		t.Fatal("example-plant.yaml does not say that points sharing a CoAP path must agree on observe")
+	}
+	const observed = "          observe: true          # per point; every other point of /sensors/senml must say true too\n"
+	if !strings.Contains(text, observed) {
+		t.Fatal("example-plant.yaml: no observed CoAP point to add a sibling to")
+	}
+	bad := strings.Replace(text, observed, observed+"        - {name: voltage, path: /sensors/senml, format: senml, senml_name: \"urn:dev:ow:10e2073a01080063:voltage\"}\n", 1)
+	_, err = Parse(filepath.Join(t.TempDir(), "plant.yaml"), []byte(bad))
+	if err == nil {
+		t.Fatal("a point polling an observed path was accepted")
+	}
+	for _, want := range []string{".coap.points[3].observe: is false (the device's default), but points[2] (pressure) reads the same path /sensors/senml with observe true", "observed for all of its points or for none"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}

@@ -115,7 +115,8 @@ type Point struct {
 	// Unit is the sample's unit. For senml, empty means the record's unit.
 	Unit string `yaml:"unit"`
 	// Observe overrides the device's observe setting for this point.
-	// Points sharing a path must agree.
+	// Points sharing a path read one resource, which is observed or
+	// polled as a whole: they must agree (Validate refuses a mix).
 	Observe *bool `yaml:"observe"`
 }
 

@@ -252,3 +252,21 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		t.Fatalf("New error = %v, want FieldError on url naming the device", err)
 	}
 }
+
+// Points of one path that disagree on observe are refused with both points
+// named, the setting each has (and where it comes from), and the rule.
+func TestObserveDisagreementSaysWhy(t *testing.T) {
+	cfg := validConfig()
+	cfg.Observe = true
+	cfg.Points = append(cfg.Points, Point{Name: "co2", Path: "/sensors/env", Format: "json", Field: "co2", Observe: ptr(false)})
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{"is false, but points[1] (temperature) reads the same path /sensors/env with observe true (the device's default)",
+		"observed for all of its points or for none"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}

@@ -63,12 +63,21 @@ func (c *Config) validatePoints() []error {
 			// One resource has one observation or none; a mixed setting
 			// would silently win for one of the points.
 			errs = append(errs, protocols.FieldErrorf(protocols.Nested(prefix, "observe"),
-				"is %t but points[%d] on the same path %s is %t; points sharing a path must agree",
-				c.observed(p), first, p.Path, c.observed(c.Points[first])))
+				"is %s, but points[%d] (%s) reads the same path %s with observe %s: a path is one resource, observed for all of its points or for none; give them the same observe",
+				c.observeSetting(p), first, c.Points[first].Name, p.Path, c.observeSetting(c.Points[first])))
 		}
 		errs = append(errs, validateFormat(prefix, p)...)
 	}
 	return errs
+}
+
+// observeSetting says whether the point is observed and, when it does not
+// say so itself, that the device's default decides.
+func (c *Config) observeSetting(p Point) string {
+	if p.Observe == nil {
+		return fmt.Sprintf("%t (the device's default)", c.Observe)
+	}
+	return fmt.Sprint(*p.Observe)
 }
 
 func validatePath(p string) error {
