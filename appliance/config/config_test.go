@@ -189,3 +189,47 @@ func TestExamplePlantCoAPObserveRule(t *testing.T) {
 		}
 	}
 }
+
+// Type errors and unknown keys name the key path, found from yaml.v3's line
+// in the document's nodes, never a Go type; several on one line (a flow
+// mapping) are told apart by the value.
+func TestDecodeErrorsNameTheKeyPath(t *testing.T) {
+	const doc = `appliance:
+  id: a-1
+  data_dir: data
+  owner_kem: [x25519]
+devices:
+  - id: env-1
+    protocol: coap
+    interval: 1s
+    coap:
+      url: coap://127.0.0.1
+      points:
+        - {name: humidity, path: /h}
+        - name: co2
+          path: /env
+          confirm: true
+  - id: press-1
+    protocol: modbus
+    modbus:
+      url: tcp://127.0.0.1:502
+      unit_id: two hundred and one
+      points:
+        - {name: a, register: holding, address: 0}
+        - {name: b, register: holding, address: 1}
+        - {name: c, register: holding, address: 2}
+        - {name: d, register: holding, address: eleven, scale: 1}
+`
+	for _, want := range []string{
+		"a.yaml:4: appliance.owner_kem: cannot unmarshal !!seq into string",
+		"a.yaml:15: devices[0].coap.points[1]: unknown key confirm",
+		"a.yaml:20: devices[1].modbus.unit_id: cannot unmarshal !!str `two hun...` into int",
+		"a.yaml:25: devices[1].modbus.points[3].address: cannot unmarshal !!str `eleven` into uint16",
+		"!coap.Point", "!modbus.Config",
+	} {
+		t.Run(want, func(t *testing.T) { parseFails(t, doc, []string{want}) })
+	}
+	// A value type of the configuration's own, refused before the rest.
+	parseFails(t, valid+"seal:\n  interval: soon\n", []string{`a.yaml:12: seal.interval: "soon" is not a duration`})
+	parseFails(t, valid+"budget: {on_full: pause_devices, max_bytes: lots}\n", []string{`a.yaml:11: budget.max_bytes: "lots" is not a size`})
+}

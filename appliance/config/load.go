@@ -44,15 +44,15 @@ func load(path string, view bool) (*Config, error) {
 func Parse(path string, data []byte) (*Config, error) { return parse(path, data, false) }
 
 func parse(path string, data []byte, view bool) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, decodeError(path, data, err, nil)
+	}
 	var cfg Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
-		return nil, decodeError(path, data, err)
-	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, decodeError(path, data, err)
+		return nil, decodeError(path, data, err, &root)
 	}
 	if abs, err := filepath.Abs(path); err == nil {
 		cfg.Path = abs
@@ -73,36 +73,41 @@ func parse(path string, data []byte, view bool) (*Config, error) {
 	return &cfg, nil
 }
 
-var (
-	yamlLine     = regexp.MustCompile(`^line (\d+): `)
-	unknownField = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
-)
+var yamlLine = regexp.MustCompile(`^line (\d+): `)
 
-// decodeError turns yaml.v3's messages into "file:line: message" lines.
-func decodeError(path string, data []byte, err error) error {
+// decodeError turns yaml.v3's messages into "file:line: key: message"
+// lines, the key path found in root (the document's nodes) when given.
+func decodeError(path string, data []byte, err error, root *yaml.Node) error {
+	es := entries(root)
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		msgs := make([]string, len(te.Errors))
 		for i, m := range te.Errors {
-			msgs[i] = located(path, data, unknownField.ReplaceAllString(m, "unknown key $1 (in $2)"))
+			msgs[i] = located(path, data, es, m)
 		}
 		return errors.New(strings.Join(msgs, "\n"))
 	}
 	if err.Error() == "EOF" {
 		return fmt.Errorf("%s: the file is empty", path)
 	}
-	return errors.New(located(path, data, err.Error()))
+	return errors.New(located(path, data, es, err.Error()))
 }
 
-// located rewrites "line N: msg" as "path:N: msg".
-func located(path string, data []byte, msg string) string {
+// located rewrites "line N: msg" as "path:N: key: msg", with the key path
+// of the node at line N that msg is about (see withKeyPath).
+func located(path string, data []byte, es []entry, msg string) string {
 	msg = strings.TrimPrefix(msg, "yaml: ")
-	// A quoted value may span lines; keep one error per line.
-	msg = strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(msg)
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		return path + ":" + m[1] + ": " + msg[len(m[0]):]
+		line, _ := strconv.Atoi(m[1])
+		return path + ":" + m[1] + ": " + oneLine(withKeyPath(es, line, msg[len(m[0]):]))
 	}
+	msg = oneLine(msg)
 	return fmt.Sprintf("%s:%d: %s", path, unlocatedLine(data, msg), msg)
+}
+
+// oneLine keeps one error per line: a quoted value may span lines.
+func oneLine(msg string) string {
+	return strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(msg)
 }
 
 // unlocatedLine finds the line of a yaml.v3 error that names none: a

@@ -102,9 +102,9 @@ func TestRegistryRefusals(t *testing.T) {
 			[]string{"!timeout"}},
 		{"section of another protocol", strings.Replace(valid, "    modbus:\n", "    fake: {value: 1}\n    modbus:\n", 1),
 			[]string{"a.yaml:7: devices[0].fake: section for fake on a modbus device"}},
-		{"unknown key in a device", valid + "    colour: red\n", []string{"a.yaml:11: unknown key colour (in config.Device)"}},
-		{"unknown simulator", valid + "simulators:\n  bacnet: 127.0.0.1:1\n", []string{"a.yaml:12: unknown key bacnet (in config.Simulators)"}},
-		{"a protocol without a simulator", valid + "simulators:\n  fake: 127.0.0.1:1\n", []string{"a.yaml:12: unknown key fake (in config.Simulators)"}},
+		{"unknown key in a device", valid + "    colour: red\n", []string{"a.yaml:11: devices[0]: unknown key colour", "!config.Device"}},
+		{"unknown simulator", valid + "simulators:\n  bacnet: 127.0.0.1:1\n", []string{"a.yaml:12: simulators: unknown key bacnet", "!config.Simulators"}},
+		{"a protocol without a simulator", valid + "simulators:\n  fake: 127.0.0.1:1\n", []string{"a.yaml:12: simulators: unknown key fake"}},
 		{"not isolable", strings.Replace(valid, "protocol: modbus", "protocol: modbus\n    isolate: true", 1),
 			[]string{"a.yaml:7: devices[0].isolate: not for Modbus: devices on one port or line share its connection and lock in the appliance"}},
 		{"missing section", strings.Replace(valid, "protocol: modbus", "protocol: fake", 1),
@@ -112,7 +112,7 @@ func TestRegistryRefusals(t *testing.T) {
 		{"registered validation", header + "devices:\n  - id: f\n    protocol: fake\n    fake:\n      value: -1\n",
 			[]string{"a.yaml:8: devices[0].fake.value: must not be negative, got -1"}},
 		{"strict section", header + "devices:\n  - id: f\n    protocol: fake\n    fake:\n      valeu: 1\n",
-			[]string{"a.yaml:8: unknown key valeu (in protocolstest.Config)"}},
+			[]string{"a.yaml:8: devices[0].fake: unknown key valeu", "!protocolstest"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { parseFails(t, c.yaml, c.want) })
