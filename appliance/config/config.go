@@ -172,13 +172,6 @@ type Recipient struct {
 	PublicKeyFile string `yaml:"public_key_file"`
 }
 
-// HTTP is the operators' API, metrics and status page. It has no
-// authentication: keep it on loopback or behind a proxy that has.
-type HTTP struct {
-	Enabled *bool  `yaml:"enabled"` // default true
-	Listen  string `yaml:"listen"`  // default 127.0.0.1:8080
-}
-
 // Log configures log/slog output.
 type Log struct {
 	Level  LogLevel  `yaml:"level"`  // debug | info (default) | warn | error

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -204,13 +203,7 @@ func (c *Config) defaultService() {
 	if c.Budget.OnFull == "" {
 		c.Budget.OnFull = PauseDevices
 	}
-	if c.HTTP.Enabled == nil {
-		on := true
-		c.HTTP.Enabled = &on
-	}
-	if c.HTTP.Listen == "" {
-		c.HTTP.Listen = "127.0.0.1:8080"
-	}
+	c.HTTP.applyDefaults(c.Appliance.DataDir)
 	if c.Log.Level == "" {
 		c.Log.Level = LevelInfo
 	}
@@ -267,9 +260,7 @@ func (c *Config) validate(view bool) []*protocols.FieldError {
 	c.Ledger.validate(&errs)
 	validateRecipients(&errs, c.Recipients)
 	c.validateLimits(&errs)
-	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
-		errs.add("http.listen", "%v (want host:port)", err)
-	}
+	c.HTTP.validate(&errs)
 	c.Log.validate(&errs)
 	c.validateSections(&errs)
 	if len(c.Devices) == 0 && !view {

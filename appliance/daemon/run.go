@@ -38,6 +38,11 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := n.resealAtStart(ctx, log); err != nil {
 		return fmt.Errorf("re-seal the blocks a key revocation stranded: %w", err)
 	}
+	sec, err := httpSecurity(cfg, log.With("component", "http"))
+	if err != nil {
+		return err
+	}
+	defer sec.close()
 	var api *httpapi.Server
 	p, err := pipeline.New(pipelineConfig(cfg, n, func(*store.BlockRecord) { api.Notify() }, log))
 	if err != nil {
@@ -49,7 +54,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	lv := poll.NewLastValues()
 	var devices *pool
-	api = newAPI(cfg, n, p, httpapi.DevicesFunc(func() []httpapi.DeviceStatus { return devices.statuses(lv.Values) }), log)
+	api = newAPI(cfg, n, p, httpapi.DevicesFunc(func() []httpapi.DeviceStatus { return devices.statuses(lv.Values) }), sec, log)
 	devices = newPool(lv.Sink(p.Sink()), newSources(cfg, log), log)
 	devices.observe = api.ObservePoll
 	devices.forget = func(id string) { api.ForgetDevice(id); lv.Forget(id) }
@@ -111,8 +116,9 @@ func pipelineConfig(cfg *config.Config, n *Node, onAnchored func(*store.BlockRec
 
 // newAPI builds the operators' HTTP API over the node and the pipeline;
 // it is ready once the pipeline runs.
-func newAPI(cfg *config.Config, n *Node, p *pipeline.Pipeline, devices httpapi.Devices, log *slog.Logger) *httpapi.Server {
+func newAPI(cfg *config.Config, n *Node, p *pipeline.Pipeline, devices httpapi.Devices, sec httpSec, log *slog.Logger) *httpapi.Server {
 	return httpapi.New(httpapi.Options{
+		Auth: sec.auth, TLS: sec.tls,
 		ApplianceID: cfg.Appliance.ID, Store: n.Store, OwnerKey: n.Owner, Credentials: n.Ledger, Objects: n.Storage,
 		Logger: log.With("component", "http"), Devices: devices,
 		Pipeline: httpapi.PipelineFunc(func() httpapi.PipelineCounters {
@@ -158,6 +164,9 @@ func logStatus(log *slog.Logger, loops []*poll.Loop, s pipeline.Stats) {
 func httpURL(cfg *config.Config) string {
 	if !*cfg.HTTP.Enabled {
 		return "off"
+	}
+	if cfg.HTTP.TLS != nil {
+		return "https://" + cfg.HTTP.Listen + "/"
 	}
 	return "http://" + cfg.HTTP.Listen + "/"
 }

@@ -3,14 +3,17 @@
 // and blocks (including a self-contained proof that one reading is in a
 // signed block), server-sent status events, and an embedded status page.
 //
-// It has no authentication: it listens on loopback by default, and exposing
-// it further belongs behind a reverse proxy that authenticates (proof
-// bundles carry decrypted readings).
+// Access is decided at one place, the route table in routes: with
+// authentication on (Options.Auth.Users), each route needs a role, and
+// raw readings, proofs and the audit log need admin (proof bundles carry
+// decrypted readings). Without it the configuration keeps the interface
+// on loopback.
 package httpapi
 
 import (
 	"context"
 	"crypto/hpke"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wotchain/wotchain/appliance/httpauth"
 	"github.com/wotchain/wotchain/bridge/store"
 )
 
@@ -60,6 +64,11 @@ type Options struct {
 	EventInterval time.Duration
 	// MaxEventClients bounds concurrent /events streams; 16 when zero.
 	MaxEventClients int
+	// Auth configures authentication; with Auth.Users nil every route is
+	// open (the configuration allows that on loopback only).
+	Auth httpauth.Config
+	// TLS, if set, serves HTTPS.
+	TLS *tls.Config
 }
 
 // Server serves the HTTP interface. Create it with New.
@@ -69,6 +78,7 @@ type Server struct {
 	registry *prometheus.Registry
 	pollDur  *prometheus.HistogramVec
 	handler  http.Handler
+	guard    *httpauth.Guard
 	events   chan struct{} // a slot per allowed /events stream
 	blocks   *blockCache
 
@@ -80,6 +90,9 @@ type Server struct {
 func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Auth.Logger == nil {
+		opts.Auth.Logger = opts.Logger
 	}
 	if opts.EventInterval <= 0 {
 		opts.EventInterval = time.Second
@@ -99,21 +112,58 @@ func New(opts Options) *Server {
 	return s
 }
 
+// route is one entry of the route table: its pattern, who may use it and
+// whether each use is audited.
+type route struct {
+	pattern string
+	rule    httpauth.Rule
+	handler http.Handler
+}
+
+var (
+	public       = httpauth.Rule{Need: httpauth.Public}
+	viewer       = httpauth.Rule{Need: httpauth.Viewer}
+	adminAudited = httpauth.Rule{Need: httpauth.Admin, Audit: true}
+)
+
+// table is every route and its access: probes and login are open, status
+// and values are for viewers, raw readings, proofs and the audit log for
+// admins (and audited). The guard enforces it for all routes at once.
+func (s *Server) table() []route {
+	page := s.pageHandler()
+	return []route{
+		{"GET /healthz", public, http.HandlerFunc(s.handleHealthz)},
+		{"GET /readyz", public, http.HandlerFunc(s.handleReadyz)},
+		{"GET /login", public, s.guard.LoginPage()},
+		{"POST /login", public, s.guard.Login()},
+		{"POST /logout", public, s.guard.Logout()},
+		{"GET /style.css", public, page}, // the login page's too
+		{"GET /metrics", viewer, s.metricsHandler()},
+		{"GET /api/status", viewer, http.HandlerFunc(s.handleStatus)},
+		{"GET /api/devices", viewer, http.HandlerFunc(s.handleDevices)},
+		{"GET /api/aggregates", viewer, http.HandlerFunc(s.handleAggregates)},
+		{"GET /api/blocks", viewer, http.HandlerFunc(s.handleBlocks)},
+		{"GET /api/blocks/{id}", viewer, http.HandlerFunc(s.handleBlock)},
+		{"GET /events", viewer, http.HandlerFunc(s.handleEvents)},
+		{"GET /", viewer, page},
+		{"GET /api/readings", adminAudited, http.HandlerFunc(s.handleReadings)},
+		{"GET /api/blocks/{id}/proof", adminAudited, http.HandlerFunc(s.handleProof)},
+		{"GET /api/audit", adminAudited, s.guard.AuditLog()},
+	}
+}
+
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.handleHealthz)
-	mux.HandleFunc("GET /readyz", s.handleReadyz)
-	mux.Handle("GET /metrics", s.metricsHandler())
-	mux.HandleFunc("GET /api/status", s.handleStatus)
-	mux.HandleFunc("GET /api/devices", s.handleDevices)
-	mux.HandleFunc("GET /api/readings", s.handleReadings)
-	mux.HandleFunc("GET /api/aggregates", s.handleAggregates)
-	mux.HandleFunc("GET /api/blocks", s.handleBlocks)
-	mux.HandleFunc("GET /api/blocks/{id}", s.handleBlock)
-	mux.HandleFunc("GET /api/blocks/{id}/proof", s.handleProof)
-	mux.HandleFunc("GET /events", s.handleEvents)
-	mux.Handle("GET /", s.pageHandler())
-	return securityHeaders(mux)
+	rules := map[string]httpauth.Rule{}
+	s.guard = httpauth.New(s.opts.Auth, rules, func(r *http.Request) string {
+		_, pattern := mux.Handler(r)
+		return pattern
+	})
+	for _, rt := range s.table() {
+		mux.Handle(rt.pattern, rt.handler)
+		rules[rt.pattern] = rt.rule
+	}
+	return securityHeaders(s.guard.Wrap(mux))
 }
 
 // securityHeaders keeps the page to its own origin: it loads nothing from
@@ -162,9 +212,14 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 // streams end at once, other requests get a few seconds to finish. It
 // closes ln and returns nil after a clean shutdown.
 func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
-	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
-		s.log.Warn("the HTTP interface has no authentication and listens beyond loopback; put an authenticating proxy in front of it",
-			"addr", ln.Addr().String())
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() && (!s.guard.Enabled() || s.opts.TLS == nil) {
+		s.log.Warn("the HTTP interface listens beyond loopback without TLS and authentication",
+			"addr", ln.Addr().String(), "tls", s.opts.TLS != nil, "auth", s.guard.Enabled())
+	}
+	scheme := "http"
+	if s.opts.TLS != nil {
+		ln = tls.NewListener(ln, s.opts.TLS)
+		scheme = "https"
 	}
 	// Request contexts derive from baseCtx, so event streams end when
 	// serving stops rather than holding Shutdown up.
@@ -180,7 +235,7 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("http interface listening", "addr", ln.Addr().String())
+	s.log.Info("http interface listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String()+"/", "auth", s.guard.Enabled())
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http: serve on %s: %w", ln.Addr(), err)

@@ -89,7 +89,7 @@ func cmdCheck(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: OK (appliance %s, %d devices)\n", *path, cfg.Appliance.ID, len(cfg.Devices))
-	return nil
+	return describeHTTP(cfg, stdout)
 }
 
 func cmdKeygen(args []string, stdout io.Writer) error {

@@ -25,6 +25,12 @@ Usage:
   wotchain gaps    --config FILE --device ID [--from TIME] [--to TIME] [--min DURATION] [--json]
                                                  stretches without readings and the signed status records explaining them
 
+HTTP users (see README "HTTPS and users"; the password from a terminal prompt or one line of stdin):
+  wotchain user add|passwd|remove --config FILE NAME [--role viewer|admin]
+  wotchain user token --config FILE NAME [--role viewer|admin]
+                      a new API token (bearer) for NAME, shown once; a new NAME is a token-only user
+  wotchain user list  --config FILE
+
 Sizing:
   wotchain bench   [--stages ...] [--quick] [--dir DIR]  measure this machine (docs/BENCHMARKS.md)
 
@@ -82,6 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdRun(ctx, args[1:], stderr)
 	case "check":
 		err = cmdCheck(args[1:], stdout)
+	case "user":
+		err = cmdUser(args[1:], userIO{stdin: os.Stdin, stdout: stdout, stderr: stderr})
 	case "keygen":
 		err = cmdKeygen(args[1:], stdout)
 	case "verify":
