@@ -110,7 +110,7 @@ func (v *Verifier) Reading(ctx context.Context, seq uint64) *Report {
 	if format.BlockID(cred.Header) != rec.BlockID || seq < cred.FirstSeq || seq > cred.LastSeq {
 		return rep.fail("credential", "credential for %s does not cover reading %d with that header", rec.BlockID, seq)
 	}
-	rep.pass("credential", "anchored by %s/%s: object %s at %s", cred.SignerMSP, cred.SignerID, cred.ObjectHash, cred.Location)
+	rep.pass("credential", "anchored by %s: object %s at %s", rules.IdentityName(cred.SignerMSP, cred.SignerID), cred.ObjectHash, cred.Location)
 	obj, err := v.Storage.Get(ctx, cred.Location)
 	if err != nil {
 		return rep.fail("stored object", "%v", err)
@@ -132,7 +132,7 @@ func (v *Verifier) Fetched(ctx context.Context, blockID string, obj []byte, ds [
 	if format.BlockID(cred.Header) != blockID || seq < cred.FirstSeq || seq > cred.LastSeq {
 		return rep.fail("credential", "credential for %s does not cover reading %d with that header", blockID, seq)
 	}
-	rep.pass("credential", "block %d of %s anchored by %s/%s: object %s", cred.Height, cred.ApplianceID, cred.SignerMSP, cred.SignerID, cred.ObjectHash)
+	rep.pass("credential", "block %d of %s anchored by %s: object %s", cred.Height, cred.ApplianceID, rules.IdentityName(cred.SignerMSP, cred.SignerID), cred.ObjectHash)
 	for _, d := range ds {
 		if d.BlockID != blockID {
 			return rep.fail("decrypt", "the key delivery is for block %s", d.BlockID)

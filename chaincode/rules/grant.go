@@ -93,7 +93,8 @@ func RecordGrant(st State, caller Caller, g Grant, now int64) (*Grant, bool, err
 		return nil, false, fmt.Errorf("%w: grant %s: partner key: %v", ErrInvalid, g.ID, err)
 	}
 	g.Devices = slices.Compact(slices.Sorted(slices.Values(g.Devices)))
-	g.OwnerMSP, g.GrantedBy, g.GrantedAt, g.RevokedAt = app.OwnerMSP, caller.String(), now, 0
+	// GrantedBy keeps the raw id (MSP/id), not the display form.
+	g.OwnerMSP, g.GrantedBy, g.GrantedAt, g.RevokedAt = app.OwnerMSP, caller.MSPID+"/"+caller.ID, now, 0
 	if existing, err := GetGrant(st, g.ApplianceID, g.ID); err == nil {
 		if sameTerms(existing, &g) {
 			return existing, false, nil

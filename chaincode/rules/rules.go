@@ -34,7 +34,8 @@ type Caller struct {
 	Admin bool
 }
 
-func (c Caller) String() string { return c.MSPID + "/" + c.ID }
+// String shows the caller to people (IdentityName); ID stays the raw id.
+func (c Caller) String() string { return IdentityName(c.MSPID, c.ID) }
 
 // KV is one state entry returned by a scan.
 type KV struct {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/cid"
 	"github.com/hyperledger/fabric-protos-go-apiv2/msp"
+
+	"github.com/wotchain/wotchain/chaincode/rules"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -68,4 +70,26 @@ func selfSigned(t *testing.T, subject pkix.Name) (*x509.Certificate, []byte) {
 		t.Fatal(err)
 	}
 	return cert, der
+}
+
+// A caller is shown by its MSP and its certificate's common name, not by
+// the base64 id the contract compares (which CallerOf keeps in ID).
+func TestCallerShownBySubject(t *testing.T) {
+	for _, subject := range []pkix.Name{
+		{CommonName: "User1@manufacturer.wotchain.local", OrganizationalUnit: []string{"client"}, Country: []string{"US"}, Province: []string{"North Carolina"}, Locality: []string{"San Francisco"}},
+		{CommonName: " lead,ing+odd\"chars; ", OrganizationalUnit: []string{"admin", "dept"}, Organization: []string{"#Org"}},
+	} {
+		cert, _ := selfSigned(t, subject)
+		c := CallerOf("ManufacturerMSP", cert)
+		if got, want := c.String(), "ManufacturerMSP/"+subject.CommonName; got != want {
+			t.Errorf("caller shown as %q, want %q", got, want)
+		}
+		if got := rules.IdentityName(c.MSPID, c.ID); got != c.String() {
+			t.Errorf("IdentityName %q, String %q", got, c.String())
+		}
+	}
+	cert, _ := selfSigned(t, pkix.Name{Organization: []string{"Org"}, Country: []string{"DE"}})
+	if got := CallerOf("PartnerMSP", cert).String(); got != "PartnerMSP/O=Org,C=DE" {
+		t.Errorf("caller without a common name shown as %q", got)
+	}
 }

@@ -298,7 +298,7 @@ func licensing(ctx context.Context, t *testing.T, net *netdesc.Network, applianc
 		t.Fatalf("owner records grant: recorded=%v err=%v", recorded, err)
 	}
 	plausibleTxTime(t, "GrantedAt", rec.GrantedAt, before, time.Now())
-	if rec.OwnerMSP != network.ManufacturerMSP || rec.GrantedBy != owner.Identity().String() || rec.RevokedAt != 0 {
+	if rec.OwnerMSP != network.ManufacturerMSP || rec.GrantedBy != owner.Identity().MSPID+"/"+owner.Identity().ID || rec.RevokedAt != 0 {
 		t.Fatalf("recorded grant %+v", rec)
 	}
 	again, recorded, err := owner.RecordGrant(ctx, g)

@@ -122,13 +122,6 @@ func cmdProvenance(ctx context.Context, args []string, stdout io.Writer) error {
 	return printProvenance(ctx, n.Ledger, *device, f, t, *asJSON, stdout)
 }
 
-func shortID(id string) string {
-	if len(id) > 40 {
-		return id[:40] + "…"
-	}
-	return id
-}
-
 // follower streams committed credentials from chaincode events.
 type follower interface {
 	FollowAnchored(ctx context.Context, checkpointFile string, handle func(context.Context, fabricledger.AnchoredEvent) error) error

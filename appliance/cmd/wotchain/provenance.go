@@ -77,9 +77,9 @@ func printProvenance(ctx context.Context, l provenanceLedger, device string, fro
 				}
 				continue
 			}
-			fmt.Fprintf(stdout, "%s  %s #%d  %s .. %s  %d readings  root %s  object %s  by %s/%s%s\n", c.BlockID[:16], c.ApplianceID, c.Height,
+			fmt.Fprintf(stdout, "%s  %s #%d  %s .. %s  %d readings  root %s  object %s  by %s%s\n", c.BlockID[:16], c.ApplianceID, c.Height,
 				time.Unix(0, c.FirstTime).UTC().Format(time.RFC3339), time.Unix(0, c.LastTime).UTC().Format(time.RFC3339),
-				c.Count, c.MerkleRoot[:16], c.ObjectHash[:16], c.SignerMSP, shortID(c.SignerID), keyNote)
+				c.Count, c.MerkleRoot[:16], c.ObjectHash[:16], rules.IdentityName(c.SignerMSP, c.SignerID), keyNote)
 		}
 		if bookmark = page.Bookmark; bookmark == "" {
 			break

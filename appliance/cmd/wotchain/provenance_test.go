@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -75,5 +76,52 @@ func TestProvenanceKeys(t *testing.T) {
 		if line.Height != uint64(i) || line.KeyID != want || line.AnchoredAt == 0 || (line.RevokedKey != nil) != (i == 1) {
 			t.Errorf("JSON line %d: %+v", i, line)
 		}
+	}
+}
+
+// fabricSigned lists a ledger's credentials as anchored by a Fabric client
+// identity, whose id is base64 of "x509::<subject>::<issuer>".
+type fabricSigned struct {
+	provenanceLedger
+	msp, id string
+}
+
+func (l fabricSigned) ListByDevice(ctx context.Context, device string, from, to int64, limit int, bookmark string) (*format.Page, error) {
+	p, err := l.provenanceLedger.ListByDevice(ctx, device, from, to, limit, bookmark)
+	if err == nil {
+		for _, c := range p.Credentials {
+			c.SignerMSP, c.SignerID = l.msp, l.id
+		}
+	}
+	return p, err
+}
+
+// provenance shows who anchored a block by MSP and certificate subject, and
+// --json keeps the raw id.
+func TestProvenanceShowsIdentityBySubject(t *testing.T) {
+	c := pipelinetest.New(t, pipelinetest.WithDevices("press"))
+	c.Anchor(t, 3)
+	id := base64.StdEncoding.EncodeToString([]byte("x509::CN=User1@manufacturer.wotchain.local,OU=client,L=San Francisco,ST=California,C=US::CN=ca.manufacturer.wotchain.local,O=manufacturer.wotchain.local,L=San Francisco,ST=California,C=US"))
+	l := fabricSigned{c.Ledger, "ManufacturerMSP", id}
+	var out bytes.Buffer
+	if err := printProvenance(context.Background(), l, "press", 0, 1<<62, false, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), " by ManufacturerMSP/User1@manufacturer.wotchain.local") || strings.Contains(out.String(), id[:20]) {
+		t.Fatalf("provenance:\n%s", out.String())
+	}
+	out.Reset()
+	if err := printProvenance(context.Background(), l, "press", 0, 1<<62, true, &out); err != nil {
+		t.Fatal(err)
+	}
+	var line struct {
+		SignerMSP string `json:"signerMsp"`
+		SignerID  string `json:"signerId"`
+	}
+	if err := json.NewDecoder(&out).Decode(&line); err != nil {
+		t.Fatal(err)
+	}
+	if line.SignerID != id {
+		t.Fatalf("--json signer %+v, want the raw id %s", line, id)
 	}
 }
