@@ -2,6 +2,7 @@ package logging
 
 import (
 	"bytes"
+	"log"
 	"strings"
 	"testing"
 )
@@ -40,5 +41,22 @@ func TestBadLevels(t *testing.T) {
 	}
 	if _, err := New(&bytes.Buffer{}, "xml", "info", nil); err == nil {
 		t.Fatal("unknown format accepted")
+	}
+}
+
+// Lines libraries print through the standard library's log package arrive
+// as debug records of component stdlib, in the configured format.
+func TestCaptureStdlib(t *testing.T) {
+	var buf bytes.Buffer
+	l, err := New(&buf, "json", "debug", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.SetOutput(log.Writer())
+	defer log.SetFlags(log.Flags())
+	CaptureStdlib(l)
+	log.Printf("doing BaseDataType")
+	if got := buf.String(); !strings.Contains(got, `"level":"DEBUG","msg":"doing BaseDataType","component":"stdlib"`) {
+		t.Fatalf("logged %q", got)
 	}
 }

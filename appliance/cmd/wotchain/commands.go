@@ -78,6 +78,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	logging.CaptureStdlib(log)
 	return daemon.Run(ctx, cfg, log)
 }
 
@@ -140,6 +141,8 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) error {
 	device := fs.String("device", "", "device id")
 	point := fs.String("point", "", "point name")
 	at := fs.String("at", "", "time (RFC 3339); the reading at or just before it; default now")
+	wait := fs.Bool("wait", false, "wait until the reading asked for is anchored, instead of proving the newest one that is")
+	timeout := fs.Duration("timeout", time.Minute, "with --wait: how long to wait")
 	fetched := fs.String("fetched", "", "partner mode: directory written by wotchain fetch")
 	blockID := fs.String("block", "", "partner mode: block id of the fetched block")
 	keyPath := fs.String("key", "", "partner mode: your recipient private key")
@@ -155,26 +158,103 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) error {
 	if (*seq == 0) == (*device == "" || *point == "") {
 		return fmt.Errorf("%w: give either --seq or --device and --point", errUsage)
 	}
+	if *timeout <= 0 {
+		return fmt.Errorf("%w: --timeout must be positive", errUsage)
+	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
+	}
+	q := verifyQuery{seq: *seq, device: *device, point: *point, at: time.Now()}
+	if *at != "" {
+		if q.at, err = time.Parse(time.RFC3339Nano, *at); err != nil {
+			return fmt.Errorf("%w: --at: %v", errUsage, err)
+		}
+	}
+	if *wait {
+		return verifyWaiting(ctx, cfg, q, *timeout, stdout)
 	}
 	n, err := daemon.Open(cfg, slog.New(slog.DiscardHandler), true)
 	if err != nil {
 		return err
 	}
 	defer n.Close()
-	if *seq == 0 {
-		t := time.Now()
-		if *at != "" {
-			if t, err = time.Parse(time.RFC3339Nano, *at); err != nil {
-				return fmt.Errorf("%w: --at: %v", errUsage, err)
-			}
-		}
-		if *seq, err = n.Store.FindSeq(*device, *point, t.UnixNano()); err != nil {
+	if q.seq == 0 {
+		if q.seq, err = newestProvable(n, q, stdout); err != nil {
 			return err
 		}
 	}
 	v := &verify.Verifier{Store: n.Store, Ledger: n.Ledger, Storage: n.Storage, Key: n.Owner}
-	return printReport(v.Reading(ctx, *seq), stdout)
+	return printReport(v.Reading(ctx, q.seq), stdout)
+}
+
+// verifyQuery is the reading verify is asked for: seq, or the newest
+// reading of device/point at or before at.
+type verifyQuery struct {
+	seq           uint64
+	device, point string
+	at            time.Time
+}
+
+// newestProvable returns the newest reading of the point that can be
+// proven (its block anchored) and says so when a newer one is still on
+// its way to the ledger.
+func newestProvable(n *daemon.Node, q verifyQuery, stdout io.Writer) (uint64, error) {
+	c, err := verify.Newest(n.Store, q.device, q.point, q.at.UnixNano())
+	if err != nil {
+		return 0, err
+	}
+	if c.Seq == 0 {
+		return 0, fmt.Errorf("%s/%s: %s, and no earlier reading of it is anchored yet; --wait waits for reading %d", q.device, q.point, c.Why, c.Asked)
+	}
+	if c.Seq != c.Asked {
+		fmt.Fprintf(stdout, "%s/%s: %s; proving reading %d, its newest reading in an anchored block (--wait waits for reading %d)\n", q.device, q.point, c.Why, c.Seq, c.Asked)
+	}
+	return c.Seq, nil
+}
+
+// verifyWaiting waits until the reading asked for is anchored, saying what
+// it waits for, and proves it. A read-only store sees the state as of its
+// opening, so the appliance's state is opened again at each look.
+func verifyWaiting(ctx context.Context, cfg *config.Config, q verifyQuery, timeout time.Duration, stdout io.Writer) error {
+	deadline := time.Now().Add(timeout)
+	said := ""
+	for {
+		n, err := daemon.Open(cfg, slog.New(slog.DiscardHandler), true)
+		if err != nil {
+			return err
+		}
+		if q.seq == 0 {
+			if q.seq, err = n.Store.FindSeq(q.device, q.point, q.at.UnixNano()); err != nil {
+				n.Close()
+				return err
+			}
+		}
+		why, err := verify.Pending(n.Store, q.seq)
+		if err == nil && why == "" {
+			if said != "" {
+				fmt.Fprintf(stdout, "reading %d is anchored\n", q.seq)
+			}
+			v := &verify.Verifier{Store: n.Store, Ledger: n.Ledger, Storage: n.Storage, Key: n.Owner}
+			err = printReport(v.Reading(ctx, q.seq), stdout)
+			n.Close()
+			return err
+		}
+		n.Close()
+		if err != nil {
+			return err
+		}
+		if why != said {
+			fmt.Fprintf(stdout, "%s; waiting for it to be anchored (up to %s)\n", why, time.Until(deadline).Round(time.Second))
+			said = why
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s after waiting %s: is the appliance running, and its storage and ledger reachable? (its log says)", why, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }

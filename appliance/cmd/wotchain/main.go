@@ -20,8 +20,10 @@ Usage:
   wotchain check   --config FILE                 validate a configuration and exit
   wotchain keygen  --out FILE [--kind signing|recipient] [--kem x25519|mlkem768-x25519]
                                                  write a new key (0600) and print its public key
-  wotchain verify  --config FILE (--seq N | --device ID --point NAME [--at TIME])
-                                                 prove one reading end to end; exit 1 if any check fails
+  wotchain verify  --config FILE (--seq N | --device ID --point NAME [--at TIME]) [--wait [--timeout 1m]]
+                                                 prove one reading end to end; exit 1 if any check fails.
+                                                 A point's newest reading that is anchored, or with --wait
+                                                 the newest one, once anchored
   wotchain gaps    --config FILE --device ID [--from TIME] [--to TIME] [--min DURATION] [--json]
                                                  stretches without readings and the signed status records explaining them
 
