@@ -190,6 +190,9 @@ func TestAuthRoles(t *testing.T) {
 			t.Errorf("admin GET %s: %d %s", p, code, body)
 		}
 	}
+	if code, body := a.do(t, viewer, http.MethodGet, "/api/status", nil, nil); code != http.StatusOK || !strings.Contains(body, `"user": "victor"`) {
+		t.Errorf("viewer's status does not name the user (the page's log-out button): %d %s", code, body)
+	}
 	code, body := a.do(t, admin, http.MethodGet, a.readingsPath(), nil, nil)
 	if code != http.StatusOK || !strings.Contains(body, `"readings"`) {
 		t.Fatalf("admin readings: %d %s", code, body)

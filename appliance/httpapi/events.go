@@ -44,7 +44,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	defer tick.Stop()
 	for id := 1; ; id++ {
 		changed := s.changedCh() // before the snapshot, so no Notify is missed
-		if err := s.writeEvent(w, rc, id); err != nil {
+		if err := s.writeEvent(w, r, rc, id); err != nil {
 			return // the client went away
 		}
 		select {
@@ -56,8 +56,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) writeEvent(w http.ResponseWriter, rc *http.ResponseController, id int) error {
-	data, err := json.Marshal(s.status())
+func (s *Server) writeEvent(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, id int) error {
+	data, err := json.Marshal(s.statusFor(r))
 	if err != nil {
 		return fmt.Errorf("event stream: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wotchain/wotchain/appliance/httpauth"
 	"github.com/wotchain/wotchain/bridge/devstatus"
 	"github.com/wotchain/wotchain/bridge/store"
 )
@@ -262,6 +263,7 @@ func (p *pipelineState) json(now time.Time) (*pipelineJSON, error) {
 type statusJSON struct {
 	Time      time.Time     `json:"time"`
 	Appliance string        `json:"appliance,omitempty"`
+	User      string        `json:"user,omitempty"` // who asked, with authentication on
 	Devices   []deviceJSON  `json:"devices"`
 	Pipeline  *pipelineJSON `json:"pipeline,omitempty"`
 	// Error says why the pipeline part is missing.
@@ -287,8 +289,18 @@ func (s *Server) status() statusJSON {
 	return st
 }
 
-func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.status())
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.statusFor(r))
+}
+
+// statusFor is the snapshot with the user who asked for it, so the page
+// can offer to log out.
+func (s *Server) statusFor(r *http.Request) statusJSON {
+	st := s.status()
+	if id, ok := httpauth.From(r.Context()); ok {
+		st.User = id.User.Name
+	}
+	return st
 }
 
 func (s *Server) handleDevices(w http.ResponseWriter, _ *http.Request) {

@@ -79,6 +79,9 @@ type ctxKey struct{}
 type Identity struct {
 	User User
 	Via  string // session or token
+	// Expires is the session's end (zero for a token): a request that
+	// outlives it, such as an event stream, is cancelled then.
+	Expires time.Time
 }
 
 // From returns the request's identity, if it was authenticated.
@@ -112,7 +115,13 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 			writeError(w, http.StatusForbidden, fmt.Sprintf("user %s (%s) may not read this; it needs %s", id.User.Name, id.User.Role, rule.Need))
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, *id))
+		ctx := context.WithValue(r.Context(), ctxKey{}, *id)
+		if !id.Expires.IsZero() {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, id.Expires)
+			defer cancel()
+		}
+		r = r.WithContext(ctx)
 		if !rule.Audit {
 			next.ServeHTTP(w, r)
 			return
@@ -142,7 +151,7 @@ func (g *Guard) identify(r *http.Request) (*Identity, error) {
 	if err != nil {
 		return nil, nil
 	}
-	name, ok := g.sessions.user(c.Value)
+	name, exp, ok := g.sessions.user(c.Value)
 	if !ok {
 		return nil, nil
 	}
@@ -151,7 +160,7 @@ func (g *Guard) identify(r *http.Request) (*Identity, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	return &Identity{User: u, Via: "session"}, nil
+	return &Identity{User: u, Via: "session", Expires: exp}, nil
 }
 
 // unauthenticated sends a browser asking for a page to the login form and
@@ -301,7 +310,7 @@ func (g *Guard) loginFailed(w http.ResponseWriter, isJSON bool, code int, msg st
 func (g *Guard) Logout() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, err := r.Cookie(SessionCookie); err == nil {
-			if name, ok := g.sessions.user(c.Value); ok {
+			if name, _, ok := g.sessions.user(c.Value); ok {
 				g.audit(r, Event{Event: "logout", User: name, Via: "session"})
 			}
 			g.sessions.end(c.Value)

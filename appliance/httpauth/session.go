@@ -61,19 +61,19 @@ func (s *sessions) sweep(now time.Time) {
 	}
 }
 
-// user returns the user of a live session.
-func (s *sessions) user(id string) (string, bool) {
+// user returns the user of a live session and when it expires.
+func (s *sessions) user(id string) (string, time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	se, ok := s.m[id]
 	if !ok {
-		return "", false
+		return "", time.Time{}, false
 	}
 	if !s.now().Before(se.expires) {
 		delete(s.m, id)
-		return "", false
+		return "", time.Time{}, false
 	}
-	return se.user, true
+	return se.user, se.expires, true
 }
 
 func (s *sessions) end(id string) {

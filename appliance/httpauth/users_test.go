@@ -213,15 +213,15 @@ func TestSessionsExpire(t *testing.T) {
 		t.Fatal("session ids repeat")
 	}
 	now = now.Add(59 * time.Minute)
-	if u, ok := s.user(id); !ok || u != "alice" {
+	if u, exp2, ok := s.user(id); !ok || u != "alice" || !exp2.Equal(exp) {
 		t.Fatal("live session not found")
 	}
 	now = now.Add(time.Minute)
-	if _, ok := s.user(id); ok {
+	if _, _, ok := s.user(id); ok {
 		t.Fatal("expired session still valid")
 	}
 	s.end(other)
-	if _, ok := s.user(other); ok {
+	if _, _, ok := s.user(other); ok {
 		t.Fatal("ended session still valid")
 	}
 }

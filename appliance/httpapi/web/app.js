@@ -117,6 +117,8 @@
   function render(s) {
     const now = Date.parse(s.time) || Date.now();
     $("#appliance").textContent = s.appliance || "";
+    $("#user").textContent = s.user || "";
+    $("#logout").hidden = !s.user;
     $("#updated").textContent = "updated " + new Date(now).toLocaleTimeString();
     renderDevices(s.devices || [], now);
     renderPipeline(s.pipeline, s.error);
