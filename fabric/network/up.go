@@ -21,8 +21,13 @@ const ChaincodePackage = "github.com/wotchain/wotchain/chaincode/cmd/wotchain-cc
 // Options configures Up.
 type Options struct {
 	// Dir holds everything the network generates. Up clears what an earlier
-	// network left there, and refuses while that network still runs.
+	// network left there, and refuses while that network still runs
+	// (unless Reuse).
 	Dir string
+	// Reuse has Up return the network already running in Dir, when it is
+	// whole and healthy and has the channel and chaincode asked for,
+	// instead of refusing (`fabricnet up` twice). Ports are then its own.
+	Reuse bool
 	// CacheDir is where Fabric's binaries are built ("" = DefaultCacheDir).
 	CacheDir string
 	// Binaries skips EnsureBinaries when set.
@@ -70,7 +75,8 @@ func (p *Ports) fill() error {
 }
 
 // Up starts a network from nothing and returns its description. On failure
-// the processes it started are stopped; Dir keeps the logs.
+// the processes it started are stopped; Dir keeps the logs. With Reuse, a
+// healthy network already running in Dir is returned instead.
 func Up(ctx context.Context, opts Options) (_ *netdesc.Network, err error) {
 	start := time.Now()
 	log := opts.Log
@@ -78,6 +84,13 @@ func Up(ctx context.Context, opts Options) (_ *netdesc.Network, err error) {
 		log = slog.Default()
 	}
 	log = log.With("component", "fabric-network")
+	if opts.Reuse {
+		// Before anything that the failure path below would undo: a
+		// running network is never stopped here.
+		if desc, err := running(ctx, opts, log); desc != nil || err != nil {
+			return desc, err
+		}
+	}
 	u, err := plan(opts, log)
 	if err != nil {
 		return nil, err

@@ -2,7 +2,8 @@
 // fabric/network): two organisations, one raft orderer, the WoTChain
 // chaincode as a service.
 //
-//	fabricnet up     [-dir D] [-cache C] [-v]  build Fabric if needed, start the network, print its description
+//	fabricnet up     [-dir D] [-cache C] [-v]  build Fabric if needed, start the network (or reuse the
+//	                                           healthy one already running in D), print its description
 //	fabricnet down   [-dir D] [-keep]          stop it (and delete D unless -keep)
 //	fabricnet status [-dir D]                  list its processes and whether they run
 //	fabricnet binaries [-cache C]              only build Fabric's binaries (CI does this before the tests)
@@ -76,7 +77,9 @@ func up(ctx context.Context, args []string) error {
 	verbose := fs.Bool("v", false, "debug logging")
 	fs.Parse(args)
 	setupLog(*verbose)
-	n, err := network.Up(ctx, network.Options{Dir: *dir, CacheDir: *cache})
+	// A network already running there (`make fabric-up` before `make
+	// demo-fabric`) is reused when healthy; Up says so.
+	n, err := network.Up(ctx, network.Options{Dir: *dir, CacheDir: *cache, Reuse: true})
 	if err != nil {
 		return err
 	}
