@@ -194,9 +194,21 @@ func formatUsers(users []User) []byte {
 }
 
 // WriteUsers replaces the users file (0600) atomically, creating its
-// directory (0700) if needed.
+// directory (0700) if needed. Run as root, it keeps the file's owner (or
+// gives a new file its directory's), so the service can still read it.
 func WriteUsers(path string, users []User) error {
 	dir := filepath.Dir(path)
+	// ref is the file replaced or the nearest directory that exists;
+	// created are the directories MkdirAll is about to make.
+	ref, created := path, []string(nil)
+	for ; ; ref = filepath.Dir(ref) {
+		if _, err := os.Stat(ref); err == nil || filepath.Dir(ref) == ref {
+			break
+		}
+		if ref != path {
+			created = append(created, ref)
+		}
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -208,6 +220,10 @@ func WriteUsers(path string, users []User) error {
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
 		return err
+	}
+	if err := keepOwner(ref, append(created, tmp.Name())); err != nil {
+		tmp.Close()
+		return fmt.Errorf("keep the owner of %s: %w", path, err)
 	}
 	if err := durable.Write(tmp, formatUsers(users)); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
