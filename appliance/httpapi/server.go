@@ -120,10 +120,11 @@ type route struct {
 	handler http.Handler
 }
 
+// The three kinds of route: open, for viewers, and for admins (audited).
 var (
-	public       = httpauth.Rule{Need: httpauth.Public}
-	viewer       = httpauth.Rule{Need: httpauth.Viewer}
-	adminAudited = httpauth.Rule{Need: httpauth.Admin, Audit: true}
+	ruleOpen   = httpauth.Rule{Need: httpauth.Public}
+	ruleViewer = httpauth.Rule{Need: httpauth.Viewer}
+	ruleAdmin  = httpauth.Rule{Need: httpauth.Admin, Audit: true}
 )
 
 // table is every route and its access: probes and login are open, status
@@ -132,23 +133,23 @@ var (
 func (s *Server) table() []route {
 	page := s.pageHandler()
 	return []route{
-		{"GET /healthz", public, http.HandlerFunc(s.handleHealthz)},
-		{"GET /readyz", public, http.HandlerFunc(s.handleReadyz)},
-		{"GET /login", public, s.guard.LoginPage()},
-		{"POST /login", public, s.guard.Login()},
-		{"POST /logout", public, s.guard.Logout()},
-		{"GET /style.css", public, page}, // the login page's too
-		{"GET /metrics", viewer, s.metricsHandler()},
-		{"GET /api/status", viewer, http.HandlerFunc(s.handleStatus)},
-		{"GET /api/devices", viewer, http.HandlerFunc(s.handleDevices)},
-		{"GET /api/aggregates", viewer, http.HandlerFunc(s.handleAggregates)},
-		{"GET /api/blocks", viewer, http.HandlerFunc(s.handleBlocks)},
-		{"GET /api/blocks/{id}", viewer, http.HandlerFunc(s.handleBlock)},
-		{"GET /events", viewer, http.HandlerFunc(s.handleEvents)},
-		{"GET /", viewer, page},
-		{"GET /api/readings", adminAudited, http.HandlerFunc(s.handleReadings)},
-		{"GET /api/blocks/{id}/proof", adminAudited, http.HandlerFunc(s.handleProof)},
-		{"GET /api/audit", adminAudited, s.guard.AuditLog()},
+		{"GET /healthz", ruleOpen, http.HandlerFunc(s.handleHealthz)},
+		{"GET /readyz", ruleOpen, http.HandlerFunc(s.handleReadyz)},
+		{"GET /login", ruleOpen, s.guard.LoginPage()},
+		{"POST /login", ruleOpen, s.guard.Login()},
+		{"POST /logout", ruleOpen, s.guard.Logout()},
+		{"GET /style.css", ruleOpen, page}, // the login page's too
+		{"GET /metrics", ruleViewer, s.metricsHandler()},
+		{"GET /api/status", ruleViewer, http.HandlerFunc(s.handleStatus)},
+		{"GET /api/devices", ruleViewer, http.HandlerFunc(s.handleDevices)},
+		{"GET /api/aggregates", ruleViewer, http.HandlerFunc(s.handleAggregates)},
+		{"GET /api/blocks", ruleViewer, http.HandlerFunc(s.handleBlocks)},
+		{"GET /api/blocks/{id}", ruleViewer, http.HandlerFunc(s.handleBlock)},
+		{"GET /events", ruleViewer, http.HandlerFunc(s.handleEvents)},
+		{"GET /", ruleViewer, page},
+		{"GET /api/readings", ruleAdmin, http.HandlerFunc(s.handleReadings)},
+		{"GET /api/blocks/{id}/proof", ruleAdmin, http.HandlerFunc(s.handleProof)},
+		{"GET /api/audit", ruleAdmin, s.guard.AuditLog()},
 	}
 }
 

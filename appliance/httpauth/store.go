@@ -11,6 +11,9 @@ import (
 // changes, so `wotchain user` takes effect without a restart.
 type Users struct {
 	path string
+	// hashing bounds concurrent password checks: each argon2id run takes
+	// 64 MiB, and many clients at once must not exhaust the appliance.
+	hashing chan struct{}
 
 	mu      sync.Mutex
 	modTime time.Time
@@ -23,7 +26,7 @@ type Users struct {
 // OpenUsers reads the users file at path; it is an error if the file is
 // damaged or open to others, not if it does not exist yet.
 func OpenUsers(path string) (*Users, error) {
-	u := &Users{path: path}
+	u := &Users{path: path, hashing: make(chan struct{}, maxHashing)}
 	if err := u.refresh(); err != nil {
 		return nil, err
 	}
@@ -96,12 +99,17 @@ var dummyHash = sync.OnceValue(func() string {
 	return h
 })
 
+// maxHashing is how many password checks run at once.
+const maxHashing = 2
+
 // Password returns the user whose name and password match.
 func (u *Users) Password(name, password string) (User, bool, error) {
 	usr, ok, err := u.lookup(name)
 	if err != nil {
 		return User{}, false, err
 	}
+	u.hashing <- struct{}{}
+	defer func() { <-u.hashing }()
 	if !ok || usr.PasswordHash == "" {
 		VerifyPassword(dummyHash(), password)
 		return User{}, false, nil
