@@ -73,7 +73,8 @@ ledger:
 		t.Fatalf("%d blocks anchored before the appliance was registered", anchored)
 	}
 	out := mustCLI(t, "register", "--config", cfgPath)
-	if !strings.Contains(out, "registered by ManufacturerMSP") {
+	// Identities are shown by MSP and certificate subject, not base64.
+	if !strings.Contains(out, "registered by ManufacturerMSP/Admin@manufacturer.wotchain.local: anchoring identity ManufacturerMSP/User1@manufacturer.wotchain.local") {
 		t.Fatalf("register:\n%s", out)
 	}
 	// Twelve blocks: enough of a run for the licensing window below.
@@ -85,6 +86,9 @@ ledger:
 		if !strings.Contains(e, "not registered") {
 			t.Fatalf("appliance logged an error:\n%s", e)
 		}
+		if strings.Contains(e, "is not registered on the ledger") && !strings.Contains(e, `"identity":"ManufacturerMSP/User1@manufacturer.wotchain.local"`) {
+			t.Fatalf("the identity to register is not shown by its subject:\n%s", e)
+		}
 	}
 
 	n := openNode(t, cfgPath)
@@ -95,14 +99,14 @@ ledger:
 	// The owner verifies readings against the credentials on Fabric.
 	for _, seq := range []uint64{1, last.FirstSeq, last.LastSeq} {
 		out := mustCLI(t, "verify", "--config", cfgPath, "--seq", strconv.FormatUint(seq, 10))
-		if !strings.Contains(out, "anchored by ManufacturerMSP/") {
+		if !strings.Contains(out, "anchored by ManufacturerMSP/User1@manufacturer.wotchain.local:") {
 			t.Fatalf("verify %d against Fabric:\n%s", seq, out)
 		}
 	}
 
 	// The partner lists the provenance of press-1 through its own peer.
 	out = mustCLI(t, "provenance", "--config", partnerCfg, "--device", "press-1", "--from", rfc(0), "--to", rfc(time.Now().UnixNano()))
-	if !strings.Contains(out, "e2e-appliance #0") || !strings.Contains(out, "by ManufacturerMSP/") {
+	if !strings.Contains(out, "e2e-appliance #0") || !strings.Contains(out, "by ManufacturerMSP/User1@manufacturer.wotchain.local") {
 		t.Fatalf("provenance:\n%s", out)
 	}
 
