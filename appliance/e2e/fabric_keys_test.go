@@ -52,15 +52,5 @@ func TestFabricKeyRotation(t *testing.T) {
 	if _, err := os.Stat(keys.RetiredPath(signPath, r.oldID)); err != nil {
 		t.Fatalf("old key not retired: %v", err)
 	}
-	p = start(t, cfgPath)
-	p.waitFor(t, "blocks under the new key", 120*time.Second, func(_ uint64, anchored int) bool { return anchored >= 3 })
-	p.stop(t)
-	if len(p.errs) > 0 {
-		t.Fatalf("errors after the rotation:\n%s", strings.Join(p.errs, "\n"))
-	}
-	verifySeqs(t, cfgPath, checkRotatedStore(t, cfgPath, r)...)
-	ids := provenanceKeys(t, cfgPath, "press-1", since)
-	if ids[r.oldID] == 0 || ids[r.newID] == 0 {
-		t.Fatalf("provenance shows keys %v, want %s and %s", ids, r.oldID, r.newID)
-	}
+	runRotated(t, cfgPath, r, since, 120*time.Second)
 }
