@@ -6,7 +6,7 @@ BIN     := bin/wotchain
 FUZZTIME ?= 10s
 VERSION ?= 0.1.0
 
-.PHONY: all deps test-deps build demo demo-fabric fabric-up fabric-down deb test vet fuzz reliability-long clean
+.PHONY: all deps test-deps build wasm demo demo-fabric fabric-up fabric-down deb test vet fuzz reliability-long clean
 
 all: build
 
@@ -20,8 +20,17 @@ test-deps: deps
 	@scripts/build-nfpm >/dev/null
 	@$(GO) run ./fabric/cmd/fabricnet binaries >/dev/null
 
-build: deps
+build: deps wasm
 	$(GO) build -o $(BIN) ./appliance/cmd/wotchain
+
+# The partner's offline verifier (/verify): bridge/proof compiled to
+# WebAssembly, with the Go installation's wasm_exec.js. Both are build
+# outputs the appliance embeds (not committed); without them /verify says
+# how to build them.
+VERIFY_WEB := appliance/httpapi/web/verify
+wasm:
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o $(VERIFY_WEB)/verify.wasm ./appliance/cmd/verifywasm
+	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" $(VERIFY_WEB)/wasm_exec.js
 
 # Three simulated devices on 127.0.0.1, state under data/demo. Ctrl-C stops it.
 demo: build
@@ -48,7 +57,7 @@ deb: build
 	@mkdir -p dist
 	VERSION=$(VERSION) ARCH=amd64 $$(scripts/build-nfpm) pkg --packager deb --config packaging/nfpm.yaml --target dist/
 
-test: test-deps vet
+test: test-deps wasm vet
 	$(GO) test -count=1 ./...
 
 vet:

@@ -83,3 +83,13 @@ func (s *Server) pageHandler() http.Handler {
 		files.ServeHTTP(w, r)
 	})
 }
+
+// verifyPage serves the offline verifier (web/verify) from the embedded
+// page files. Its script compiles WebAssembly, which the policy must allow;
+// it still loads nothing from elsewhere.
+func (s *Server) verifyPage(page http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; frame-ancestors 'none'")
+		page.ServeHTTP(w, r)
+	})
+}

@@ -138,17 +138,21 @@ func (s *Server) table() []route {
 		{"GET /login", ruleOpen, s.guard.LoginPage()},
 		{"POST /login", ruleOpen, s.guard.Login()},
 		{"POST /logout", ruleOpen, s.guard.Logout()},
-		{"GET /style.css", ruleOpen, page}, // the login page's too
+		{"GET /style.css", ruleOpen, page},            // the login page's too
+		{"GET /verify", ruleOpen, s.verifyPage(page)}, // holds no data: partners check bundles offline
+		{"GET /verify/", ruleOpen, s.verifyPage(page)},
 		{"GET /metrics", ruleViewer, s.metricsHandler()},
 		{"GET /api/status", ruleViewer, http.HandlerFunc(s.handleStatus)},
 		{"GET /api/devices", ruleViewer, http.HandlerFunc(s.handleDevices)},
 		{"GET /api/aggregates", ruleViewer, http.HandlerFunc(s.handleAggregates)},
 		{"GET /api/blocks", ruleViewer, http.HandlerFunc(s.handleBlocks)},
 		{"GET /api/blocks/{id}", ruleViewer, http.HandlerFunc(s.handleBlock)},
+		{"GET /api/series", ruleViewer, http.HandlerFunc(s.handleSeries)},
 		{"GET /events", ruleViewer, http.HandlerFunc(s.handleEvents)},
 		{"GET /", ruleViewer, page},
 		{"GET /api/readings", ruleAdmin, http.HandlerFunc(s.handleReadings)},
 		{"GET /api/blocks/{id}/proof", ruleAdmin, http.HandlerFunc(s.handleProof)},
+		{"GET /api/blocks/{id}/verify", ruleAdmin, http.HandlerFunc(s.handleBlockVerify)},
 		{"GET /api/audit", ruleAdmin, s.guard.AuditLog()},
 	}
 }

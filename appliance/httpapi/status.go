@@ -264,6 +264,7 @@ type statusJSON struct {
 	Time      time.Time     `json:"time"`
 	Appliance string        `json:"appliance,omitempty"`
 	User      string        `json:"user,omitempty"` // who asked, with authentication on
+	Role      string        `json:"role,omitempty"` // their role: the page offers admin actions to admins
 	Devices   []deviceJSON  `json:"devices"`
 	Pipeline  *pipelineJSON `json:"pipeline,omitempty"`
 	// Error says why the pipeline part is missing.
@@ -298,7 +299,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 func (s *Server) statusFor(r *http.Request) statusJSON {
 	st := s.status()
 	if id, ok := httpauth.From(r.Context()); ok {
-		st.User = id.User.Name
+		st.User, st.Role = id.User.Name, string(id.User.Role)
 	}
 	return st
 }

@@ -28,11 +28,13 @@ var layers = []rule{
 	{"fabric/", []string{"fabric/", "chaincode/"}, "the Fabric tooling and client know the contract, not the appliance"},
 	{"protocols/", []string{"protocols/", "internal/secret", "internal/yamltime"}, "protocols hand samples to the pipeline and know nothing of it"},
 	{"bridge/devstatus", []string{"protocols"}, "the status records' vocabulary: emitters and readers of status records share it, it depends on none of them"},
+	{"bridge/proof", []string{"bridge/merkle", "bridge/reading", "chaincode/format", "chaincode/rules"}, "the offline check of a proof bundle compiles to WebAssembly: no store, no cgo, no I/O"},
 	{"bridge/gaps", []string{"bridge/devstatus"}, "gap finding is pure: records in, gaps out, no store"},
 	{"bridge/", []string{"bridge/", "chaincode/format", "chaincode/rules", "protocols", "internal/secret", "internal/yamltime", "internal/durable"}, "the bridge is built from values: no appliance configuration, no Fabric"},
 	{"bench", []string{"bench", "bridge/", "chaincode/format", "chaincode/rules", "protocols", "internal/testserver/launch", "internal/durable"}, "bench measures the bridge packages themselves"},
 	{"internal/testserver", []string{"internal/testserver", "fabric/"}, "test launchers"},
 	{"internal/", nil, "small helpers with no place in the product's layers"},
+	{"appliance/cmd/verifywasm", []string{"bridge/proof", "bridge/reading", "chaincode/format", "chaincode/rules"}, "the partner's offline verifier is bridge/proof in a browser: nothing that needs cgo"},
 	{"appliance/daemon", []string{"appliance/", "bridge/", "chaincode/", "protocols", "fabric/fabricledger", "fabric/netdesc"}, "the daemon wires; it reads the network description, never the launcher"},
 	{"appliance/", []string{"appliance/", "bridge/", "chaincode/", "protocols", "fabric/fabricledger", "fabric/netdesc", "fabric/network", "bench", "internal/"}, "the appliance is the top"},
 }
@@ -80,8 +82,10 @@ func TestLayersCatchAWrongImport(t *testing.T) {
 		{"bridge/seal", "appliance/config"},
 		{"bench", "appliance/config"},
 		{"appliance/daemon", "fabric/network"},
+		{"appliance/cmd/verifywasm", "bridge/verify"},
 		{"protocols/modbus", "bridge/reading"},
 		{"bridge/gaps", "bridge/store"},
+		{"bridge/proof", "bridge/store"},
 	} {
 		r, ok := ruleFor(c.pkg)
 		if !ok || allowed(r, c.pkg, c.dep) {

@@ -1,4 +1,4 @@
-package verify
+package proof
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 // and the block's anchoring time, from the block's credential and the
 // appliance's record on the ledger, so the bundle can be checked offline
 // after the appliance's key has changed.
-func (b *ProofBundle) AttachKey(cred *format.Credential, app *rules.Appliance) error {
+func (b *Bundle) AttachKey(cred *format.Credential, app *rules.Appliance) error {
 	if cred.BlockID != b.BlockID || cred.ApplianceID != app.ID {
 		return fmt.Errorf("proof of block %s: credential of block %s, appliance record of %s", b.BlockID, cred.BlockID, app.ID)
 	}
@@ -26,21 +26,21 @@ func (b *ProofBundle) AttachKey(cred *format.Credential, app *rules.Appliance) e
 	return nil
 }
 
-// VerifyProofKey checks a bundle against the history entry k of the key
+// VerifyKey checks a bundle against the history entry k of the key
 // that signed it, which the verifier trusts (from the ledger, or the
 // bundle's own after checking its id with the appliance's owner): k must
 // sign the bundle's height and be the key the bundle names, the bundle must
-// verify with it (VerifyProof), and the revocation rule must pass for the
-// bundle's anchoring time. A failure is a *ProofError; a revoked key fails
+// verify with it (Verify), and the revocation rule must pass for the
+// bundle's anchoring time. A failure is a *Error; a revoked key fails
 // the "signing key" link.
-func VerifyProofKey(b *ProofBundle, k rules.ApplianceKey) (*reading.Reading, error) {
+func VerifyKey(b *Bundle, k rules.ApplianceKey) (*reading.Reading, error) {
 	if b.SigningKey != nil && b.SigningKey.ID != k.ID {
 		return nil, proofErr("signing key", "the bundle names key %s, checked against key %s", b.SigningKey.ID, k.ID)
 	}
 	if !covers(k, b.Height) {
 		return nil, proofErr("signing key", "key %s signs heights %s, not block %d", k.ID, k.Heights(), b.Height)
 	}
-	r, err := VerifyProof(b, ed25519.PublicKey(k.PublicKey))
+	r, err := Verify(b, ed25519.PublicKey(k.PublicKey))
 	if err != nil {
 		return nil, err
 	}
@@ -50,13 +50,13 @@ func VerifyProofKey(b *ProofBundle, k rules.ApplianceKey) (*reading.Reading, err
 	return r, nil
 }
 
-// VerifyProofHistory checks a bundle against the appliance's key history
+// VerifyHistory checks a bundle against the appliance's key history
 // as the ledger holds it (rules.Appliance): the key of the bundle's height,
 // which must be the key the bundle names and carry the same public key,
-// and then VerifyProofKey with the ledger's entry (so a revocation recorded
+// and then VerifyKey with the ledger's entry (so a revocation recorded
 // after the bundle was made counts). Bundles made before key history name
 // no key and are checked with the key of their height.
-func VerifyProofHistory(b *ProofBundle, app *rules.Appliance) (*reading.Reading, error) {
+func VerifyHistory(b *Bundle, app *rules.Appliance) (*reading.Reading, error) {
 	if app.ID != b.ApplianceID {
 		return nil, proofErr("signing key", "the key history is of appliance %q, the bundle of %q", app.ID, b.ApplianceID)
 	}
@@ -66,10 +66,10 @@ func VerifyProofHistory(b *ProofBundle, app *rules.Appliance) (*reading.Reading,
 	}
 	k, err := KeyOf(app, named, b.Height)
 	if err != nil {
-		return nil, &ProofError{Check: "signing key", Err: err}
+		return nil, &Error{Check: "signing key", Err: err}
 	}
 	if b.SigningKey != nil && !bytes.Equal(b.SigningKey.PublicKey, k.PublicKey) {
 		return nil, proofErr("signing key", "the bundle's key %s is not the ledger's key of that id", named)
 	}
-	return VerifyProofKey(b, k)
+	return VerifyKey(b, k)
 }
