@@ -58,11 +58,10 @@ func waitText(selector, want string) chromedp.Action {
 		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))
 }
 
-func TestStatusPageInChromium(t *testing.T) {
-	bin := chromium(t)
-	e := newEnv(t, func(o *Options) { o.EventInterval = 200 * time.Millisecond })
-	ts := newTestServer(t, e.srv)
-
+// newBrowser starts headless Chromium for one test and returns a tab's
+// context, cancelled after 90 s; everything is cleaned up with the test.
+func newBrowser(t *testing.T, bin string, flags ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
 	// Chromium's helper processes can still write to the profile for a
 	// moment after the browser exits, so it is removed with retries (the
 	// cleanup runs after the allocator's, registered below).
@@ -80,7 +79,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		}
 		t.Errorf("remove the browser profile: %v", err)
 	})
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+	opts := append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),
 		chromedp.Headless,
 		chromedp.NoSandbox,
@@ -92,14 +91,24 @@ func TestStatusPageInChromium(t *testing.T) {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(profile),
-	)
+	}, flags...)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	// Cancelling the allocator waits for the browser to exit, before the
 	// temporary profile is removed and the server closed.
 	t.Cleanup(cancelAlloc)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
 	t.Cleanup(cancelTab)
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestStatusPageInChromium(t *testing.T) {
+	bin := chromium(t)
+	e := newEnv(t, func(o *Options) { o.EventInterval = 200 * time.Millisecond })
+	ts := newTestServer(t, e.srv)
+
+	ctx := newBrowser(t, bin)
 
 	var mu sync.Mutex
 	var exceptions []string
@@ -113,7 +122,7 @@ func TestStatusPageInChromium(t *testing.T) {
 
 	const temp = `tr[data-device="boiler-1"] [data-point="temperature"] .value`
 	var rows []string
-	err = chromedp.Run(ctx,
+	err := chromedp.Run(ctx,
 		chromedp.Navigate(ts.URL+"/"),
 		waitText(temp, "21.5 degC"),
 		waitText("#conn", "live"),

@@ -28,7 +28,9 @@
 
   function formatValue(p) {
     if (p.value === null || p.value === undefined) return "—";
-    return String(p.value) + (p.unit ? " " + p.unit : "");
+    // Six significant digits: a sensor's float noise is not information.
+    const v = typeof p.value === "number" && !Number.isInteger(p.value) ? Number(p.value.toPrecision(6)) : p.value;
+    return String(v) + (p.unit ? " " + p.unit : "");
   }
 
   function renderPoints(td, points) {
@@ -342,6 +344,13 @@
     return td;
   }
 
+  function timeRange(b) {
+    const t = (iso) => new Date(iso).toLocaleTimeString();
+    const td = el("td", "", t(b.first_time) + " … " + t(b.last_time));
+    td.title = b.first_time + " … " + b.last_time;
+    return td;
+  }
+
   function renderBlocks(list) {
     const tbody = $("#block-list tbody");
     $("#no-blocks").hidden = list.length > 0;
@@ -369,7 +378,7 @@
       check.append(btn, res);
       if (checks.has(b.id)) renderChecks(res, checks.get(b.id));
       tr.append(el("td", "", String(b.height)), state, el("td", "", b.first_seq + " … " + b.last_seq + " (" + b.count + ")"),
-        el("td", "", b.first_time + " … " + b.last_time), el("td", "", b.devices.join(", ")), check, proofCell(b));
+        timeRange(b), el("td", "", b.devices.join(", ")), check, proofCell(b));
       tbody.append(tr);
     }
   }

@@ -91,6 +91,9 @@
 
   async function run(ev) {
     ev.preventDefault();
+    // An earlier result goes first, so it cannot be taken for this one.
+    $("#result").hidden = true;
+    $("#links").replaceChildren();
     const f = $("#bundle").files[0];
     if (!f) {
       show({ ok: false, error: "pick a proof bundle file first", links: [] });
