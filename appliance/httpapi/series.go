@@ -204,7 +204,7 @@ func downsample(rs []*reading.Reading, from, to time.Time, n int) ([]seriesPoint
 		if !ok {
 			continue
 		}
-		b := time.Duration(r.ApplianceTime-from.UnixNano()) / width
+		b := min(time.Duration(r.ApplianceTime-from.UnixNano())/width, time.Duration(n-1)) // "to" itself is in the last
 		start := from.Add(b * width).UTC()
 		if cur == nil || !cur.T.Equal(start) {
 			flush()
