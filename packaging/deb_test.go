@@ -67,6 +67,12 @@ func TestDebianPackageInstallsAndRuns(t *testing.T) {
 	if m, _ := mode(t, "/etc/wotchain/wotchain.yaml"); m != 0o640 {
 		t.Fatalf("/etc/wotchain/wotchain.yaml is %04o, want 0640", m)
 	}
+	// The partner's offline verifier, complete (its WebAssembly is a build output).
+	for _, f := range []string{"index.html", "verify.js", "verify.css", "verify.wasm", "wasm_exec.js"} {
+		if m, _ := mode(t, "/usr/share/wotchain/verify/"+f); m != 0o644 {
+			t.Errorf("/usr/share/wotchain/verify/%s is %04o, want 0644", f, m)
+		}
+	}
 	if out := run(t, "/", "/usr/bin/wotchain", "check", "--config", "/etc/wotchain/wotchain.yaml"); !strings.Contains(out, "OK") {
 		t.Fatalf("the shipped configuration does not check: %s", out)
 	}

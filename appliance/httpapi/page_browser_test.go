@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -31,8 +32,8 @@ import (
 	"github.com/wotchain/wotchain/protocols"
 )
 
-// pageEnv is the appliance's page over TLS with authentication: an admin
-// made through httpauth's API, and boiler-1's last 50 minutes in anchored
+// newPageEnv is the appliance's page over TLS with authentication: an
+// admin and a viewer made through httpauth's API, and boiler-1's last 50 minutes in anchored
 // blocks (plus one block sealed but not uploaded yet), with the ledger and
 // storage the chain check needs.
 func newPageEnv(t *testing.T) (*httptest.Server, *pipelinetest.Chain) {
@@ -63,7 +64,12 @@ func newPageEnv(t *testing.T) (*httptest.Server, *pipelinetest.Chain) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := httpauth.WriteUsers(users, []httpauth.User{{Name: "olga", Role: httpauth.Admin, PasswordHash: hash}}); err != nil {
+	viewerHash, err := httpauth.HashPassword("victor-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := httpauth.WriteUsers(users, []httpauth.User{{Name: "olga", Role: httpauth.Admin, PasswordHash: hash},
+		{Name: "victor", Role: httpauth.Viewer, PasswordHash: viewerHash}}); err != nil {
 		t.Fatal(err)
 	}
 	us, err := httpauth.OpenUsers(users)
@@ -267,10 +273,57 @@ func TestPageInChromium(t *testing.T) {
 	if err := chromedp.Run(ctx, screenshot(t, "verify-failed.png")); err != nil {
 		t.Fatal(err)
 	}
+
+	// A viewer sees the values, the charts and the blocks' states, but
+	// neither the chain check nor proof downloads.
+	var adminShown int
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(ts.URL+"/"),
+		chromedp.WaitVisible("#logout button"),
+		chromedp.Click("#logout button"),
+		chromedp.WaitVisible(`input[name="user"]`),
+		chromedp.SendKeys(`input[name="user"]`, "victor"),
+		chromedp.SendKeys(`input[name="password"]`, "victor-password"),
+		chromedp.Submit(`input[name="password"]`),
+		chromedp.WaitVisible(`#trends`),
+		waitText("#user", "victor"),
+		pollJS(`document.querySelectorAll("#block-list tbody tr").length === 6 && document.body.classList.contains("viewer")`),
+		pollJS(`Number(document.querySelector(`+jsString(chart+" svg")+`).dataset.points) === 100`),
+		chromedp.Evaluate(`Array.from(document.querySelectorAll("#blocks .admin, button.verify, a.download")).filter(e => e.offsetParent !== null).length`, &adminShown),
+	)
+	if err != nil || adminShown != 0 {
+		t.Fatalf("the page of a viewer: %d admin controls shown, %v", adminShown, err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(exceptions) > 0 {
 		t.Fatalf("script errors on the pages: %q", exceptions)
+	}
+}
+
+// Without its WebAssembly (a binary built without make wasm), /verify says
+// how to build it.
+func TestVerifyPageWithoutWasmInChromium(t *testing.T) {
+	bin := chromium(t)
+	srv := New(Options{Logger: slog.New(slog.DiscardHandler)})
+	notBuilt := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, ".wasm") || strings.HasSuffix(r.URL.Path, "wasm_exec.js") {
+			http.NotFound(w, r)
+			return
+		}
+		srv.Handler().ServeHTTP(w, r)
+	})
+	ts := httptest.NewServer(notBuilt)
+	t.Cleanup(ts.Close)
+	ctx := newBrowser(t, bin)
+	var msg string
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(ts.URL+"/verify/"),
+		pollJS(`document.querySelector("#wasm-status").dataset.state === "missing"`),
+		chromedp.Text("#wasm-missing", &msg),
+	)
+	if err != nil || !strings.Contains(msg, "make build") || !strings.Contains(msg, "GOOS=js GOARCH=wasm") {
+		t.Fatalf("/verify without its WebAssembly says %q, %v", msg, err)
 	}
 }
 

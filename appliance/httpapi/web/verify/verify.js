@@ -41,6 +41,10 @@
     try {
       resp = await fetch("verify.wasm");
     } catch (e) {
+      if (location.protocol !== "file:") {
+        missing("verify.wasm could not be loaded (" + e + ").");
+        return;
+      }
       // file:// pages may not fetch their neighbours: let the user pick it.
       setStatus("pick", "pick verify.wasm");
       $("#wasm-pick").hidden = false;
