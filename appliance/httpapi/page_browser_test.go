@@ -188,15 +188,16 @@ func TestPageInChromium(t *testing.T) {
 
 	// The blocks: anchored ones and the pending one; the chain check of
 	// block 1 passes every link.
-	const row = `#block-list tr[data-height="1"]`
+	const row = `#block-list tr.block[data-height="1"]`
+	const detail = `#block-list tr.detail[data-height="1"]`
 	var states []string
 	var links []string
 	err = chromedp.Run(ctx,
-		pollJS(`document.querySelectorAll("#block-list tbody tr").length === 6`),
-		chromedp.Evaluate(`Array.from(document.querySelectorAll("#block-list tbody tr")).map(tr => tr.dataset.height + " " + tr.dataset.state)`, &states),
+		pollJS(`document.querySelectorAll("#block-list tr.block").length === 6`),
+		chromedp.Evaluate(`Array.from(document.querySelectorAll("#block-list tr.block")).map(tr => tr.dataset.height + " " + tr.dataset.state)`, &states),
 		chromedp.Click(row+` button.verify`),
-		pollJS(`document.querySelector(`+jsString(row+" .verdict")+`) !== null`),
-		chromedp.Evaluate(`Array.from(document.querySelectorAll(`+jsString(row+" li.check")+`)).map(li => li.dataset.check + " " + (li.classList.contains("ok") ? "ok" : "FAILED"))`, &links),
+		pollJS(`document.querySelector(`+jsString(detail+" .verdict")+`) !== null`),
+		chromedp.Evaluate(`Array.from(document.querySelectorAll(`+jsString(detail+" li.check")+`)).map(li => li.dataset.check + " " + (li.classList.contains("ok") ? "ok" : "FAILED"))`, &links),
 		chromedp.ScrollIntoView(`#blocks`),
 		screenshot(t, "page-blocks.png"),
 		chromedp.Evaluate(`window.scrollTo(0, 0)`, nil),
@@ -287,7 +288,7 @@ func TestPageInChromium(t *testing.T) {
 		chromedp.Submit(`input[name="password"]`),
 		chromedp.WaitVisible(`#trends`),
 		waitText("#user", "victor"),
-		pollJS(`document.querySelectorAll("#block-list tbody tr").length === 6 && document.body.classList.contains("viewer")`),
+		pollJS(`document.querySelectorAll("#block-list tr.block").length === 6 && document.body.classList.contains("viewer")`),
 		pollJS(`Number(document.querySelector(`+jsString(chart+" svg")+`).dataset.points) === 100`),
 		chromedp.Evaluate(`Array.from(document.querySelectorAll("#blocks .admin, button.verify, a.download")).filter(e => e.offsetParent !== null).length`, &adminShown),
 	)

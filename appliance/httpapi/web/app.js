@@ -351,35 +351,48 @@
     return td;
   }
 
+  // Each block is a row, and below it a row for its chain check, shown
+  // once run.
+  function blockRows(b) {
+    const tr = el("tr", "block");
+    tr.dataset.id = b.id;
+    tr.dataset.height = b.height;
+    tr.dataset.state = b.state;
+    const state = el("td", "blockstate " + b.state, b.state);
+    state.title = b.state === "sealed" ? "sealed " + b.sealed_at : b.location || "";
+    const detail = el("tr", "detail admin");
+    detail.dataset.id = b.id;
+    detail.dataset.height = b.height;
+    const res = el("td", "result");
+    res.colSpan = 7;
+    detail.append(res);
+    detail.hidden = !checks.has(b.id);
+    if (checks.has(b.id)) renderChecks(res, checks.get(b.id));
+    const btn = el("button", "verify", "verify");
+    btn.type = "button";
+    btn.title = "run the whole chain check of this block's first reading on the appliance";
+    btn.addEventListener("click", () => {
+      detail.hidden = false;
+      verifyBlock(b, res);
+    });
+    const check = el("td", "admin checks");
+    check.append(btn);
+    tr.append(el("td", "", String(b.height)), state, el("td", "", b.first_seq + " … " + b.last_seq + " (" + b.count + ")"),
+      timeRange(b), el("td", "", b.devices.join(", ")), proofCell(b), check);
+    return [tr, detail];
+  }
+
   function renderBlocks(list) {
     const tbody = $("#block-list tbody");
     $("#no-blocks").hidden = list.length > 0;
     $("#block-list").hidden = list.length === 0;
     const old = new Map();
-    for (const tr of tbody.querySelectorAll("tr")) old.set(tr.dataset.id, tr);
+    for (const tr of tbody.querySelectorAll("tr.block")) old.set(tr.dataset.id, [tr, tr.nextElementSibling]);
     tbody.replaceChildren();
     for (const b of list.slice().reverse()) {
-      let tr = old.get(b.id);
-      if (tr && tr.dataset.state === b.state) {
-        tbody.append(tr); // keeps a typed seq and a shown check
-        continue;
-      }
-      tr = el("tr");
-      tr.dataset.id = b.id;
-      tr.dataset.height = b.height;
-      tr.dataset.state = b.state;
-      const state = el("td", "blockstate " + b.state, b.state);
-      state.title = b.state === "sealed" ? "sealed " + b.sealed_at : b.location || "";
-      const check = el("td", "admin checks");
-      const btn = el("button", "verify", "verify");
-      btn.type = "button";
-      btn.addEventListener("click", () => verifyBlock(b, res));
-      const res = el("div", "result");
-      check.append(btn, res);
-      if (checks.has(b.id)) renderChecks(res, checks.get(b.id));
-      tr.append(el("td", "", String(b.height)), state, el("td", "", b.first_seq + " … " + b.last_seq + " (" + b.count + ")"),
-        timeRange(b), el("td", "", b.devices.join(", ")), check, proofCell(b));
-      tbody.append(tr);
+      const kept = old.get(b.id);
+      // A row whose state did not change keeps a typed seq and a shown check.
+      tbody.append(...(kept && kept[0].dataset.state === b.state ? kept : blockRows(b)));
     }
   }
 
