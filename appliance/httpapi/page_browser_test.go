@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -184,6 +185,33 @@ func TestPageInChromium(t *testing.T) {
 	}
 	if quarterPts < 20 || quarterPts > 40 {
 		t.Fatalf("chart of the last 15 minutes: %d points, want about 30", quarterPts)
+	}
+
+	// Drag across the half hour before the last quarter to zoom into it;
+	// a double-click returns to the live hour.
+	var box []float64
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`(() => { const r = document.querySelector(`+jsString(chart+" svg")+`).getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`, &box)); err != nil || len(box) != 4 {
+		t.Fatalf("chart box %v: %v", box, err)
+	}
+	plotX := func(frac float64) float64 { return box[0] + (48+frac*544)/600*box[2] } // the chart's margins in app.js
+	y := box[1] + box[3]/2
+	var dragged int
+	var active []string
+	err = chromedp.Run(ctx,
+		chromedp.MouseEvent(input.MousePressed, plotX(0.25), y, chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.MouseMoved, plotX(0.5), y),
+		chromedp.MouseEvent(input.MouseReleased, plotX(0.75), y, chromedp.ButtonLeft),
+		pollJS(`Number(document.querySelector(`+jsString(chart+" svg")+`).dataset.points) !== 100`),
+		chromedp.Evaluate(`Number(document.querySelector(`+jsString(chart+" svg")+`).dataset.points)`, &dragged),
+		chromedp.Evaluate(`Array.from(document.querySelectorAll(".ranges button.active")).map(b => b.textContent)`, &active),
+		chromedp.DoubleClick(chart+" svg"),
+		pollJS(`Number(document.querySelector(`+jsString(chart+" svg")+`).dataset.points) === 100`),
+	)
+	if err != nil {
+		t.Fatalf("drag to zoom: %v", err)
+	}
+	if dragged < 50 || dragged > 65 || len(active) != 0 {
+		t.Fatalf("dragged across half the hour: %d points (want about 60), range buttons active %q", dragged, active)
 	}
 
 	// The blocks: anchored ones and the pending one; the chain check of
