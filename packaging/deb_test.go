@@ -73,6 +73,9 @@ func TestDebianPackageInstallsAndRuns(t *testing.T) {
 			t.Errorf("/usr/share/wotchain/verify/%s is %04o, want 0644", f, m)
 		}
 	}
+	if m, _ := mode(t, "/usr/share/wotchain/grafana/wotchain.json"); m != 0o644 {
+		t.Errorf("the Grafana dashboard is %04o, want 0644", m)
+	}
 	if out := run(t, "/", "/usr/bin/wotchain", "check", "--config", "/etc/wotchain/wotchain.yaml"); !strings.Contains(out, "OK") {
 		t.Fatalf("the shipped configuration does not check: %s", out)
 	}

@@ -121,10 +121,7 @@ func newAPI(cfg *config.Config, n *Node, p *pipeline.Pipeline, devices httpapi.D
 		Auth: sec.auth, TLS: sec.tls,
 		ApplianceID: cfg.Appliance.ID, Store: n.Store, OwnerKey: n.Owner, Credentials: n.Ledger, Objects: n.Storage,
 		Logger: log.With("component", "http"), Devices: devices,
-		Pipeline: httpapi.PipelineFunc(func() httpapi.PipelineCounters {
-			s := p.Stats()
-			return httpapi.PipelineCounters{StorageErrors: s.StorageErrors, LedgerErrors: s.LedgerErrors, LastAnchorError: s.LastAnchorError}
-		}),
+		Pipeline: httpapi.PipelineFunc(func() httpapi.PipelineCounters { return pipelineCounters(p.Stats()) }),
 		Ready: func(context.Context) error {
 			if !p.Running() {
 				return errors.New("starting")
@@ -169,4 +166,20 @@ func httpURL(cfg *config.Config) string {
 		return "https://" + cfg.HTTP.Listen + "/"
 	}
 	return "http://" + cfg.HTTP.Listen + "/"
+}
+
+// pipelineCounters is what the HTTP API shows of the pipeline's statistics.
+func pipelineCounters(s pipeline.Stats) httpapi.PipelineCounters {
+	c := httpapi.PipelineCounters{StorageErrors: s.StorageErrors, LedgerErrors: s.LedgerErrors, LastAnchorError: s.LastAnchorError}
+	if m := s.MQTT; m != nil {
+		connected := m.Connected
+		c.MQTT = &httpapi.ConsumerCounters{Done: m.Published, Position: m.AckedSeq, Lag: m.Lag, Errors: m.Errors, Connected: &connected}
+	}
+	if a := s.Aggregate; a != nil {
+		c.Aggregate = &httpapi.ConsumerCounters{Done: a.Emitted, Position: a.ProcessedSeq, Lag: a.Lag, Errors: a.Errors}
+	}
+	if d := s.Deliveries; d != nil {
+		c.Deliveries = &httpapi.DeliveryCounters{Delivered: d.Delivered, Errors: d.Errors, Grants: d.Grants, NextHeight: d.NextHeight}
+	}
+	return c
 }

@@ -3,11 +3,15 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wotchain/wotchain/bridge/reading"
 )
 
 const namespace = "wotchain"
@@ -38,6 +42,21 @@ var (
 	descStorageErrors  = desc("pipeline", "storage_errors_total", "Failed block uploads since start.")
 	descLedgerErrors   = desc("pipeline", "ledger_errors_total", "Failed ledger calls since start.")
 	descLastAnchored   = desc("pipeline", "last_anchored_height", "Height of the last anchored block; absent before the first.")
+
+	// The consumers, each present only when configured.
+	descMQTTPublished  = desc("mqtt", "published_total", "Messages the MQTT broker acknowledged since start (repeats after a reconnect included).")
+	descMQTTErrors     = desc("mqtt", "errors_total", "Failed connects, publishes, timeouts and store reads of the MQTT publisher since start.")
+	descMQTTLag        = desc("mqtt", "lag_readings", "Stored readings the broker has not acknowledged yet.")
+	descMQTTLagSeconds = desc("mqtt", "lag_seconds", "Age of the oldest stored reading the broker has not acknowledged; 0 when caught up.")
+	descMQTTConnected  = desc("mqtt", "connected", "1 when the publisher holds a broker connection.")
+	descAggWindows     = desc("aggregate", "windows_total", "Aggregate windows stored since start.")
+	descAggErrors      = desc("aggregate", "errors_total", "Aggregator errors since start.")
+	descAggLag         = desc("aggregate", "lag_readings", "Stored readings the aggregator has not processed yet.")
+	descAggLagSeconds  = desc("aggregate", "lag_seconds", "Age of the oldest stored reading the aggregator has not processed; 0 when caught up.")
+	descDeliveries     = desc("license", "deliveries_total", "Key deliveries stored for partners' grants since start.")
+	descDeliveryErrors = desc("license", "delivery_errors_total", "Failed key delivery passes since start (each retried).")
+	descDeliveryGrants = desc("license", "grants", "Grants the last delivery pass examined.")
+	descDeliveryLag    = desc("license", "delivery_lag_blocks", "Anchored blocks some grant has not had its delivery decision for yet.")
 )
 
 // pollBuckets span fast Modbus reads to polls that hit their timeout.
@@ -51,8 +70,10 @@ func (s *Server) initMetrics() {
 		Buckets: pollBuckets,
 	}, []string{"device", "result"})
 	s.registry.MustRegister(
+		buildInfo(),
 		&deviceCollector{s},
 		&pipelineCollector{s},
+		&consumerCollector{s},
 		s.pollDur,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -161,4 +182,107 @@ func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	if p.LastAnchored != nil {
 		m(descLastAnchored, prometheus.GaugeValue, float64(p.LastAnchored.Height))
 	}
+}
+
+// buildInfo is wotchain_build_info, 1 with the binary's version, VCS
+// revision and Go version as labels (the Prometheus convention), so a
+// dashboard can show which build each appliance runs.
+func buildInfo() prometheus.Collector {
+	version, revision, modified := "(devel)", "unknown", "false"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		for _, kv := range bi.Settings {
+			switch kv.Key {
+			case "vcs.revision":
+				revision = kv.Value
+			case "vcs.modified":
+				modified = kv.Value
+			}
+		}
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "build_info", Help: "1, labelled with the build's version, VCS revision and Go version.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "modified": modified, "goversion": runtime.Version()},
+	})
+	g.Set(1)
+	return g
+}
+
+// consumerCollector exports the MQTT publisher's, the aggregator's and
+// the licensor's progress, each only when configured.
+type consumerCollector struct{ s *Server }
+
+func (c *consumerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descMQTTPublished, descMQTTErrors, descMQTTLag, descMQTTLagSeconds, descMQTTConnected,
+		descAggWindows, descAggErrors, descAggLag, descAggLagSeconds,
+		descDeliveries, descDeliveryErrors, descDeliveryGrants, descDeliveryLag} {
+		ch <- d
+	}
+}
+
+func (c *consumerCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.s.opts.Pipeline == nil {
+		return
+	}
+	pc := c.s.opts.Pipeline.Counters()
+	m := func(desc *prometheus.Desc, t prometheus.ValueType, v float64) {
+		ch <- prometheus.MustNewConstMetric(desc, t, v)
+	}
+	now := time.Now()
+	if q := pc.MQTT; q != nil {
+		m(descMQTTPublished, prometheus.CounterValue, float64(q.Done))
+		m(descMQTTErrors, prometheus.CounterValue, float64(q.Errors))
+		m(descMQTTLag, prometheus.GaugeValue, float64(q.Lag))
+		m(descMQTTLagSeconds, prometheus.GaugeValue, c.s.lagSeconds(q, now))
+		connected := 0.0
+		if q.Connected != nil && *q.Connected {
+			connected = 1
+		}
+		m(descMQTTConnected, prometheus.GaugeValue, connected)
+	}
+	if a := pc.Aggregate; a != nil {
+		m(descAggWindows, prometheus.CounterValue, float64(a.Done))
+		m(descAggErrors, prometheus.CounterValue, float64(a.Errors))
+		m(descAggLag, prometheus.GaugeValue, float64(a.Lag))
+		m(descAggLagSeconds, prometheus.GaugeValue, c.s.lagSeconds(a, now))
+	}
+	if d := pc.Deliveries; d != nil {
+		m(descDeliveries, prometheus.CounterValue, float64(d.Delivered))
+		m(descDeliveryErrors, prometheus.CounterValue, float64(d.Errors))
+		m(descDeliveryGrants, prometheus.GaugeValue, float64(d.Grants))
+		m(descDeliveryLag, prometheus.GaugeValue, float64(c.s.deliveryLag(d)))
+	}
+}
+
+// lagSeconds is the age of the first reading a consumer has not consumed
+// yet, read from the store; 0 when it is caught up or that reading is gone
+// (pruned: the consumer passes over it).
+func (s *Server) lagSeconds(c *ConsumerCounters, now time.Time) float64 {
+	if c.Lag == 0 || s.opts.Store == nil {
+		return 0
+	}
+	raw, err := s.opts.Store.Reading(c.Position + 1)
+	if err != nil {
+		return 0
+	}
+	r, err := reading.Decode(raw)
+	if err != nil {
+		return 0
+	}
+	return max(0, now.Sub(r.Time()).Seconds())
+}
+
+// deliveryLag counts the anchored blocks from the lowest height a grant
+// has not examined: the licensor examines only anchored blocks.
+func (s *Server) deliveryLag(d *DeliveryCounters) uint64 {
+	if d.Grants == 0 || s.opts.Store == nil {
+		return 0
+	}
+	p, err := s.pipeline()
+	if err != nil || p.Anchored <= d.NextHeight {
+		return 0
+	}
+	return p.Anchored - d.NextHeight
 }

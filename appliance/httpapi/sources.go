@@ -57,6 +57,33 @@ type PipelineCounters struct {
 	// LastAnchorError is the last anchoring attempt's error, "" after a
 	// success.
 	LastAnchorError string
+	// The consumers of stored readings and anchored blocks; nil when not
+	// configured.
+	MQTT       *ConsumerCounters
+	Aggregate  *ConsumerCounters
+	Deliveries *DeliveryCounters
+}
+
+// ConsumerCounters are a reading consumer's progress: the MQTT publisher
+// (Done: messages the broker acknowledged) or the aggregator (Done:
+// windows stored).
+type ConsumerCounters struct {
+	Done     uint64
+	Position uint64 // every reading up to this seq is consumed
+	Lag      uint64 // readings stored after Position
+	Errors   uint64
+	// Connected is the publisher's broker connection; nil for the aggregator.
+	Connected *bool
+}
+
+// DeliveryCounters are the licensor's key deliveries.
+type DeliveryCounters struct {
+	Delivered uint64 // deliveries stored since start
+	Errors    uint64 // failed passes since start
+	Grants    int    // grants the last pass examined
+	// NextHeight is the lowest block height a grant has not examined:
+	// anchored blocks from it on wait for their delivery decision.
+	NextHeight uint64
 }
 
 // Credentials finds an anchored block's credential by block id; the

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 
 	"github.com/wotchain/wotchain/bridge/envelope"
 	"github.com/wotchain/wotchain/bridge/keytree"
@@ -49,6 +50,25 @@ type Licensor struct {
 	applianceID string
 	log         *slog.Logger
 	codec       *envelope.Codec // made at the first v2 block
+
+	delivered atomic.Uint64 // deliveries stored since start
+	grants    atomic.Int64  // grants seen by the last pass
+	next      atomic.Uint64 // lowest height a grant has not examined, after the last pass
+}
+
+// Stats describe the licensor for metrics.
+type Stats struct {
+	Delivered uint64 // key deliveries stored since start
+	Grants    int    // grants the last pass examined blocks for
+	// NextHeight is the lowest block height some grant has not examined
+	// yet (after the last pass): anchored blocks from it on wait for a
+	// delivery decision.
+	NextHeight uint64
+}
+
+// Stats returns the licensor's statistics.
+func (l *Licensor) Stats() Stats {
+	return Stats{Delivered: l.delivered.Load(), Grants: int(l.grants.Load()), NextHeight: l.next.Load()}
 }
 
 // New returns a licensor.
@@ -88,6 +108,7 @@ func (l *Licensor) Deliver(ctx context.Context) (int, error) {
 			break
 		}
 	}
+	l.grants.Store(int64(len(grants)))
 	if len(grants) == 0 {
 		return 0, nil
 	}
@@ -126,6 +147,8 @@ func (l *Licensor) Deliver(ctx context.Context) (int, error) {
 			l.log.Info("keys delivered", "grant", gs.g.ID, "partner", gs.g.PartnerMSP, "blocks", gs.delivered)
 		}
 	}
+	l.delivered.Add(uint64(total))
+	l.next.Store(slices.MinFunc(grants, func(a, b *grantState) int { return compareU64(a.next, b.next) }).next)
 	return total, err
 }
 

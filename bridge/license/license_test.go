@@ -109,6 +109,10 @@ func TestDeliverCoveredAnchoredBlocksOnly(t *testing.T) {
 			t.Errorf("block %d delivered = %v, want %v", c.b.Height, got, c.want)
 		}
 	}
+	// The metrics' view: blocks from the unanchored b4 wait for a decision.
+	if s := lic.Stats(); s != (Stats{Delivered: 2, Grants: 1, NextHeight: b4.Height}) {
+		t.Fatalf("stats after the first pass: %+v", s)
+	}
 	// Examined blocks are not examined again; the unanchored one is, once anchored.
 	if n, err := lic.Deliver(ctx); err != nil || n != 0 {
 		t.Fatalf("second delivery: %d, %v", n, err)
@@ -116,6 +120,9 @@ func TestDeliverCoveredAnchoredBlocksOnly(t *testing.T) {
 	w.Drain(t)
 	if n, err := lic.Deliver(ctx); err != nil || n != 1 || !w.delivered(t, b4) || w.delivered(t, b5) {
 		t.Fatalf("after anchoring: %d keys, %v", n, err)
+	}
+	if s := lic.Stats(); s != (Stats{Delivered: 3, Grants: 1, NextHeight: b5.Height + 1}) {
+		t.Fatalf("stats after anchoring: %+v", s)
 	}
 }
 

@@ -104,6 +104,17 @@ type Stats struct {
 	LastAnchorError string
 	SealErrors      uint64 // failed seals (readings stay stored; retried)
 	LastSealError   error
+	// The consumers', each nil when it is not configured (no MQTT, no
+	// aggregates, no owner key to deliver with).
+	MQTT       *publish.Stats
+	Aggregate  *aggregate.Stats
+	Deliveries *DeliveryStats
+}
+
+// DeliveryStats describe the licensor's key deliveries.
+type DeliveryStats struct {
+	license.Stats
+	Errors uint64 // failed delivery passes since start (each retried)
 }
 
 // Pipeline owns the bridge between the poll loops and the ledger.
@@ -126,6 +137,7 @@ type Pipeline struct {
 	firstSeq uint64        // first seq of this run
 
 	lastStored, anchored, sealErrors atomic.Uint64
+	deliveryErrors                   atomic.Uint64
 	running                          atomic.Bool
 
 	startOnce, stopOnce sync.Once
@@ -261,9 +273,21 @@ func (p *Pipeline) Stats() Stats {
 	p.mu.Lock()
 	last := p.sealErr
 	p.mu.Unlock()
-	return Stats{ReadingsStored: p.lastStored.Load() - (p.firstSeq - 1), BlocksAnchored: p.anchored.Load(),
+	s := Stats{ReadingsStored: p.lastStored.Load() - (p.firstSeq - 1), BlocksAnchored: p.anchored.Load(),
 		StorageErrors: storageErrs, LedgerErrors: ledgerErrs, LastAnchorError: p.ob.LastAnchorError(),
 		SealErrors: p.sealErrors.Load(), LastSealError: last}
+	if p.pub != nil {
+		ps := p.pub.Stats()
+		s.MQTT = &ps
+	}
+	if p.agg != nil {
+		as := p.agg.Stats()
+		s.Aggregate = &as
+	}
+	if p.lic != nil {
+		s.Deliveries = &DeliveryStats{Stats: p.lic.Stats(), Errors: p.deliveryErrors.Load()}
+	}
+	return s
 }
 
 // Run starts the workers (outbox lanes, retention, licensor, consumers)
@@ -421,6 +445,7 @@ func (p *Pipeline) runLicensor(ctx context.Context) {
 	defer t.Stop()
 	for {
 		if _, err := p.lic.Deliver(ctx); err != nil && ctx.Err() == nil {
+			p.deliveryErrors.Add(1)
 			p.log.Warn("key delivery failed; will retry", "err", err)
 		}
 		select {
