@@ -58,7 +58,10 @@ func cmdGaps(args []string, stdout io.Writer) error {
 	if from >= to {
 		return fmt.Errorf("%w: --from must be before --to (and now)", errUsage)
 	}
-	opts := gapOptions(cfg, *device, *minGap)
+	opts, err := gapOptions(cfg, *device, *minGap)
+	if err != nil {
+		return err
+	}
 	st, err := store.OpenReadOnly(daemon.StoreDir(cfg))
 	if err != nil {
 		return err
@@ -95,22 +98,29 @@ func cmdGaps(args []string, stdout io.Writer) error {
 // that begins it may come an interval plus the poll loop's timeout (the
 // interval plus the device's timeout) after the last reading, and one
 // interval more for a late tick. A device no longer configured gets min
-// as both.
-func gapOptions(cfg *config.Config, device string, minGap time.Duration) gaps.Options {
+// as both. A --min no longer than the poll interval is refused: every
+// pause between two polls would be listed as a gap.
+func gapOptions(cfg *config.Config, device string, minGap time.Duration) (gaps.Options, error) {
 	var opts gaps.Options
+	var interval time.Duration
 	for _, d := range cfg.Devices {
 		if d.ID == device {
-			opts.Min = max(3*d.Interval.D(), time.Second)
-			opts.Slack = 3*d.Interval.D() + d.Timeout.D()
+			interval = d.Interval.D()
+			opts.Min = max(3*interval, time.Second)
+			opts.Slack = 3*interval + d.Timeout.D()
 		}
 	}
 	if minGap > 0 {
+		if minGap <= interval {
+			return opts, fmt.Errorf("%w: --min %s is not longer than %s's poll interval (%s): every pause between two polls would be a gap; give more than the interval (the default is %s)",
+				errUsage, minGap, device, interval, opts.Min)
+		}
 		opts.Min = minGap
 	}
 	if opts.Min == 0 {
 		opts.Min = 3 * time.Second
 	}
-	return opts
+	return opts, nil
 }
 
 // prunedFloor moves from past the readings retention or the disk budget

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/wotchain/wotchain/appliance/config"
 	"github.com/wotchain/wotchain/bridge/devstatus"
 	"github.com/wotchain/wotchain/bridge/gaps"
 	"github.com/wotchain/wotchain/bridge/pipeline/pipelinetest"
@@ -71,5 +73,21 @@ func TestFindGapsWindow(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A --min no longer than the device's poll interval would list every pause
+// between two polls: refused, naming the interval; longer ones are taken.
+func TestGapOptionsMin(t *testing.T) {
+	cfg := &config.Config{Devices: []config.Device{{ID: "press-1", Interval: config.Duration(time.Second), Timeout: config.Duration(2 * time.Second)}}}
+	if _, err := gapOptions(cfg, "press-1", time.Second); err == nil || !strings.Contains(err.Error(), "poll interval (1s)") {
+		t.Fatalf("--min 1s at a 1s interval: %v", err)
+	}
+	opts, err := gapOptions(cfg, "press-1", 1500*time.Millisecond)
+	if err != nil || opts.Min != 1500*time.Millisecond || opts.Slack != 5*time.Second {
+		t.Fatalf("--min 1.5s: %+v, %v", opts, err)
+	}
+	if opts, err := gapOptions(cfg, "press-1", 0); err != nil || opts.Min != 3*time.Second {
+		t.Fatalf("default: %+v, %v", opts, err)
 	}
 }
