@@ -121,7 +121,8 @@ func newAPI(cfg *config.Config, n *Node, p *pipeline.Pipeline, devices httpapi.D
 		Auth: sec.auth, TLS: sec.tls,
 		ApplianceID: cfg.Appliance.ID, Store: n.Store, OwnerKey: n.Owner, Credentials: n.Ledger, Objects: n.Storage,
 		Logger: log.With("component", "http"), Devices: devices,
-		Pipeline: httpapi.PipelineFunc(func() httpapi.PipelineCounters { return pipelineCounters(p.Stats()) }),
+		Pipeline:    httpapi.PipelineFunc(func() httpapi.PipelineCounters { return pipelineCounters(p.Stats()) }),
+		BlockFormat: p.Format(),
 		Ready: func(context.Context) error {
 			if !p.Running() {
 				return errors.New("starting")

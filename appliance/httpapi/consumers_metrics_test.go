@@ -34,7 +34,7 @@ func withConsumers(position, lag, next uint64) func(*Options) {
 }
 
 func TestConsumerMetrics(t *testing.T) {
-	e := newEnv(t, withConsumers(10, 6, 1))
+	e := newEnv(t, withConsumers(10, 6, 1), func(o *Options) { o.BlockFormat = 2 })
 	anchored := 0
 	if err := e.c.Store.Blocks(0, func(b *store.BlockRecord) (bool, error) {
 		if b.State == store.Anchored {
@@ -78,8 +78,14 @@ func TestConsumerMetrics(t *testing.T) {
 	for _, l := range b.Metric[0].Label {
 		labels[l.GetName()] = l.GetValue()
 	}
-	if labels["goversion"] != runtime.Version() || labels["version"] == "" || labels["revision"] == "" {
+	if labels["goversion"] != runtime.Version() || labels["version"] == "" || labels["revision"] == "" || labels["block_format"] != "2" {
 		t.Errorf("wotchain_build_info labels %v", labels)
+	}
+	// Without a block format given, the label says so rather than guess.
+	for _, l := range scrape(t, newEnv(t))["wotchain_build_info"].Metric[0].Label {
+		if l.GetName() == "block_format" && l.GetValue() != "unknown" {
+			t.Errorf("block_format %q without a format, want unknown", l.GetValue())
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,7 +71,7 @@ func (s *Server) initMetrics() {
 		Buckets: pollBuckets,
 	}, []string{"device", "result"})
 	s.registry.MustRegister(
-		buildInfo(),
+		buildInfo(s.opts.BlockFormat),
 		&deviceCollector{s},
 		&pipelineCollector{s},
 		&consumerCollector{s},
@@ -185,10 +186,14 @@ func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // buildInfo is wotchain_build_info, 1 with the binary's version, VCS
-// revision and Go version as labels (the Prometheus convention), so a
-// dashboard can show which build each appliance runs.
-func buildInfo() prometheus.Collector {
-	version, revision, modified := "(devel)", "unknown", "false"
+// revision, Go version and the block format it writes as labels (the
+// Prometheus convention), so a dashboard can show which build each
+// appliance runs.
+func buildInfo(blockFormat int) prometheus.Collector {
+	version, revision, modified, bf := "(devel)", "unknown", "false", "unknown"
+	if blockFormat != 0 {
+		bf = strconv.Itoa(blockFormat)
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if bi.Main.Version != "" {
 			version = bi.Main.Version
@@ -203,8 +208,9 @@ func buildInfo() prometheus.Collector {
 		}
 	}
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: namespace, Name: "build_info", Help: "1, labelled with the build's version, VCS revision and Go version.",
-		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "modified": modified, "goversion": runtime.Version()},
+		Namespace: namespace, Name: "build_info", Help: "1, labelled with the build's version, VCS revision, Go version and the block format it writes.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "modified": modified,
+			"goversion": runtime.Version(), "block_format": bf},
 	})
 	g.Set(1)
 	return g

@@ -45,6 +45,9 @@ type Options struct {
 	Devices Devices
 	// Pipeline reports storage and ledger error counts (zero without it).
 	Pipeline Pipeline
+	// BlockFormat is the block format the appliance writes, a label of
+	// wotchain_build_info ("unknown" when zero).
+	BlockFormat int
 	// Ready, if set, is an extra readiness check (for example: the ledger
 	// registration and storage are known); a non-nil error is the reason
 	// for not being ready.

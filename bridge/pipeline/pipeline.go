@@ -92,6 +92,10 @@ type Config struct {
 // exact licensing and selective disclosure, docs/block-format.md).
 const DefaultFormat = 2
 
+// Format is the block format of the polls the pipeline writes (and so of
+// the blocks it seals from them).
+func (p *Pipeline) Format() int { return p.format }
+
 // Stats are the pipeline's counters since New.
 type Stats struct {
 	ReadingsStored uint64 // readings stored by this run (polls and aggregates)
@@ -127,6 +131,7 @@ type Pipeline struct {
 	ob     *outbox.Outbox
 	pruner *retention.Pruner
 	lic    *license.Licensor // nil: no owner key
+	format int               // block format of new polls: cfg.Format or DefaultFormat
 	pub    *publish.Publisher
 	agg    *aggregate.Aggregator
 
@@ -172,11 +177,11 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	p.lastStored.Store(p.firstSeq - 1)
 	p.trigger = NewTrigger(cfg.MaxReadings, sealed, p.firstSeq-1)
-	format := cfg.Format
-	if format == 0 {
-		format = DefaultFormat
+	p.format = cfg.Format
+	if p.format == 0 {
+		p.format = DefaultFormat
 	}
-	if p.in, err = ingest.New(st, cfg.ApplianceID, cfg.Signing, p.committed, ingest.WithFormat(format)); err != nil {
+	if p.in, err = ingest.New(st, cfg.ApplianceID, cfg.Signing, p.committed, ingest.WithFormat(p.format)); err != nil {
 		return nil, err
 	}
 

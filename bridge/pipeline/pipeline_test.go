@@ -208,6 +208,9 @@ func TestFormatDefaultAndUpgrade(t *testing.T) {
 	w := newWorld(t, 10, time.Hour)
 	w.cfg.Format = 1
 	old := w.newPipeline(t)
+	if old.Format() != 1 {
+		t.Fatalf("Format %d of a v1 pipeline", old.Format())
+	}
 	storePolls(t, old, 2, 5) // one v1 block on count
 	old.SealNow()
 	storePolls(t, old, 1, 5) // a v1 poll left unsealed by the old version
@@ -217,6 +220,9 @@ func TestFormatDefaultAndUpgrade(t *testing.T) {
 
 	w.cfg.Format = 0 // the default: what the daemon and bench run
 	p := w.newPipeline(t)
+	if p.Format() != DefaultFormat {
+		t.Fatalf("Format %d by default, want %d", p.Format(), DefaultFormat)
+	}
 	storePolls(t, p, 3, 5)
 	p.Stop()
 	if got := w.blocks(t); !slices.Equal(got, []string{"1-10:anchored", "11-15:anchored", "16-25:anchored", "26-30:anchored"}) {
