@@ -121,7 +121,7 @@ func newAPI(cfg *config.Config, n *Node, p *pipeline.Pipeline, devices httpapi.D
 		Auth: sec.auth, TLS: sec.tls,
 		ApplianceID: cfg.Appliance.ID, Store: n.Store, OwnerKey: n.Owner, Credentials: n.Ledger, Objects: n.Storage,
 		Logger: log.With("component", "http"), Devices: devices,
-		Pipeline:    httpapi.PipelineFunc(func() httpapi.PipelineCounters { return pipelineCounters(p.Stats()) }),
+		Pipeline:    apiPipeline(p),
 		BlockFormat: p.Format(),
 		Ready: func(context.Context) error {
 			if !p.Running() {
@@ -167,6 +167,12 @@ func httpURL(cfg *config.Config) string {
 		return "https://" + cfg.HTTP.Listen + "/"
 	}
 	return "http://" + cfg.HTTP.Listen + "/"
+}
+
+// apiPipeline gives the HTTP API the pipeline's statistics at each
+// request (metrics, status).
+func apiPipeline(p *pipeline.Pipeline) httpapi.Pipeline {
+	return httpapi.PipelineFunc(func() httpapi.PipelineCounters { return pipelineCounters(p.Stats()) })
 }
 
 // pipelineCounters is what the HTTP API shows of the pipeline's statistics.
