@@ -108,7 +108,7 @@ func TestSealOpenVerify(t *testing.T) {
 	apub, apriv, _ := ed25519.GenerateKey(rand.Reader)
 	ppriv, g := partner(t)
 	g.ID, g.From, g.To = "g1", 0, 1<<62
-	s, err := NewSealer(g, time.Minute, MemKeys{})
+	s, err := NewSealer(g, time.Minute, NewMemKeys())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestPropertyExactlyGranted(t *testing.T) {
 					g.Devices = append(g.Devices, d)
 				}
 			}
-			s, err := NewSealer(g, 50, MemKeys{})
+			s, err := NewSealer(g, 50, NewMemKeys())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,6 +3,7 @@ package livegrant
 import (
 	"crypto/hpke"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/wotchain/wotchain/chaincode/rules"
@@ -93,20 +94,35 @@ func (s *Sealer) Seal(seq uint64, device string, t int64, plaintext []byte) (msg
 	return msg, km, err
 }
 
-// MemKeys is a KeyStore in memory (tests, and appliances that accept new
-// keys after a restart).
-type MemKeys map[string][]byte
+// MemKeys is a KeyStore in memory, safe for concurrent use (tests, and
+// appliances that draw new keys after a restart: a partner keeps every key
+// of an epoch it is sent).
+type MemKeys struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+// NewMemKeys returns an empty MemKeys.
+func NewMemKeys() *MemKeys { return &MemKeys{m: map[string][]byte{}} }
 
 func memKey(grant string, epoch uint64) string { return fmt.Sprintf("%s/%d", grant, epoch) }
 
 // EpochKey implements KeyStore.
-func (m MemKeys) EpochKey(grant string, epoch uint64) ([]byte, bool, error) {
-	k, ok := m[memKey(grant, epoch)]
+func (m *MemKeys) EpochKey(grant string, epoch uint64) ([]byte, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.m[memKey(grant, epoch)]
 	return k, ok, nil
 }
 
 // PutEpochKey implements KeyStore.
-func (m MemKeys) PutEpochKey(grant string, epoch uint64, key []byte) error {
-	m[memKey(grant, epoch)] = key
+func (m *MemKeys) PutEpochKey(grant string, epoch uint64, key []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.m[memKey(grant, epoch)] = key
 	return nil
 }
+
+// Covers reports whether the sealer's grant, as revoked so far, covers a
+// reading of device taken at t.
+func (s *Sealer) Covers(device string, t int64) bool { return Covers(s.g, device, t) }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wotchain/wotchain/bridge/aggregate"
+	"github.com/wotchain/wotchain/bridge/grantpub"
 	"github.com/wotchain/wotchain/bridge/ingest"
 	"github.com/wotchain/wotchain/bridge/keytree"
 	"github.com/wotchain/wotchain/bridge/license"
@@ -133,6 +134,7 @@ type Pipeline struct {
 	lic    *license.Licensor // nil: no owner key
 	format int               // block format of new polls: cfg.Format or DefaultFormat
 	pub    *publish.Publisher
+	live   *grantpub.Manager // nil: no MQTT or no owner key
 	agg    *aggregate.Aggregator
 
 	mu       sync.Mutex
@@ -199,6 +201,14 @@ func New(cfg Config) (*Pipeline, error) {
 		if p.pub, err = publish.New(*cfg.MQTT, st, opts); err != nil {
 			return nil, err
 		}
+		// The grants' live streams share the broker; only the owner
+		// serves grants (as the licensor does).
+		if cfg.Owner != nil {
+			opts.Logger = log.With("component", "grantpub")
+			p.live = grantpub.New(st, cfg.Ledger, grantpub.Options{
+				ApplianceID: cfg.ApplianceID, MQTT: *cfg.MQTT, Publish: opts, Logger: log,
+			})
+		}
 	}
 	if cfg.Aggregate != nil {
 		p.agg, err = aggregate.New(*cfg.Aggregate, st, p.in, aggregate.Options{StateFile: cfg.AggregateStateFile, Logger: log.With("component", "aggregate")})
@@ -233,6 +243,9 @@ func (p *Pipeline) committed(lastSeq uint64) {
 	p.lastStored.Store(lastSeq)
 	if p.pub != nil {
 		p.pub.Notify(lastSeq)
+	}
+	if p.live != nil {
+		p.live.Notify(lastSeq)
 	}
 	if p.agg != nil {
 		p.agg.Notify(lastSeq)
@@ -343,6 +356,13 @@ func (p *Pipeline) start() {
 		// It keeps draining through the shutdown window, like the outbox.
 		p.workers.Add(1)
 		go func() { defer p.workers.Done(); p.runConsumer(ctx, "mqtt", p.pub.Run) }()
+	}
+	if p.live != nil {
+		if last, err := p.st.NextSeq(); err == nil {
+			p.live.Notify(last - 1)
+		}
+		p.workers.Add(1)
+		go func() { defer p.workers.Done(); p.runConsumer(ctx, "grant streams", p.live.Run) }()
 	}
 	if p.agg != nil {
 		p.aggDone.Add(1)

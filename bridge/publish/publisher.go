@@ -51,6 +51,22 @@ type Options struct {
 	// poll under the old key before the new key signs anything.
 	SignerPollKeys func(*store.BlockRecord) (reading.PollKeys, error)
 	Logger         *slog.Logger // nil: discard
+	// Encoder, if set, replaces the plain message of each reading (the
+	// per-grant streams, bridge/grantpub): it returns the messages to
+	// publish for the reading, in order, or none to pass it over. The
+	// reading counts as acknowledged once all of them are.
+	Encoder Encoder
+}
+
+// Encoder makes the messages of reading seq (its canonical bytes raw);
+// saltOf gives the salt of any reading of the same poll (nil: a v1 poll).
+type Encoder func(seq uint64, raw []byte, saltOf func(seq uint64) (*[reading.SaltSize]byte, error)) ([]Out, error)
+
+// Out is one message an Encoder asks for.
+type Out struct {
+	Topic   string
+	Payload []byte
+	Retain  bool
 }
 
 // Stats describe the publisher for health and metrics.
@@ -83,8 +99,9 @@ type Publisher struct {
 	tls      *tls.Config
 	password string
 
-	wake  chan struct{}
-	salts salts
+	wake    chan struct{}
+	salts   salts
+	encoder Encoder
 
 	// acked is the in-memory acknowledged position; the cursor may lag it
 	// by at most cursorEvery.
@@ -135,6 +152,7 @@ func New(cfg Config, st Store, opts Options) (*Publisher, error) {
 		log:      log.With("component", "mqtt", "broker", cfg.Broker),
 		wake:     make(chan struct{}, 1),
 		salts:    salts{st: st, keys: opts.PollKeys, signerKeys: opts.SignerPollKeys},
+		encoder:  opts.Encoder,
 	}
 	if p.clientID == "" {
 		p.clientID = "wotchain-" + opts.ApplianceID + "-" + cfg.name()
@@ -396,7 +414,16 @@ func (p *Publisher) fill(c mqtt.Client, w *sendWindow) (bool, error) {
 		return true, nil
 	}
 	for i, raw := range raws {
-		f, err := p.publish(c, w.next+uint64(i), raw)
+		seq := w.next + uint64(i)
+		if p.encoder != nil {
+			fs, err := p.publishEncoded(c, seq, raw)
+			if err != nil {
+				return false, err
+			}
+			w.items = append(w.items, fs...)
+			continue
+		}
+		f, err := p.publish(c, seq, raw)
 		if err != nil {
 			return false, err
 		}
@@ -432,6 +459,34 @@ func (p *Publisher) publish(c mqtt.Client, seq uint64, raw []byte) (inflight, er
 		return inflight{}, fmt.Errorf("publish reading %d: %w", seq, tok.Error())
 	}
 	return inflight{seq: seq, tok: tok, at: time.Now()}, nil
+}
+
+// publishEncoded publishes the Encoder's messages of one reading with QoS
+// 1. All but the last stand in the window at seq-1, so the reading's
+// position advances only once every one of them is acknowledged; a
+// reading with no message stands as a token-less entry, acknowledged in
+// its turn.
+func (p *Publisher) publishEncoded(c mqtt.Client, seq uint64, raw []byte) ([]inflight, error) {
+	outs, err := p.encoder(seq, raw, p.salts.of)
+	if err != nil {
+		return nil, fmt.Errorf("reading %d: %w", seq, err)
+	}
+	if len(outs) == 0 {
+		return []inflight{{seq: seq}}, nil
+	}
+	fs := make([]inflight, 0, len(outs))
+	for i, o := range outs {
+		tok := c.Publish(o.Topic, 1, o.Retain, o.Payload)
+		if isDone(tok) && tok.Error() != nil {
+			return nil, fmt.Errorf("publish reading %d: %w", seq, tok.Error())
+		}
+		at := seq
+		if i < len(outs)-1 {
+			at = seq - 1
+		}
+		fs = append(fs, inflight{seq: at, tok: tok, at: time.Now()})
+	}
+	return fs, nil
 }
 
 // idle sleeps until new readings may be stored; stop says the stream ends,
