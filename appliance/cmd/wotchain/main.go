@@ -67,6 +67,9 @@ Partners:
   wotchain follow     --config FILE [--checkpoint FILE]   stream new credentials, resuming after a restart
   wotchain fetch   --config FILE (--block ID | --device ID --from TIME --to TIME) --key FILE --out DIR
   wotchain decrypt --key FILE --in DIR/BLOCK.block         print the block's readings as JSON lines
+  wotchain subscribe --config FILE --key FILE [--appliance ID] [--grant ID] [--out FILE] [--state FILE]
+                                                           a partner's live streams: decrypted, poll signatures
+                                                           checked, as JSON lines; resumes without loss or repeats
   wotchain verify  --config FILE --fetched DIR --block ID --key FILE --seq N
 `
 
@@ -124,6 +127,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdFetch(ctx, args[1:], stdout)
 	case "decrypt":
 		err = cmdDecrypt(args[1:], stdout)
+	case "subscribe":
+		err = cmdSubscribe(ctx, args[1:], stdout)
 	case daemon.AgentCommand:
 		// One isolated device, started by the appliance, never by hand. It
 		// ignores the terminal's and systemd's stop signals: the appliance
