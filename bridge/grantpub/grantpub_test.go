@@ -6,6 +6,8 @@ import (
 	"crypto/hpke"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,11 +65,16 @@ func (c *capture) all() []mqtt.Message {
 	return append([]mqtt.Message(nil), c.msgs...)
 }
 
-func listen(t *testing.T, addr string) *capture {
+// listen subscribes to "#" as user (none: anonymous) with password.
+func listen(t *testing.T, addr, user, password string) *capture {
 	t.Helper()
 	c := &capture{}
 	h := func(_ mqtt.Client, m mqtt.Message) { c.mu.Lock(); c.msgs = append(c.msgs, m); c.mu.Unlock() }
-	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("mqtt://" + addr).SetClientID("operator").SetProtocolVersion(4))
+	opts := mqtt.NewClientOptions().AddBroker("mqtt://" + addr).SetClientID("listen-" + user).SetProtocolVersion(4)
+	if user != "" {
+		opts.SetUsername(user).SetPassword(password)
+	}
+	cl := mqtt.NewClient(opts)
 	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("connect: %v", tok.Error())
 	}
@@ -128,11 +135,21 @@ func opened(t *testing.T, chain *pipelinetest.Chain, msgs []mqtt.Message, grant 
 	return out
 }
 
-// Partners A and B with different grants each read exactly their granted
+// Partners A and B with different grants, each confined by the documented
+// ACL (docs/examples/mosquitto-acl.conf), each read exactly their granted
 // readings; the broker operator's capture of everything holds no
 // plaintext; after A's revocation, A reads nothing taken from it on.
 func TestGrantStreams(t *testing.T) {
-	m := testserver.StartMosquitto(t)
+	acl, err := os.ReadFile("../../docs/examples/mosquitto-acl.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := map[string]string{"wotchain-appliance": "pw-app", "partner-a": "pw-a", "partner-b": "pw-b", "owner": "pw-owner"}
+	m := testserver.StartMosquittoACL(t, users, string(acl))
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte("pw-app\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var mgr atomic.Pointer[Manager]
 	chain := pipelinetest.New(t, pipelinetest.WithFormat(2), pipelinetest.WithCommitted(func(last uint64) {
 		if p := mgr.Load(); p != nil {
@@ -146,7 +163,9 @@ func TestGrantStreams(t *testing.T) {
 	ga := &rules.Grant{ID: "A", ApplianceID: chain.ApplianceID, PartnerKEM: privA.KEM().ID(), PartnerKey: privA.PublicKey().Bytes(), Devices: []string{"dev-0"}, From: start.UnixNano(), To: end}
 	gb := &rules.Grant{ID: "B", ApplianceID: chain.ApplianceID, PartnerKEM: privB.KEM().ID(), PartnerKey: privB.PublicKey().Bytes(), Devices: []string{"dev-1", "dev-2"}, From: start.Add(2 * time.Second).UnixNano(), To: end}
 	led := &fakeLedger{grants: []*rules.Grant{ga, gb}}
-	capt := listen(t, m.Addr)
+	capt := listen(t, m.Addr, "", "") // the broker operator: everything relayed
+	captA := listen(t, m.ACLAddr, "partner-a", "pw-a")
+	captB := listen(t, m.ACLAddr, "partner-b", "pw-b")
 
 	ingest := func(n int, from int) {
 		for i := range n {
@@ -161,7 +180,7 @@ func TestGrantStreams(t *testing.T) {
 
 	man := New(chain.Store, led, Options{
 		ApplianceID: chain.ApplianceID,
-		MQTT:        publish.Config{Broker: "mqtt://" + m.Addr},
+		MQTT:        publish.Config{Broker: "mqtt://" + m.ACLAddr, Username: "wotchain-appliance", PasswordFile: pwFile},
 		Publish:     publish.Options{PollKeys: keytree.New(keytree.TreeSecret(chain.Key))},
 		Rotation:    time.Second, Refresh: 50 * time.Millisecond,
 	})
@@ -195,8 +214,7 @@ func TestGrantStreams(t *testing.T) {
 		return true
 	}
 	testserver.WaitFor(t, 20*time.Second, "A and B caught up", func() bool {
-		msgs := capt.all()
-		return same(opened(t, chain, msgs, "A", privA), want(ga, 0)) && same(opened(t, chain, msgs, "B", privB), want(gb, 0))
+		return same(opened(t, chain, captA.all(), "A", privA), want(ga, 0)) && same(opened(t, chain, captB.all(), "B", privB), want(gb, 0))
 	})
 	ingest(30, 30)
 	revokeAt := start.Add(60 * 100 * time.Millisecond).UnixNano() // after everything stored so far, as a ledger clock would
@@ -204,11 +222,24 @@ func TestGrantStreams(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // a few refreshes: the manager knows
 	ingest(30, 60)
 	testserver.WaitFor(t, 20*time.Second, "B caught up", func() bool {
-		return same(opened(t, chain, capt.all(), "B", privB), want(gb, 0))
+		return same(opened(t, chain, captB.all(), "B", privB), want(gb, 0))
 	})
 	time.Sleep(300 * time.Millisecond)
 	msgs := capt.all()
-	gotA := opened(t, chain, msgs, "A", privA)
+	gotA := opened(t, chain, captA.all(), "A", privA)
+	// The ACL: each partner got only its grant's topics.
+	for who, c := range map[string]*capture{"A": captA, "B": captB} {
+		for _, msg := range c.all() {
+			if !strings.HasPrefix(msg.Topic(), GrantTopic(chain.ApplianceID, who)+"/") {
+				t.Fatalf("partner %s received topic %s", who, msg.Topic())
+			}
+		}
+	}
+	// Even with every message relayed (the operator's capture), A's key
+	// opens no more than A's own.
+	if all := opened(t, chain, msgs, "A", privA); len(all) != len(gotA) {
+		t.Fatalf("A opens %d readings of the whole capture, %d of its own", len(all), len(gotA))
+	}
 	if !same(gotA, want(ga, revokeAt)) {
 		t.Fatalf("A read %d readings, want %d (revoked after poll 59)", len(gotA), len(want(ga, revokeAt)))
 	}

@@ -41,6 +41,12 @@ type Mosquitto struct {
 	Password     string
 	PasswordFile string
 
+	// ACLAddr, with StartMosquittoACL, is a plain listener that requires a
+	// username and password (Users) and applies the ACL file ACLFile.
+	ACLAddr string
+	ACLFile string
+	Users   map[string]string
+
 	bin  string
 	conf string
 	pki  *PKI
@@ -88,12 +94,62 @@ func StartMosquitto(t testing.TB) *Mosquitto {
 	return m
 }
 
+// StartMosquittoACL starts a broker that also has ACLAddr: a plain
+// listener where each of users (name: password) must log in and the
+// mosquitto ACL file acl (its text) says what each may read and write.
+// It skips when mosquitto_passwd is missing.
+func StartMosquittoACL(t testing.TB, users map[string]string, acl string) *Mosquitto {
+	t.Helper()
+	tool, err := exec.LookPath("mosquitto_passwd")
+	if err != nil {
+		MissingServer(t, "mosquitto_passwd: %v", err)
+	}
+	bin, err := mosquittoBinary()
+	if err != nil {
+		MissingServer(t, "%v", err)
+	}
+	m := &Mosquitto{
+		Addr:    fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+		TLSAddr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+		ACLAddr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+		Dir:     t.TempDir(),
+		bin:     bin,
+		Users:   users,
+	}
+	pw := filepath.Join(m.Dir, "acl-passwd")
+	first := true
+	for u, p := range users {
+		args := []string{"-b", pw, u, p}
+		if first {
+			args = append([]string{"-c"}, args...)
+			first = false
+		}
+		if out, err := exec.Command(tool, args...).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_passwd: %v: %s", err, out)
+		}
+	}
+	m.ACLFile = filepath.Join(m.Dir, "acl")
+	if err := os.WriteFile(m.ACLFile, []byte(acl), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m.pki = NewPKI(t, "localhost")
+	m.CAFile, m.ClientCertFile, m.ClientKeyFile = m.pki.CAFile, m.pki.ClientCertFile, m.pki.ClientKeyFile
+	m.writePasswords(t)
+	m.writeConfig(t)
+	m.start(t)
+	return m
+}
+
 func (m *Mosquitto) start(t testing.TB) {
 	t.Helper()
 	m.proc = Command(t, exec.Command(m.bin, "-c", m.conf))
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	for _, addr := range []string{m.Addr, m.TLSAddr} {
+	addrs := []string{m.Addr, m.TLSAddr}
+	if m.ACLAddr != "" {
+		addrs = append(addrs, m.ACLAddr)
+	}
+	for _, addr := range addrs {
 		if err := m.proc.AwaitTCP(ctx, addr); err != nil {
 			t.Fatalf("mosquitto start-up: %v\n%s", err, m.proc.Output())
 		}
@@ -160,6 +216,14 @@ func (m *Mosquitto) writeConfig(t testing.TB) {
 		w("password_file %s", filepath.Join(m.Dir, "passwd"))
 	} else {
 		w("allow_anonymous true")
+	}
+	if m.ACLAddr != "" {
+		_, aclPort, _ := net.SplitHostPort(m.ACLAddr)
+		w("")
+		w("listener %s 127.0.0.1", aclPort)
+		w("allow_anonymous false")
+		w("password_file %s", filepath.Join(m.Dir, "acl-passwd"))
+		w("acl_file %s", m.ACLFile)
 	}
 	m.conf = filepath.Join(m.Dir, "mosquitto.conf")
 	if err := os.WriteFile(m.conf, []byte(b.String()), 0o600); err != nil {
