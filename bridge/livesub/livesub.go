@@ -2,7 +2,8 @@
 // (bridge/grantpub): it unwraps the grant's epoch keys, opens each message,
 // checks its poll signature against the appliance's keys at once, drops
 // repeats by sequence number and keeps its position in a small state file,
-// so that a restart neither loses nor repeats a reading. Run reads them from
+// so that a restart neither loses nor repeats a reading; later, CheckAnchored
+// proves each reading in its anchored block (bridge/proof). Run reads them from
 // the broker; `wotchain subscribe` is its command.
 package livesub
 
@@ -37,6 +38,9 @@ type Line struct {
 type State struct {
 	Last map[string]uint64   `json:"last"`
 	Keys map[string][][]byte `json:"keys"` // "grant/epoch" -> keys
+	// Unanchored are the readings written whose block is not yet
+	// anchored and checked (CheckAnchored).
+	Unanchored []unanchored `json:"unanchored,omitempty"`
 }
 
 // Subscriber handles one partner's messages. Not safe for concurrent use.
@@ -188,6 +192,7 @@ func (s *Subscriber) data(m *livegrant.Sealed) error {
 		}
 	}
 	s.st.Last[m.Grant] = m.Seq
+	s.st.Unanchored = append(s.st.Unanchored, unanchored{Grant: m.Grant, Payload: plain})
 	return s.save()
 }
 

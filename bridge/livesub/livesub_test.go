@@ -137,12 +137,15 @@ func TestRestartMissesAndRepeatsNothing(t *testing.T) {
 	ingest(40)
 	time.Sleep(300 * time.Millisecond)
 	stop = partner()
-	defer stop()
 	ingest(20)
 	testserver.WaitFor(t, 20*time.Second, "everything at the partner", func() bool { return len(lines(t, outPath)) >= len(want()) })
 	time.Sleep(300 * time.Millisecond)
+	stop()
 	var got []uint64
 	for _, l := range lines(t, outPath) {
+		if l.Check == "anchored and verified" {
+			continue
+		}
 		if l.Check != "signed" || l.Grant != "G" || (l.Device != "dev-0" && l.Device != "dev-1") {
 			t.Fatalf("line %+v", l)
 		}
@@ -150,5 +153,38 @@ func TestRestartMissesAndRepeatsNothing(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want()) {
 		t.Fatalf("partner wrote\n %v\nwant\n %v", got, want())
+	}
+
+	// Later the blocks are anchored: each reading received is then
+	// reported anchored and verified, once.
+	out, err := os.OpenFile(outPath, os.O_RDWR|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	sub, err := New(priv, []ed25519.PublicKey{chain.Public}, []string{"G"}, statePath, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := sub.CheckAnchored(ctx, chain.Ledger, chain.Storage); n != 0 || err != nil {
+		t.Fatalf("before anchoring: %d verified, %v", n, err)
+	}
+	chain.Seal(t)
+	chain.Drain(t)
+	n, err := sub.CheckAnchored(ctx, chain.Ledger, chain.Storage)
+	if err != nil || n != len(want()) {
+		t.Fatalf("after anchoring: %d verified of %d, %v", n, len(want()), err)
+	}
+	var anchored []uint64
+	for _, l := range lines(t, outPath) {
+		if l.Check == "anchored and verified" {
+			anchored = append(anchored, l.Seq)
+		}
+	}
+	if fmt.Sprint(anchored) != fmt.Sprint(want()) {
+		t.Fatalf("anchored and verified\n %v\nwant\n %v", anchored, want())
+	}
+	if n, err := sub.CheckAnchored(ctx, chain.Ledger, chain.Storage); n != 0 || err != nil {
+		t.Fatalf("again: %d verified, %v", n, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/wotchain/wotchain/bridge/keys"
 	"github.com/wotchain/wotchain/bridge/livesub"
@@ -22,6 +23,7 @@ func cmdSubscribe(ctx context.Context, args []string, stdout io.Writer) error {
 	grant := fs.String("grant", "", "one grant id (default: every grant of your key on the appliance)")
 	outPath := fs.String("out", "", "append JSON lines to this file (default: standard output)")
 	statePath := fs.String("state", "", "position file (default: <out>.state, or subscribe.state)")
+	anchorEvery := fs.Duration("anchor-every", 30*time.Second, "how often to look for the anchored blocks of the readings received")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -85,8 +87,27 @@ func cmdSubscribe(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	return sub.Run(ctx, livesub.Broker{URL: n.Cfg.MQTT.Broker, ClientID: n.Cfg.MQTT.ClientID, Username: n.Cfg.MQTT.Username,
-		Password: mqttPassword(n.Cfg.MQTT.PasswordFile, n.Cfg.MQTT.PasswordEnv)}, *app, grants)
+	broker := livesub.Broker{URL: n.Cfg.MQTT.Broker, ClientID: n.Cfg.MQTT.ClientID, Username: n.Cfg.MQTT.Username,
+		Password: mqttPassword(n.Cfg.MQTT.PasswordFile, n.Cfg.MQTT.PasswordEnv)}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- sub.Run(ctx, broker, *app, grants) }()
+	// Once a reading's block is anchored, prove the reading in it.
+	tick := time.NewTicker(*anchorEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			if _, err := sub.CheckAnchored(ctx, n.Ledger, n.Storage); err != nil && ctx.Err() == nil {
+				cancel()
+				<-done
+				return err
+			}
+		}
+	}
 }
 
 func mqttPassword(file, env string) string {
