@@ -184,11 +184,11 @@ func (s *Subscriber) data(m *livegrant.Sealed) error {
 		return err
 	}
 	if _, err := s.out.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("write reading %d: %w", m.Seq, err)
+		return fmt.Errorf("write reading %d: %w: %w", m.Seq, ErrNotDurable, err)
 	}
 	if f, ok := s.out.(interface{ Sync() error }); ok {
 		if err := f.Sync(); err != nil {
-			return err
+			return fmt.Errorf("write reading %d: %w: %w", m.Seq, ErrNotDurable, err)
 		}
 	}
 	s.st.Last[m.Grant] = m.Seq
@@ -196,8 +196,21 @@ func (s *Subscriber) data(m *livegrant.Sealed) error {
 	return s.save()
 }
 
-// save writes the state atomically (temporary file, sync, rename).
+// ErrNotDurable marks a message the subscriber could not make durable
+// (its line or the state not written, e.g. a full disk): it must not be
+// acknowledged, so the broker sends it again after a reconnect.
+var ErrNotDurable = errors.New("not made durable")
+
+// save writes the state atomically.
 func (s *Subscriber) save() error {
+	if err := s.writeState(); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotDurable, err)
+	}
+	return nil
+}
+
+// writeState writes the state atomically (temporary file, sync, rename).
+func (s *Subscriber) writeState() error {
 	b, err := json.Marshal(&s.st)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -186,5 +187,44 @@ func TestRestartMissesAndRepeatsNothing(t *testing.T) {
 	}
 	if n, err := sub.CheckAnchored(ctx, chain.Ledger, chain.Storage); n != 0 || err != nil {
 		t.Fatalf("again: %d verified, %v", n, err)
+	}
+}
+
+// What the subscriber could not make durable is marked ErrNotDurable, so
+// the MQTT handler leaves it unacknowledged and the broker sends it again;
+// a message that fails its checks is not (acknowledged, and reported).
+func TestNotDurableIsMarked(t *testing.T) {
+	priv := pipelinetest.NewKey(t, keys.KEMX25519)
+	ek, err := livegrant.NewEpochKey("G", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	km, err := livegrant.Wrap(ek, priv.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := json.Marshal(km)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	statePath := filepath.Join(dir, "state", "out.state")
+	if err := os.Mkdir(filepath.Dir(statePath), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := New(priv, nil, []string{"G"}, statePath, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The state's directory is gone: the epoch key cannot be kept.
+	if err := os.Remove(filepath.Dir(statePath)); err != nil {
+		t.Fatal(err)
+	}
+	topic := grantpub.GrantTopic("app", "G")
+	if err := sub.Handle(topic+"/keys/1", payload); !errors.Is(err, ErrNotDurable) {
+		t.Fatalf("key message with no place for the state: %v, want ErrNotDurable", err)
+	}
+	if err := sub.Handle(topic+"/data", []byte("{not json")); err == nil || errors.Is(err, ErrNotDurable) {
+		t.Fatalf("malformed message: %v, want an error other than ErrNotDurable", err)
 	}
 }

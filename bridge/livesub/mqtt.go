@@ -30,16 +30,24 @@ func (sub *Subscriber) Run(ctx context.Context, b Broker, app string, grants []s
 	broker, user, password := b.URL, b.Username, b.Password
 	errc := make(chan error, 1)
 	var once sync.Once
+	// Acknowledged by hand: a message whose line or state could not be
+	// written (a full disk) stays unacknowledged, and the broker sends it
+	// again when the subscriber reconnects. Any other error (a message
+	// that fails its checks) is acknowledged and stops the subscriber.
 	handler := func(_ mqtt.Client, m mqtt.Message) {
-		if err := sub.handle(m.Topic(), m.Payload()); err != nil {
+		err := sub.handle(m.Topic(), m.Payload())
+		if err != nil {
 			select {
 			case errc <- err:
 			default:
 			}
 		}
+		if !errors.Is(err, ErrNotDurable) {
+			m.Ack()
+		}
 	}
 	opts := mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID).SetProtocolVersion(4).
-		SetCleanSession(false).SetOrderMatters(true).SetAutoReconnect(true).
+		SetCleanSession(false).SetOrderMatters(true).SetAutoReconnect(true).SetAutoAckDisabled(true).
 		SetConnectRetry(true).SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(10 * time.Second).
 		SetDefaultPublishHandler(handler)
 	if user != "" {
