@@ -271,6 +271,12 @@ func (p *Pipeline) consumed() uint64 {
 	if p.agg != nil {
 		c = min(c, p.agg.Stats().ProcessedSeq)
 	}
+	if p.live != nil {
+		// Each grant's stream publishes from its own position.
+		for _, s := range p.live.Stats() {
+			c = min(c, s.AckedSeq)
+		}
+	}
 	return c
 }
 

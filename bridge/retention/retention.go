@@ -21,7 +21,7 @@ type Policy struct {
 	KeepFor   time.Duration // keep readings of blocks whose last reading is younger
 	KeepBytes uint64        // prune oldest anchored blocks while the store is larger
 	// Consumed, if set, is the highest seq every local consumer of readings
-	// (MQTT publisher, aggregator) has finished with; blocks holding later
+	// (MQTT publisher, grants' live streams, aggregator) has finished with; blocks holding later
 	// readings are kept so store-and-forward loses nothing.
 	Consumed func() uint64
 }
